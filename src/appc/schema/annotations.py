@@ -1,0 +1,93 @@
+"""Annotations and the well-known ones with typed values (aci.md, pods.md)."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from appc.errors import ValidationError
+from appc.schema.field import describe, join, lst, obj, required, string
+from appc.schema.name import ac_identifier
+
+# types.md "Timestamps Type": RFC 3339 date-time, with the "T" between date and time.
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Annotation:
+    name: str
+    value: str
+
+
+def check_timestamp(text: str, path: str) -> None:
+    match = _RFC3339.fullmatch(text)
+    valid = match is not None
+    if match is not None:
+        month, day, hour, minute, second = (int(match[i]) for i in range(2, 7))
+        valid = 1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 60
+    if not valid:
+        raise ValidationError(
+            f"{describe(text)} is not valid: expected an RFC 3339 timestamp such as "
+            "2015-05-18T13:49:28Z",
+            path,
+        )
+
+
+def check_http_url(text: str, path: str) -> None:
+    try:
+        scheme = urllib.parse.urlsplit(text).scheme
+    except ValueError:
+        scheme = ""
+    if scheme not in ("http", "https"):
+        raise ValidationError(f"{describe(text)} is not valid: expected an http or https URL", path)
+
+
+_WELL_KNOWN: dict[str, Callable[[str, str], None]] = {
+    "created": check_timestamp,
+    "homepage": check_http_url,
+    "documentation": check_http_url,
+}
+
+
+def check_annotations(annotations: Iterable[Annotation], path: str = "") -> None:
+    seen: set[str] = set()
+    for index, annotation in enumerate(annotations):
+        where = join(path, index)
+        if annotation.name in seen:
+            raise ValidationError(
+                f'duplicate annotation "{annotation.name}": names must be unique', where
+            )
+        seen.add(annotation.name)
+        check = _WELL_KNOWN.get(annotation.name)
+        if check is not None:
+            check(annotation.value, join(where, "value"))
+
+
+def parse_annotations(value: object, path: str) -> tuple[Annotation, ...]:
+    if value is None:
+        return ()
+    annotations = []
+    for index, item in enumerate(lst(value, path)):
+        where = join(path, index)
+        doc = obj(item, where)
+        name = ac_identifier(required(doc, "name", where), join(where, "name"))
+        text = string(required(doc, "value", where), join(where, "value"))
+        annotations.append(Annotation(name, text))
+    check_annotations(annotations, path)
+    return tuple(annotations)
+
+
+def annotations_to_json(annotations: Iterable[Annotation]) -> list[dict[str, str]]:
+    return [{"name": a.name, "value": a.value} for a in annotations]
+
+
+def get(annotations: Iterable[Annotation], name: str) -> str | None:
+    for annotation in annotations:
+        if annotation.name == name:
+            return annotation.value
+    return None

@@ -1,0 +1,60 @@
+"""An app's environment variables (aci.md)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from appc.errors import ValidationError
+from appc.schema.field import describe, join, lst, obj, required, string
+
+# aci.md: letters, digits and underscores as POSIX names (which cannot start with a digit),
+# plus "." and "-" for practical reasons.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9.-]*")
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentVariable:
+    name: str
+    value: str
+
+
+def check_env_name(name: str, path: str = "") -> str:
+    if not _NAME.fullmatch(name):
+        raise ValidationError(
+            f"{describe(name)} is not a valid environment variable name: expected letters, "
+            'digits, "_", "." and "-", not starting with a digit',
+            path,
+        )
+    return name
+
+
+def check_environment(variables: Iterable[EnvironmentVariable], path: str = "") -> None:
+    seen: set[str] = set()
+    for index, variable in enumerate(variables):
+        where = join(path, index)
+        check_env_name(variable.name, join(where, "name"))
+        if variable.name in seen:
+            raise ValidationError(
+                f'duplicate environment variable "{variable.name}": names must be unique', where
+            )
+        seen.add(variable.name)
+
+
+def parse_environment(value: object, path: str) -> tuple[EnvironmentVariable, ...]:
+    if value is None:
+        return ()
+    variables = []
+    for index, item in enumerate(lst(value, path)):
+        where = join(path, index)
+        doc = obj(item, where)
+        name = string(required(doc, "name", where), join(where, "name"))
+        text = string(required(doc, "value", where), join(where, "value"))
+        variables.append(EnvironmentVariable(name, text))
+    check_environment(variables, path)
+    return tuple(variables)
+
+
+def environment_to_json(variables: Iterable[EnvironmentVariable]) -> list[dict[str, str]]:
+    return [{"name": v.name, "value": v.value} for v in variables]
