@@ -7,9 +7,12 @@ import re
 from appc.errors import ValidationError
 from appc.schema.field import describe, string
 
-# types.md gives both rules as RE2 expressions; Python's re accepts them unchanged.
-_AC_IDENTIFIER = re.compile(r"[a-z0-9]+(?:[-._~/][a-z0-9]+)*")
-_AC_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+# types.md states each rule twice: in prose (allowed characters, alphanumeric at both ends) and
+# as a regular expression that also forbids two separators in a row. Its own examples
+# ("example.com/~user/app_v1") break the expression but keep the prose, and the reference
+# implementation checks the prose; so do we.
+_AC_IDENTIFIER = re.compile(r"[a-z0-9](?:[a-z0-9._~/-]*[a-z0-9])?")
+_AC_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 _AC_KIND = re.compile(r"[A-Za-z0-9]+")
 
 IMAGE_MANIFEST_KIND = "ImageManifest"
@@ -21,8 +24,8 @@ def ac_identifier(value: object, path: str = "") -> str:
     text = string(value, path)
     if not _AC_IDENTIFIER.fullmatch(text):
         raise ValidationError(
-            f"{describe(text)} is not a valid AC Identifier: expected lower-case letters and "
-            'digits separated by single "-._~/" characters, alphanumeric at both ends',
+            f"{describe(text)} is not a valid AC Identifier: expected lower-case letters, "
+            'digits and "-._~/", alphanumeric at both ends',
             path,
         )
     return text
@@ -33,8 +36,8 @@ def ac_name(value: object, path: str = "") -> str:
     text = string(value, path)
     if not _AC_NAME.fullmatch(text):
         raise ValidationError(
-            f"{describe(text)} is not a valid AC Name: expected lower-case letters and digits "
-            "separated by single hyphens, alphanumeric at both ends",
+            f"{describe(text)} is not a valid AC Name: expected lower-case letters, digits "
+            'and "-", alphanumeric at both ends',
             path,
         )
     return text

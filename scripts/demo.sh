@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Quick start: set up, then build an App Container Image from busybox-static with actool,
+# validate it, and print its manifest and image ID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+out=out/busybox
+rm -rf "$out" && mkdir -p "$out/layout/rootfs/bin"
+cp /bin/busybox "$out/layout/rootfs/bin/busybox"
+for applet in sh echo ls cat env id; do
+    ln -s busybox "$out/layout/rootfs/bin/$applet"
+done
+# The image manifest, with this machine's os/arch labels.
+.venv/bin/python - examples/busybox/manifest "$out/layout/manifest" <<'PY'
+import json, sys
+from appc.schema.labels import host_os_arch
+doc = json.load(open(sys.argv[1]))
+os_name, arch = host_os_arch()
+doc["labels"] = [l for l in doc["labels"] if l["name"] not in ("os", "arch")]
+doc["labels"] += [{"name": "os", "value": os_name}, {"name": "arch", "value": arch}]
+json.dump(doc, open(sys.argv[2], "w"), indent=4)
+PY
+
+actool=.venv/bin/actool
+echo "== actool build"
+"$actool" build --overwrite "$out/layout" "$out/busybox.aci"
+echo "== actool validate"
+"$actool" --debug validate "$out/busybox.aci"
+echo "== actool cat-manifest"
+"$actool" cat-manifest --pretty-print "$out/busybox.aci"
+echo
+echo "== actool image-id"
+"$actool" image-id "$out/busybox.aci"

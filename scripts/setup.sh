@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what Rocket needs on a Debian 12 machine (run as root) and creates .venv.
+# Safe to run again: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+    python3 python3-venv      # the interpreter the venv is built on
+    busybox-static            # the example and test images' userland
+    appc-spec golang-github-appc-spec-dev  # the spec and the reference actool (differential tests)
+    openssl                   # self-signed certificates for the HTTPS discovery tests
+    tar xz-utils bzip2        # peers for the archive tests and benchmarks
+)
+missing=()
+for pkg in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "setup: missing Debian packages (${missing[*]}); run as root" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Debian's own python3, so that what we test is what a Debian host runs.
+if [ ! -x .venv/bin/python ]; then
+    /usr/bin/python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
