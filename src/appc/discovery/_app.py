@@ -63,7 +63,8 @@ class App:
             key, sep, value = part.partition("=")
             if not sep:
                 raise ValidationError(
-                    f"malformed app string {text!r}: label {key!r} has no value (expected label=value)"
+                    f"malformed app string {text!r}: label {key!r} has no value "
+                    "(expected label=value)"
                 )
             if key in labels or key == "name":
                 raise ValidationError(f"malformed app string {text!r}: label {key!r} given twice")

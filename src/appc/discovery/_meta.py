@@ -60,6 +60,16 @@ def _collector_class() -> Callable[[], _Collector]:
             if tag == "meta" and (meta := _meta_from_attrs(attrs)) is not None:
                 self.found.append(meta)
 
+        def parse_marked_section(self, i: int, report: bool = True) -> int:
+            # _markupbase raises AssertionError on a "<![" section it does not know (for
+            # example "<![foo]>"), which would end parsing. Browsers and the reference's
+            # tokenizer read such markup as a bogus comment up to the next ">", so do we.
+            try:
+                return super().parse_marked_section(i, report)
+            except AssertionError:
+                end = self.rawdata.find(">", i)
+                return -1 if end < 0 else end + 1
+
     return Collector
 
 
@@ -75,8 +85,8 @@ def parse_meta(body: bytes) -> list[ACMeta]:
         collector.feed(body.decode("utf-8", errors="replace"))
         collector.close()
     except Exception:
-        # html.parser documents no exceptions, but its declaration scanner (_markupbase)
-        # raises AssertionError on some malformed "<!" markup; a junk page is just a page
-        # without tags, never a traceback.
+        # html.parser documents no exceptions, and its base class has raised AssertionError
+        # on malformed declarations; whatever else may surface, a junk page is a page with
+        # fewer tags, never a traceback.
         pass
     return collector.found
