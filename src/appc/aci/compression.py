@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import io
-from typing import Any, BinaryIO, Protocol
+from typing import IO, Any, Protocol
 
 from appc.errors import ArchiveError
 
@@ -44,23 +44,24 @@ class Compression(enum.StrEnum):
 
 
 def detect(head: bytes) -> Compression:
-    """The compression of an archive whose first bytes are ``head`` (at least :data:`SNIFF_SIZE`
-    bytes unless the file is shorter).
-
-    Raises :class:`ArchiveError` when the bytes are neither a tar header nor a known compressed
-    stream, as the reference does ("unknown image filetype").
-    """
+    """The compression whose magic bytes start ``head``; :attr:`Compression.NONE` for anything
+    else (whether that is a tar archive is :func:`is_tar`'s question)."""
     if head.startswith(_GZIP_MAGIC):
         return Compression.GZIP
     if head.startswith(_BZIP2_MAGIC):
         return Compression.BZIP2
     if head.startswith(_XZ_MAGIC):
         return Compression.XZ
-    if head[_TAR_MAGIC_OFFSET : _TAR_MAGIC_OFFSET + len(_TAR_MAGIC)] == _TAR_MAGIC:
-        return Compression.NONE
-    raise ArchiveError(
-        "unknown image format: expected a tar archive, optionally compressed with gzip, bzip2 or xz"
-    )
+    return Compression.NONE
+
+
+def is_tar(head: bytes) -> bool:
+    """Whether ``head`` (the first :data:`SNIFF_SIZE` bytes) starts like a tar archive.
+
+    Like the reference's ``DetectFileType`` we want the "ustar" magic of POSIX and GNU headers;
+    every tar writer of the last decades (GNU, bsdtar, Go, Python) puts it there.
+    """
+    return head[_TAR_MAGIC_OFFSET : _TAR_MAGIC_OFFSET + len(_TAR_MAGIC)] == _TAR_MAGIC
 
 
 class _Decoder(Protocol):
@@ -104,16 +105,20 @@ class _GzipDecoder:
         return self._d.decompress(data or self._d.unconsumed_tail, max_length)
 
 
-def _new_decoder(compression: Compression) -> _Decoder:
+def _new_decoder(compression: Compression) -> tuple[_Decoder, type[Exception]]:
+    """A decoder for one stream, and the exception class it raises for corrupt input."""
     if compression is Compression.GZIP:
-        return _GzipDecoder()
+        import zlib
+
+        return _GzipDecoder(), zlib.error
     if compression is Compression.BZIP2:
         import bz2
 
-        return bz2.BZ2Decompressor()
+        # bz2 reports corrupt data as OSError("Invalid data stream").
+        return bz2.BZ2Decompressor(), OSError
     import lzma
 
-    return lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+    return lzma.LZMADecompressor(format=lzma.FORMAT_XZ), lzma.LZMAError
 
 
 class _Prefixed(io.RawIOBase):
@@ -122,7 +127,7 @@ class _Prefixed(io.RawIOBase):
     This is what lets detection work on pipes and sockets: nothing is ever seeked.
     """
 
-    def __init__(self, head: bytes, src: BinaryIO) -> None:
+    def __init__(self, head: bytes, src: IO[bytes]) -> None:
         self._head = memoryview(head)
         self._src = src
         self._readinto = getattr(src, "readinto", None)
@@ -154,7 +159,7 @@ class _Decompressing(io.RawIOBase):
     def __init__(self, src: io.RawIOBase, compression: Compression) -> None:
         self._src = src
         self._compression = compression
-        self._decoder = _new_decoder(compression)
+        self._decoder, self._error = _new_decoder(compression)
 
     def readable(self) -> bool:
         return True
@@ -170,7 +175,8 @@ class _Decompressing(io.RawIOBase):
                 rest = decoder.unused_data or self._read_input()
                 if not rest:
                     return 0
-                decoder = self._decoder = _new_decoder(self._compression)
+                decoder, self._error = _new_decoder(self._compression)
+                self._decoder = decoder
                 data = rest
             elif decoder.needs_input:
                 data = self._read_input()
@@ -178,24 +184,35 @@ class _Decompressing(io.RawIOBase):
                     raise ArchiveError(f"truncated {self._compression} stream")
             else:
                 data = b""
-            out = decoder.decompress(data, want)
+            try:
+                out = decoder.decompress(data, want)
+            except self._error as err:
+                raise ArchiveError(f"corrupt {self._compression} stream: {err}") from err
             if out:
                 n = len(out)
                 buffer[:n] = out
                 return n
 
 
-def open_decompressed(src: BinaryIO) -> tuple[Compression, io.RawIOBase]:
+def open_decompressed(src: IO[bytes]) -> tuple[Compression, io.RawIOBase]:
     """Detect the compression of ``src`` and return it with a stream of the uncompressed tar.
 
-    ``src`` is read forwards only. The returned stream supports ``readinto``; errors from the
-    decoders (``zlib.error``, ``lzma.LZMAError``, ``OSError`` from bz2) pass through it and are
-    turned into :class:`ArchiveError` by the reader, which knows the archive's path.
+    Uncompressed input must look like tar (:func:`is_tar`), or this raises
+    :class:`ArchiveError`; for compressed input the tar inside is checked by its reader.
+
+    ``src`` is read forwards only. The returned stream supports ``readinto``; corrupt or
+    truncated compressed data raises :class:`ArchiveError`, while ``OSError`` from reading
+    ``src`` passes through to the caller, which knows the archive's path.
     """
-    head = src.read(SNIFF_SIZE)
+    head = src.read(SNIFF_SIZE) or b""
     compression = detect(head)
     prefixed = _Prefixed(head, src)
     if compression is Compression.NONE:
+        if not is_tar(head):
+            raise ArchiveError(
+                "unknown image format: expected a tar archive, optionally compressed with "
+                "gzip, bzip2 or xz"
+            )
         return compression, prefixed
     return compression, _Decompressing(prefixed, compression)
 
@@ -203,7 +220,7 @@ def open_decompressed(src: BinaryIO) -> tuple[Compression, io.RawIOBase]:
 class Compressor(Protocol):
     """What :func:`new_compressor` returns: ``compress`` per chunk, ``flush`` once at the end."""
 
-    def compress(self, data: bytes, /) -> bytes: ...
+    def compress(self, data: bytes | memoryview, /) -> bytes: ...
     def flush(self) -> bytes: ...
 
 

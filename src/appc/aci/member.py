@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+
+from msgspec import Struct, field
 
 
 class MemberType(enum.Enum):
@@ -18,8 +19,7 @@ class MemberType(enum.Enum):
     FIFO = "6"
 
 
-@dataclass(slots=True)
-class Member:
+class Member(Struct):
     """A file, directory, link or node in an image archive.
 
     ``name`` is normalized: no leading ``./``, no trailing ``/``, no empty or ``.`` components,
