@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-import urllib.parse
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from appc.errors import ValidationError
 from appc.schema.field import describe, join, lst, obj, required, string
@@ -18,18 +18,26 @@ _RFC3339 = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Annotation:
+class Annotation(Struct, frozen=True):
     name: str
     value: str
 
 
 def check_timestamp(text: str, path: str) -> None:
+    import datetime
+
     match = _RFC3339.fullmatch(text)
     valid = match is not None
     if match is not None:
-        month, day, hour, minute, second = (int(match[i]) for i in range(2, 7))
-        valid = 1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 60
+        year, month, day, hour, minute, second = (int(match[i]) for i in range(1, 7))
+        offset = match[8]
+        try:
+            # RFC 3339 5.7: the day must exist in its month; like Go, no leap second.
+            datetime.datetime(year, month, day, hour, minute, second)
+            if offset not in ("Z", "z"):
+                valid = int(offset[1:3]) < 24 and int(offset[4:6]) < 60
+        except ValueError:
+            valid = False
     if not valid:
         raise ValidationError(
             f"{describe(text)} is not valid: expected an RFC 3339 timestamp such as "
@@ -38,12 +46,23 @@ def check_timestamp(text: str, path: str) -> None:
         )
 
 
+# What Go's url.Parse refuses in a host (net/url validOptionalPort, shouldEscape for hosts).
+_BAD_HOST = re.compile(r"[\x00-\x20\x7f\"<>\\^`{|}%]")
+
+
 def check_http_url(text: str, path: str) -> None:
+    import urllib.parse
+
+    valid = not any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
     try:
-        scheme = urllib.parse.urlsplit(text).scheme
+        parts = urllib.parse.urlsplit(text)
+        _ = parts.port  # raises ValueError for a port that is not a number in range
     except ValueError:
-        scheme = ""
-    if scheme not in ("http", "https"):
+        valid = False
+    else:
+        host = parts.netloc.rpartition("@")[2]
+        valid = valid and parts.scheme in ("http", "https") and not _BAD_HOST.search(host)
+    if not valid:
         raise ValidationError(f"{describe(text)} is not valid: expected an http or https URL", path)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from appc.errors import ValidationError
 from appc.schema import isolator as isolator_mod
@@ -29,14 +30,12 @@ from appc.schema.name import ac_name
 EVENT_NAMES = ("pre-start", "post-stop")
 
 
-@dataclass(frozen=True, slots=True)
-class EventHandler:
+class EventHandler(Struct, frozen=True):
     name: str
-    exec: tuple[str, ...]
+    exec: tuple[str, ...] | None
 
 
-@dataclass(frozen=True, slots=True)
-class MountPoint:
+class MountPoint(Struct, frozen=True):
     name: str
     path: str
     read_only: bool = False
@@ -48,8 +47,7 @@ class MountPoint:
         return doc
 
 
-@dataclass(frozen=True, slots=True)
-class Port:
+class Port(Struct, frozen=True):
     name: str
     protocol: str
     port: int
@@ -76,8 +74,7 @@ class Port:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class ExposedPort:
+class ExposedPort(Struct, frozen=True):
     """A pod-level port forward: ``hostPort`` on the host to the app port ``name``."""
 
     name: str
@@ -94,8 +91,7 @@ class ExposedPort:
         return doc
 
 
-@dataclass(frozen=True, slots=True)
-class App:
+class App(Struct, frozen=True):
     exec: tuple[str, ...] | None
     user: str
     group: str
@@ -149,7 +145,8 @@ class App:
         doc: dict[str, Any] = {"exec": list(self.exec) if self.exec is not None else None}
         if self.event_handlers:
             doc["eventHandlers"] = [
-                {"name": e.name, "exec": list(e.exec)} for e in self.event_handlers
+                {"name": e.name, "exec": list(e.exec) if e.exec is not None else None}
+                for e in self.event_handlers
             ]
         doc["user"] = self.user
         doc["group"] = self.group
@@ -198,7 +195,7 @@ def _event_handlers(value: object, path: str) -> tuple[EventHandler, ...]:
         if any(h.name == name for h in handlers):
             raise ValidationError(f'only one "{name}" event handler is allowed', where)
         exec_value = doc.get("exec")
-        exec_args = () if exec_value is None else _exec(exec_value, join(where, "exec"))
+        exec_args = None if exec_value is None else _exec(exec_value, join(where, "exec"))
         handlers.append(EventHandler(name, exec_args))
     return tuple(handlers)
 

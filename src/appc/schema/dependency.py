@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from appc.schema.field import integer, join, lst, obj, required
 from appc.schema.hash import image_id
@@ -11,8 +12,7 @@ from appc.schema.labels import Label, labels_to_json, parse_labels
 from appc.schema.name import ac_identifier
 
 
-@dataclass(frozen=True, slots=True)
-class Dependency:
+class Dependency(Struct, frozen=True):
     image_name: str
     image_id: str | None = None
     labels: tuple[Label, ...] = ()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from appc.errors import ValidationError
 from appc.schema.field import describe, join, lst, obj, required, string
@@ -14,8 +15,7 @@ from appc.schema.field import describe, join, lst, obj, required, string
 _NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9.-]*")
 
 
-@dataclass(frozen=True, slots=True)
-class EnvironmentVariable:
+class EnvironmentVariable(Struct, frozen=True):
     name: str
     value: str
 

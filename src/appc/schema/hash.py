@@ -11,7 +11,7 @@ ALGORITHM = "sha512"
 FULL_LENGTH = 128
 # rkt prints IDs cut to half the digest's bytes, 32 hex digits (ShortHash in the reference).
 SHORT_LENGTH = 32
-_HEX = re.compile(r"[0-9a-f]+")
+_HEX = re.compile(r"[0-9a-fA-F]+")
 
 
 def image_id(value: object, path: str = "", *, full: bool = False) -> str:
@@ -25,7 +25,7 @@ def image_id(value: object, path: str = "", *, full: bool = False) -> str:
     if not digest or len(digest) > FULL_LENGTH or not _HEX.fullmatch(digest):
         raise ValidationError(
             f"{describe(text)} is not a valid image ID: expected sha512- followed by up to "
-            f"{FULL_LENGTH} lower-case hex digits",
+            f"{FULL_LENGTH} hex digits",
             path,
         )
     if full and len(digest) != FULL_LENGTH:
@@ -33,6 +33,11 @@ def image_id(value: object, path: str = "", *, full: bool = False) -> str:
             f"{describe(text)} is not a full image ID: expected {FULL_LENGTH} hex digits", path
         )
     return text
+
+
+def normalize(image_id_text: str) -> str:
+    """The canonical spelling of an image ID: hex digits in lower case, as stores key them."""
+    return image_id_text.lower()
 
 
 def short(image_id_text: str) -> str:

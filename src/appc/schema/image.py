@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from msgspec import Struct
+from msgspec.structs import replace
+
 from appc.errors import ValidationError
-from appc.schema import document
+from appc.schema import document, raw
 from appc.schema.annotations import Annotation, annotations_to_json, parse_annotations
 from appc.schema.app import App
 from appc.schema.dependency import Dependency, parse_dependencies
 from appc.schema.field import describe, join, lst, obj, required, string
+from appc.schema.isolator import with_texts
 from appc.schema.labels import Label, labels_to_json, parse_labels
 from appc.schema.name import IMAGE_MANIFEST_KIND, ac_identifier, ac_kind
 from appc.schema.semver import SemVer
 
 
-@dataclass(frozen=True, slots=True)
-class ImageManifest:
+class ImageManifest(Struct, frozen=True):
     name: str
     ac_version: SemVer
     labels: tuple[Label, ...] = ()
@@ -28,7 +30,12 @@ class ImageManifest:
 
     @classmethod
     def from_json(cls, data: bytes | str) -> ImageManifest:
-        return cls.from_value(document.decode(data, "image manifest"))
+        manifest = cls.from_value(document.decode(data, "image manifest"))
+        if manifest.app is not None and manifest.app.isolators:
+            texts = raw.image_isolator_texts(data)
+            app = replace(manifest.app, isolators=with_texts(manifest.app.isolators, texts))
+            manifest = replace(manifest, app=app)
+        return manifest
 
     @classmethod
     def from_value(cls, value: object) -> ImageManifest:

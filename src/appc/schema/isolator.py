@@ -9,35 +9,45 @@ ace.md lets executors ignore what they do not know, but they must be able to rep
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
+
+from msgspec import Struct
 
 from appc.errors import ValidationError
+from appc.schema import document
 from appc.schema.field import join, lst, obj, required
 from appc.schema.name import ac_identifier
 
 
-class IsolatorValue:
+class IsolatorValue(Struct, frozen=True):
     """Base of typed isolator values; subclasses say how they combine in one list."""
 
     #: whether one list may hold several isolators of this name
-    multiple_allowed: bool = True
-    #: names that cannot stand in the same list as this one
-    conflicts: tuple[str, ...] = ()
+    multiple_allowed: ClassVar[bool] = True
+
+    def conflicts(self) -> tuple[str, ...]:
+        """Names that cannot stand in the same list as this one."""
+        return ()
 
 
 Reader = Callable[[Any, str], IsolatorValue]
 
 
-@dataclass(frozen=True, slots=True)
-class Isolator:
+class Isolator(Struct, frozen=True):
     name: str
     #: the JSON value as given, kept so that unknown isolators and round trips lose nothing
     raw: Any
     #: the typed value for names ace.md defines, None for unknown names
     value: IsolatorValue | None
+    #: the value's JSON text as read (compacted), written back verbatim as the reference does;
+    #: empty for isolators built in code
+    text: bytes = b""
 
     def to_json(self) -> dict[str, Any]:
+        if self.text:
+            from msgspec import Raw
+
+            return {"name": self.name, "value": Raw(self.text)}
         return {"name": self.name, "value": self.raw}
 
 
@@ -76,7 +86,7 @@ def check_isolators(isolators: Iterable[Isolator], path: str = "") -> None:
                 raise ValidationError(
                     f'isolator "{isolator.name}" may appear only once in a list', where
                 )
-            for other in value.conflicts:
+            for other in value.conflicts():
                 if other in seen:
                     raise ValidationError(
                         f'isolator "{isolator.name}" cannot be used together with "{other}"',
@@ -95,6 +105,16 @@ def parse_isolators(value: object, path: str) -> tuple[Isolator, ...]:
     )
     check_isolators(isolators, path)
     return isolators
+
+
+def with_texts(isolators: tuple[Isolator, ...], texts: list[bytes]) -> tuple[Isolator, ...]:
+    """Attach the JSON texts of the values (see :mod:`appc.schema.raw`) to parsed isolators."""
+    if len(texts) != len(isolators):
+        return isolators
+    return tuple(
+        Isolator(i.name, i.raw, i.value, document.raw_text(text))
+        for i, text in zip(isolators, texts, strict=True)
+    )
 
 
 def isolator_from_value(name: str, value: IsolatorValue, raw: Any) -> Isolator:

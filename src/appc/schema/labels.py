@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from appc.errors import ValidationError
 from appc.schema.field import join, lst, obj, required, string
@@ -46,8 +47,7 @@ _MACHINE_TO_ARCH = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Label:
+class Label(Struct, frozen=True):
     name: str
     value: str
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from appc.errors import ValidationError
 from appc.schema.field import boolean, describe, integer, join, lst, obj, required, string
@@ -43,62 +42,53 @@ DEFAULT_CAPABILITIES = (
 _ERRNO = re.compile(r"E[A-Z0-9]*")
 
 
-@dataclass(frozen=True, slots=True)
-class CapabilitiesSet(IsolatorValue):
+class CapabilitiesSet(IsolatorValue, frozen=True):
     retain: bool
     set: tuple[str, ...]
 
-    @property
-    def conflicts(self) -> tuple[str, ...]:  # type: ignore[override]
+    def conflicts(self) -> tuple[str, ...]:
         # ace.md: "The retain set cannot be used in conjunction with the remove set."
         return (CAPABILITIES_REMOVE_SET,) if self.retain else (CAPABILITIES_RETAIN_SET,)
 
 
-@dataclass(frozen=True, slots=True)
-class SeccompSet(IsolatorValue):
+class SeccompSet(IsolatorValue, frozen=True):
     retain: bool
     set: tuple[str, ...]
     errno: str
-    multiple_allowed = False
+    multiple_allowed: ClassVar[bool] = False
 
-    @property
-    def conflicts(self) -> tuple[str, ...]:  # type: ignore[override]
+    def conflicts(self) -> tuple[str, ...]:
         return (SECCOMP_REMOVE_SET,) if self.retain else (SECCOMP_RETAIN_SET,)
 
 
-@dataclass(frozen=True, slots=True)
-class NoNewPrivileges(IsolatorValue):
+class NoNewPrivileges(IsolatorValue, frozen=True):
     enabled: bool
 
 
-@dataclass(frozen=True, slots=True)
-class SELinuxContext(IsolatorValue):
+class SELinuxContext(IsolatorValue, frozen=True):
     user: str
     role: str
     type: str
     level: str
-    multiple_allowed = False
+    multiple_allowed: ClassVar[bool] = False
 
     def __str__(self) -> str:
         return f"{self.user}:{self.role}:{self.type}:{self.level}"
 
 
-@dataclass(frozen=True, slots=True)
-class OOMScoreAdj(IsolatorValue):
+class OOMScoreAdj(IsolatorValue, frozen=True):
     score: int
-    multiple_allowed = False
+    multiple_allowed: ClassVar[bool] = False
 
 
-@dataclass(frozen=True, slots=True)
-class CPUShares(IsolatorValue):
+class CPUShares(IsolatorValue, frozen=True):
     shares: int
-    multiple_allowed = False
+    multiple_allowed: ClassVar[bool] = False
 
 
-@dataclass(frozen=True, slots=True)
-class Sysctl(IsolatorValue):
+class Sysctl(IsolatorValue, frozen=True):
     values: tuple[tuple[str, str], ...]
-    multiple_allowed = False
+    multiple_allowed: ClassVar[bool] = False
 
 
 def _string_set(doc: Mapping[str, Any], path: str) -> tuple[str, ...]:

@@ -7,24 +7,25 @@ reader follows the spec's "required" and uniqueness rules instead.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+from msgspec import Struct, field
+from msgspec.structs import replace
+
 from appc.errors import ValidationError
-from appc.schema import document
+from appc.schema import document, raw
 from appc.schema.annotations import Annotation, annotations_to_json, parse_annotations
 from appc.schema.app import App, ExposedPort, parse_exposed_port
 from appc.schema.field import boolean, join, lst, obj, optional_list, required, string, string_map
 from appc.schema.hash import image_id
-from appc.schema.isolator import Isolator, parse_isolators
+from appc.schema.isolator import Isolator, parse_isolators, with_texts
 from appc.schema.labels import Label, labels_to_json, parse_labels
 from appc.schema.name import POD_MANIFEST_KIND, ac_identifier, ac_kind, ac_name
 from appc.schema.semver import SemVer
 from appc.schema.volume import Volume
 
 
-@dataclass(frozen=True, slots=True)
-class RuntimeImage:
+class RuntimeImage(Struct, frozen=True):
     id: str
     name: str | None = None
     labels: tuple[Label, ...] = ()
@@ -39,8 +40,7 @@ class RuntimeImage:
         return doc
 
 
-@dataclass(frozen=True, slots=True)
-class Mount:
+class Mount(Struct, frozen=True):
     volume: str
     path: str
     app_volume: Volume | None = None
@@ -52,8 +52,7 @@ class Mount:
         return doc
 
 
-@dataclass(frozen=True, slots=True)
-class RuntimeApp:
+class RuntimeApp(Struct, frozen=True):
     name: str
     image: RuntimeImage
     app: App | None = None
@@ -74,8 +73,7 @@ class RuntimeApp:
         return doc
 
 
-@dataclass(frozen=True, slots=True)
-class PodManifest:
+class PodManifest(Struct, frozen=True):
     ac_version: SemVer
     apps: tuple[RuntimeApp, ...] = ()
     volumes: tuple[Volume, ...] = ()
@@ -87,7 +85,17 @@ class PodManifest:
 
     @classmethod
     def from_json(cls, data: bytes | str) -> PodManifest:
-        return cls.from_value(document.decode(data, "pod manifest"))
+        pod = cls.from_value(document.decode(data, "pod manifest"))
+        if pod.isolators or any(a.app and a.app.isolators for a in pod.apps):
+            pod_texts, app_texts = raw.pod_isolator_texts(data)
+            apps = tuple(
+                replace(a, app=replace(a.app, isolators=with_texts(a.app.isolators, texts)))
+                if a.app is not None
+                else a
+                for a, texts in zip(pod.apps, app_texts or [[]] * len(pod.apps), strict=True)
+            )
+            pod = replace(pod, isolators=with_texts(pod.isolators, pod_texts), apps=apps)
+        return pod
 
     # pods.md restricts pod and app annotation names to AC Name, but rkt itself writes
     # AC Identifiers there ("coreos.com/rkt/stage1/mutable") and the reference accepts them;

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from fractions import Fraction
+
+from msgspec import Struct
 
 from appc.errors import ValidationError
 from appc.schema.field import describe
@@ -23,8 +24,7 @@ _QUANTITY = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Quantity:
+class Quantity(Struct, frozen=True):
     """An exact amount with the text it was written as."""
 
     amount: Fraction
@@ -52,10 +52,11 @@ class Quantity:
         suffix = match["suffix"]
         if suffix in _BINARY:
             amount *= 2 ** _BINARY[suffix]
-        elif suffix[:1] in ("e", "E"):
-            amount *= Fraction(10) ** int(suffix[1:])
-        else:
+        elif suffix in _DECIMAL:
+            # Before the exponent test: a lone "E" is exa, "1E" is 10**18.
             amount *= Fraction(10) ** _DECIMAL[suffix]
+        else:
+            amount *= Fraction(10) ** int(suffix[1:])
         if match["sign"] == "-":
             amount = -amount
         return cls(amount, text)

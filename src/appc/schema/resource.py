@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from appc.errors import ValidationError
@@ -18,8 +17,7 @@ BLOCK_IOPS = "resource/block-iops"
 NETWORK_BANDWIDTH = "resource/network-bandwidth"
 
 
-@dataclass(frozen=True, slots=True)
-class Resource(IsolatorValue):
+class Resource(IsolatorValue, frozen=True):
     """``request`` is what is guaranteed, ``limit`` the most allowed; ace.md: a missing request
     defaults to the limit."""
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from appc.errors import ValidationError
 from appc.schema.field import describe, string
@@ -21,8 +22,7 @@ _SEMVER = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class SemVer:
+class SemVer(Struct, frozen=True):
     major: int
     minor: int
     patch: int

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from appc.errors import ValidationError
 from appc.schema.field import boolean, describe, integer, join, obj, required, string
@@ -14,8 +15,7 @@ EMPTY_DEFAULT_MODE = "0755"
 _MODE = re.compile(r"0?[0-7]{3,4}")
 
 
-@dataclass(frozen=True, slots=True)
-class Volume:
+class Volume(Struct, frozen=True):
     """A ``host`` volume (``source``) or an ``empty`` one (``mode``, ``uid``, ``gid``)."""
 
     name: str
