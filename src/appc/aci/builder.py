@@ -24,6 +24,7 @@ from appc.aci import tarheader
 from appc.aci.compression import Compression
 from appc.aci.layout import MANIFEST, ROOTFS, OpenLayout, open_layout
 from appc.aci.limits import DEFAULT_LIMITS, Limits
+from appc.aci.output import atomic_output, check_target
 from appc.aci.writer import ArchiveWriter
 from appc.errors import ArchiveError
 
@@ -239,53 +240,12 @@ class _TreeArchiver:
 
 
 def _check_target(layout: OpenLayout, out_path: str, overwrite: bool) -> None:
-    if not overwrite and os.path.lexists(out_path):
-        raise ArchiveError("target file exists (try --overwrite)", out_path)
+    check_target(out_path, overwrite)
     # Writing the archive inside the rootfs being archived would make it include itself.
     rootfs = os.path.realpath(os.path.join(layout.path, ROOTFS))
     target_dir = os.path.realpath(os.path.dirname(os.path.abspath(out_path)))
     if os.path.commonpath([rootfs, target_dir]) == rootfs:
         raise ArchiveError("the output file must not be inside the layout's rootfs", out_path)
-
-
-def _create_temp(out_path: str) -> tuple[int, str]:
-    directory, base = os.path.split(os.path.abspath(out_path))
-    while True:
-        temp = os.path.join(directory, f".{base}.{os.urandom(6).hex()}.tmp")
-        try:
-            # Mode 0644 before the umask, as the reference creates its output.
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
-            return os.open(temp, flags, 0o644), temp
-        except FileExistsError:
-            continue
-        except OSError as err:
-            raise ArchiveError(f"cannot create the output: {err.strerror}", out_path) from err
-
-
-def _commit(temp: str, out_path: str, overwrite: bool) -> None:
-    if overwrite:
-        os.replace(temp, out_path)
-    else:
-        # link(2) fails if the target appeared since we checked: a rename that never clobbers.
-        try:
-            os.link(temp, out_path)
-        except FileExistsError:
-            raise ArchiveError("target file exists (try --overwrite)", out_path) from None
-        except OSError as err:
-            if err.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP):
-                raise
-            # Filesystems without hard links: the exists check above has to do.
-            os.rename(temp, out_path)
-            return
-        os.unlink(temp)
-
-
-def _sync_dir(path: str) -> None:
-    fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def build(
@@ -309,23 +269,12 @@ def build(
     layout = open_layout(layout_dir, limits)
     try:
         _check_target(layout, out, overwrite)
-        fd, temp = _create_temp(out)
-        try:
-            try:
-                with ArchiveWriter(fd, compression, name=out) as writer:
-                    _TreeArchiver(layout, writer, _Owners(owner_root)).archive()
-                    image = writer.close()
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            _commit(temp, out, overwrite)
-            _sync_dir(out)
-        except OSError as err:
-            raise ArchiveError(f"cannot write the output: {err.strerror or err}", out) from err
-        finally:
-            # Whatever went wrong (including KeyboardInterrupt), leave no temporary file.
-            if os.path.lexists(temp):
-                os.unlink(temp)
+        with (
+            atomic_output(out, overwrite) as fd,
+            ArchiveWriter(fd, compression, name=out) as writer,
+        ):
+            _TreeArchiver(layout, writer, _Owners(owner_root)).archive()
+            image = writer.close()
     finally:
         layout.close()
     return image

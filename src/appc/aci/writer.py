@@ -105,7 +105,7 @@ class ArchiveWriter:
             self._pos = 0
             self._check()
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         """Append raw bytes of the tar stream (headers, data, padding)."""
         pos = self._pos
         end = pos + len(data)

@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] in ("help", "--help", "-h"):
         sys.stdout.write(USAGE)
         return 0
-    sys.stderr.write(f'rkt: unknown command "{args[0]}"\nRun \'rkt help\' for usage.\n')
+    sys.stderr.write(f"rkt: unknown command \"{args[0]}\"\nRun 'rkt help' for usage.\n")
     # rkt exits 254 for its own failures, so that an app's status can pass through.
     return 254
 
