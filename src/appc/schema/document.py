@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import msgspec
+
 from appc.errors import ValidationError
 
 #: manifests larger than this are refused before parsing (SECURITY.md: limits on everything an
@@ -35,8 +37,6 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def decode(data: bytes | str, what: str = "manifest", *, limit: int = MAX_MANIFEST_SIZE) -> Any:
-    import msgspec
-
     if len(data) > limit:
         raise ValidationError(f"{what} is {len(data)} bytes: expected at most {limit}")
     try:
@@ -92,16 +92,29 @@ def _go_escape(text: bytes) -> bytes:
     for raw, escaped in _HTML_ESCAPES:
         if raw in text:
             text = text.replace(raw, escaped)
-    if b"\\b" in text or b"\\f" in text:
-        text = _ESCAPE_PAIR.sub(lambda m: _GO_PAIRS.get(m[0], m[0]), text)
     return text
+
+
+def _go_controls(value: Any) -> Any:
+    """Strings holding a backspace or form feed, pre-encoded the old Go way as ``Raw``.
+
+    msgspec writes them as ``\\b`` and ``\\f``. The fix is applied to decoded strings only, never
+    to the raw isolator texts, which Go copies as they were written."""
+    if isinstance(value, str):
+        if "\b" in value or "\f" in value:
+            text = msgspec.json.encode(value)
+            return msgspec.Raw(_ESCAPE_PAIR.sub(lambda m: _GO_PAIRS.get(m[0], m[0]), text))
+        return value
+    if isinstance(value, list):
+        return [_go_controls(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _go_controls(item) for key, item in value.items()}
+    return value
 
 
 def raw_text(raw: bytes) -> bytes:
     """An isolator value's JSON text as Go re-emits a ``json.RawMessage``: compacted, with the
     HTML characters escaped, numbers and escapes otherwise as written."""
-    import msgspec
-
     try:
         compact = msgspec.json.format(raw, indent=-1)
     except msgspec.DecodeError:
@@ -114,9 +127,7 @@ def raw_text(raw: bytes) -> bytes:
 
 def encode(doc: Any, *, pretty: bool = False) -> bytes:
     """Encode a document made of JSON values and ``msgspec.Raw`` texts as Go would."""
-    import msgspec
-
-    text = _go_escape(msgspec.json.encode(doc))
+    text = _go_escape(msgspec.json.encode(_go_controls(doc)))
     if pretty:
         text = msgspec.json.format(text, indent=4)
     return text
