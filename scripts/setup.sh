@@ -30,3 +30,6 @@ if [ ! -x .venv/bin/python ]; then
     /usr/bin/python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+# Byte-compile our sources as a regular install would: the CLI is started in loops, and
+# compiling on every start would cost more than the rest of what it does.
+.venv/bin/python -m compileall -q src >/dev/null
