@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from msgspec import Struct
 
 from appc.errors import ValidationError
-from appc.schema.field import describe, join, lst, obj, required, string
+from appc.schema.field import describe, items, join, name_value
 from appc.schema.name import ac_identifier
 
 # types.md "Timestamps Type": RFC 3339 date-time, with the "T" between date and time.
@@ -87,18 +87,14 @@ def check_annotations(annotations: Iterable[Annotation], path: str = "") -> None
             check(annotation.value, join(where, "value"))
 
 
+def _annotation(value: object, path: str) -> Annotation:
+    return Annotation(*name_value(value, path, ac_identifier))
+
+
 def parse_annotations(value: object, path: str) -> tuple[Annotation, ...]:
-    if value is None:
-        return ()
-    annotations = []
-    for index, item in enumerate(lst(value, path)):
-        where = join(path, index)
-        doc = obj(item, where)
-        name = ac_identifier(required(doc, "name", where), join(where, "name"))
-        text = string(required(doc, "value", where), join(where, "value"))
-        annotations.append(Annotation(name, text))
+    annotations = items(value, path, _annotation)
     check_annotations(annotations, path)
-    return tuple(annotations)
+    return annotations
 
 
 def annotations_to_json(annotations: Iterable[Annotation]) -> list[dict[str, str]]:

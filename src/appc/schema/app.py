@@ -16,6 +16,7 @@ from appc.schema.field import (
     boolean,
     describe,
     integer,
+    items,
     join,
     lst,
     obj,
@@ -133,8 +134,10 @@ class App(Struct, frozen=True):
             supplementary_gids=gids,
             working_directory=working_directory,
             environment=parse_environment(doc.get("environment"), join(path, "environment")),
-            mount_points=_mount_points(doc.get("mountPoints"), join(path, "mountPoints")),
-            ports=_ports(doc.get("ports"), join(path, "ports")),
+            mount_points=items(
+                doc.get("mountPoints"), join(path, "mountPoints"), parse_mount_point
+            ),
+            ports=items(doc.get("ports"), join(path, "ports"), parse_port),
             isolators=isolator_mod.parse_isolators(doc.get("isolators"), join(path, "isolators")),
             user_annotations=string_map(doc.get("userAnnotations"), join(path, "userAnnotations")),
             user_labels=string_map(doc.get("userLabels"), join(path, "userLabels")),
@@ -210,12 +213,6 @@ def parse_mount_point(value: object, path: str) -> MountPoint:
     return MountPoint(name, mount_path, read_only)
 
 
-def _mount_points(value: object, path: str) -> tuple[MountPoint, ...]:
-    if value is None:
-        return ()
-    return tuple(parse_mount_point(item, join(path, i)) for i, item in enumerate(lst(value, path)))
-
-
 def parse_port(value: object, path: str) -> Port:
     doc = obj(value, path)
     name = ac_name(required(doc, "name", path), join(path, "name"))
@@ -228,12 +225,6 @@ def parse_port(value: object, path: str) -> Port:
         return Port(name, protocol, number, count, socket)
     except ValidationError as err:
         raise err.at(path) from None
-
-
-def _ports(value: object, path: str) -> tuple[Port, ...]:
-    if value is None:
-        return ()
-    return tuple(parse_port(item, join(path, i)) for i, item in enumerate(lst(value, path)))
 
 
 def parse_exposed_port(value: object, path: str) -> ExposedPort:

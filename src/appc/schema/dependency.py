@@ -6,7 +6,7 @@ from typing import Any
 
 from msgspec import Struct
 
-from appc.schema.field import integer, join, lst, obj, required
+from appc.schema.field import integer, items, join, obj, required
 from appc.schema.hash import image_id
 from appc.schema.labels import Label, labels_to_json, parse_labels
 from appc.schema.name import ac_identifier
@@ -41,6 +41,4 @@ def parse_dependency(value: object, path: str) -> Dependency:
 
 
 def parse_dependencies(value: object, path: str) -> tuple[Dependency, ...]:
-    if value is None:
-        return ()
-    return tuple(parse_dependency(item, join(path, i)) for i, item in enumerate(lst(value, path)))
+    return items(value, path, parse_dependency)

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from msgspec import Struct
 
 from appc.errors import ValidationError
-from appc.schema.field import describe, join, lst, obj, required, string
+from appc.schema.field import describe, items, join, name_value, string
 
 # aci.md: letters, digits and underscores as POSIX names (which cannot start with a digit),
 # plus "." and "-" for practical reasons.
@@ -42,18 +42,14 @@ def check_environment(variables: Iterable[EnvironmentVariable], path: str = "") 
         seen.add(variable.name)
 
 
+def _variable(value: object, path: str) -> EnvironmentVariable:
+    return EnvironmentVariable(*name_value(value, path, string))
+
+
 def parse_environment(value: object, path: str) -> tuple[EnvironmentVariable, ...]:
-    if value is None:
-        return ()
-    variables = []
-    for index, item in enumerate(lst(value, path)):
-        where = join(path, index)
-        doc = obj(item, where)
-        name = string(required(doc, "name", where), join(where, "name"))
-        text = string(required(doc, "value", where), join(where, "value"))
-        variables.append(EnvironmentVariable(name, text))
+    variables = items(value, path, _variable)
     check_environment(variables, path)
-    return tuple(variables)
+    return variables
 
 
 def environment_to_json(variables: Iterable[EnvironmentVariable]) -> list[dict[str, str]]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, NoReturn
+from collections.abc import Callable, Mapping
+from typing import Any, NoReturn, TypeVar
 
 from appc.errors import ValidationError
 
 JSONObject = Mapping[str, Any]
+T = TypeVar("T")
 
 
 def describe(value: object) -> str:
@@ -95,3 +96,21 @@ def string_map(value: object, path: str) -> dict[str, str]:
     for key, item in doc.items():
         string(item, join(path, key))
     return dict(doc)
+
+
+def items(value: object, path: str, read: Callable[[object, str], T]) -> tuple[T, ...]:
+    """A list that may be absent or ``null``; each item is read at its own path."""
+    if value is None:
+        return ()
+    return tuple(read(item, join(path, index)) for index, item in enumerate(lst(value, path)))
+
+
+def name_value(
+    value: object, path: str, read_name: Callable[[object, str], str]
+) -> tuple[str, str]:
+    """A ``{"name": …, "value": "…"}`` object (labels, annotations, environment): aci.md
+    requires both members."""
+    doc = obj(value, path)
+    name = read_name(required(doc, "name", path), join(path, "name"))
+    text = string(required(doc, "value", path), join(path, "value"))
+    return name, text

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from msgspec import Struct
 
 from appc.errors import ValidationError
-from appc.schema.field import join, lst, obj, required, string
+from appc.schema.field import items, join, name_value
 from appc.schema.name import ac_identifier
 
 # aci.md lets an implementation extend the whitelist; these are the reference's combinations.
@@ -79,19 +79,15 @@ def check_labels(labels: Iterable[Label], path: str = "") -> None:
     check_os_arch(seen.get("os"), seen.get("arch"), path)
 
 
+def _label(value: object, path: str) -> Label:
+    return Label(*name_value(value, path, ac_identifier))
+
+
 def parse_labels(value: object, path: str) -> tuple[Label, ...]:
     """A list of ``{"name", "value"}`` objects with unique AC Identifier names."""
-    if value is None:
-        return ()
-    labels = []
-    for index, item in enumerate(lst(value, path)):
-        where = join(path, index)
-        doc = obj(item, where)
-        name = ac_identifier(required(doc, "name", where), join(where, "name"))
-        text = string(required(doc, "value", where), join(where, "value"))
-        labels.append(Label(name, text))
+    labels = items(value, path, _label)
     check_labels(labels, path)
-    return tuple(labels)
+    return labels
 
 
 def labels_to_json(labels: Iterable[Label]) -> list[dict[str, str]]:
