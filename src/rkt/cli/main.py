@@ -1,48 +1,160 @@
-"""Entry point of ``rkt``."""
+"""Entry point of ``rkt``: global flags, lazy verb dispatch, and rendering of errors.
+
+Verbs live in one module each (``rkt.cli.<verb>``, ``rkt.cli.image_<verb>``) and are imported
+only when run, so that ``rkt --help`` and every verb pay for nothing but themselves. Each module
+has ``add_arguments(parser)`` and ``run(args, config) -> int``. Library errors
+(:class:`rkt.errors.RktError`) become one line on stderr and exit status 254, rkt's status for
+its own failures; ``--debug`` adds the cause chain.
+"""
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-USAGE = """Usage:
-  rkt [command]
+if TYPE_CHECKING:
+    from rkt.config import Config
 
-Available Commands:
-  version\tPrint the version and exit
+#: (verb, sub-verb) → (module, summary). Sub-verb is "" for single-word verbs.
+VERBS: dict[tuple[str, str], tuple[str, str]] = {
+    ("fetch", ""): ("fetch", "Fetch image(s) and store them in the local store"),
+    ("trust", ""): ("trust", "Trust a key for image verification"),
+    ("image", "cat-manifest"): ("image_cat_manifest", "Inspect and print the image manifest"),
+    ("image", "export"): ("image_export", "Export a stored image to an ACI file"),
+    ("image", "extract"): ("image_extract", "Extract a stored image to a directory"),
+    ("image", "gc"): ("image_gc", "Garbage collect local store"),
+    ("image", "list"): ("image_list", "List images in the local store"),
+    ("image", "render"): (
+        "image_render",
+        "Render a stored image to a directory with all its dependencies",
+    ),
+    ("image", "rm"): (
+        "image_rm",
+        "Remove one or more images with the given IDs or image names from the local store",
+    ),
+    ("image", "verify"): ("image_verify", "Verify the stored images and their rendered trees"),
+    ("version", ""): ("version", "Print the version and exit"),
+}
 
-Flags:
-  --version\tPrint the version and exit
-"""
+EXIT_FAILURE = 254
 
 
-def version_text() -> str:
-    import platform
+def _add_globals(parser: argparse.ArgumentParser) -> None:
+    """rkt's persistent flags, accepted before or after the verb."""
+    add = parser.add_argument
+    add("--dir", default="/var/lib/rkt", help="rkt data directory")
+    add("--system-config", default="/usr/lib/rkt", help="system configuration directory")
+    add("--local-config", default="/etc/rkt", help="local configuration directory")
+    add("--user-config", default="", help="user configuration directory")
+    add(
+        "--insecure-options",
+        default="none",
+        help="comma-separated list of security features to disable: none, image, tls, http, "
+        "pubkey, capabilities, paths, seccomp, ondisk, all-fetch, all-run, all",
+    )
+    add(
+        "--trust-keys-from-https",
+        action="store_true",
+        help="automatically trust gpg keys fetched from HTTPS",
+    )
+    add("--debug", action="store_true", help="print out more debug information")
 
-    from appc import SPEC_VERSION
-    from appc.schema.labels import host_os_arch
-    from rkt import __version__
 
-    os_name, arch = host_os_arch()
-    return (
-        f"rkt Version: {__version__}\n"
-        f"appc Version: {SPEC_VERSION}\n"
-        f"Python Version: {platform.python_version()}\n"
-        f"OS/Arch: {os_name}/{arch}\n"
+def _usage() -> str:
+    lines = ["Usage:", "  rkt [command]", "", "Available Commands:"]
+    for (verb, sub), (_, summary) in VERBS.items():
+        name = f"{verb} {sub}".strip()
+        lines.append(f"  {name:<20}{summary}")
+    lines += ["", 'Use "rkt [command] --help" for more information about a command.']
+    return "\n".join(lines) + "\n"
+
+
+def _find_verb(args: list[str]) -> tuple[tuple[str, str], int] | None:
+    """The verb named by the first non-flag words, and where it stands in ``args``."""
+    words = [(i, a) for i, a in enumerate(args) if not a.startswith("-")]
+    # Global flags that take a value in the next word ("--dir /x") are not words.
+    valued = {"--dir", "--system-config", "--local-config", "--user-config", "--insecure-options"}
+    words = [(i, a) for i, a in words if not (i > 0 and args[i - 1] in valued)]
+    if not words:
+        return None
+    index, verb = words[0]
+    sub = words[1][1] if len(words) > 1 else ""
+    if (verb, sub) in VERBS:
+        return (verb, sub), index
+    if (verb, "") in VERBS:
+        return (verb, ""), index
+    return None
+
+
+def _parser_for(key: tuple[str, str]) -> tuple[argparse.ArgumentParser, ModuleType]:
+    module_name, summary = VERBS[key]
+    module = importlib.import_module(f"rkt.cli.{module_name}")
+    parser = argparse.ArgumentParser(
+        prog=f"rkt {' '.join(filter(None, key))}", description=summary, allow_abbrev=False
+    )
+    _add_globals(parser)
+    module.add_arguments(parser)
+    return parser, module
+
+
+def _config(options: argparse.Namespace) -> Config:
+    from rkt.config import Config, ConfigDirs, default_user_config_dir
+    from rkt.insecure import Insecure
+
+    return Config(
+        data_dir=Path(options.dir),
+        dirs=ConfigDirs(
+            system=Path(options.system_config),
+            local=Path(options.local_config),
+            user=Path(options.user_config) if options.user_config else default_user_config_dir(),
+        ),
+        insecure=Insecure.parse(options.insecure_options),
+        trust_keys_from_https=options.trust_keys_from_https,
+        debug=options.debug,
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from rkt.errors import RktError
+
     args = list(sys.argv[1:] if argv is None else argv)
-    if args in (["version"], ["--version"]):
-        sys.stdout.write(version_text())
-        return 0
-    if not args or args[0] in ("help", "--help", "-h"):
-        sys.stdout.write(USAGE)
-        return 0
-    sys.stderr.write(f"rkt: unknown command \"{args[0]}\"\nRun 'rkt help' for usage.\n")
-    # rkt exits 254 for its own failures, so that an app's status can pass through.
-    return 254
+    if args in (["--version"], ["-v"]):
+        args = ["version"]
+    found = _find_verb(args)
+    if found is None:
+        if not args or args[0] in ("help", "--help", "-h"):
+            sys.stdout.write(_usage())
+            return 0
+        word = next((a for a in args if not a.startswith("-")), args[0])
+        sys.stderr.write(f"rkt: unknown command \"{word}\"\nRun 'rkt help' for usage.\n")
+        return EXIT_FAILURE
+    key, index = found
+    rest = args[:index] + args[index + (2 if key[1] else 1) :]
+    parser, module = _parser_for(key)
+    options = parser.parse_args(rest)
+    verb = " ".join(filter(None, key))
+    try:
+        config = _config(options)
+        code: int = module.run(options, config)
+    except RktError as err:
+        _report(verb, err, options.debug)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+def _report(verb: str, err: BaseException, debug: bool) -> None:
+    sys.stderr.write(f"{verb}: {err}\n")
+    if debug:
+        import traceback
+
+        traceback.print_exception(err, file=sys.stderr)
 
 
 if __name__ == "__main__":

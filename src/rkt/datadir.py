@@ -1,0 +1,75 @@
+"""Where things live under the data dir (``--dir``, default /var/lib/rkt); rkt's layout.
+
+This is the one module that knows the paths; everything else asks it.
+
+    cas/blob/sha512/<2 hex>/<image id>   uncompressed ACIs, content-addressed
+    cas/tree/<image id>/                 rendered trees: rootfs/ (+ a "hash" file)
+    cas/db/index.sqlite                  the image index (images, remotes, trees)
+    locks/                               lock files (store, per image, per tree)
+    tmp/                                 downloads and imports in progress
+    pods/<state>/<uuid>/                 pods, for the runtime half
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DATA_DIR = Path("/var/lib/rkt")
+
+
+@dataclass(frozen=True)
+class DataDir:
+    root: Path
+
+    @property
+    def cas(self) -> Path:
+        return self.root / "cas"
+
+    @property
+    def blobs(self) -> Path:
+        return self.cas / "blob" / "sha512"
+
+    def blob(self, image_id: str) -> Path:
+        """The uncompressed ACI of a full image ID (``sha512-<128 hex>``)."""
+        digest = image_id.removeprefix("sha512-")
+        return self.blobs / digest[:2] / image_id
+
+    @property
+    def trees(self) -> Path:
+        return self.cas / "tree"
+
+    def tree(self, image_id: str) -> Path:
+        return self.trees / image_id
+
+    @property
+    def db(self) -> Path:
+        return self.cas / "db" / "index.sqlite"
+
+    @property
+    def locks(self) -> Path:
+        return self.root / "locks"
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"
+
+    @property
+    def pods(self) -> Path:
+        return self.root / "pods"
+
+    def create(self) -> None:
+        """Create the directories, not traversable by other users: images may carry setuid
+        files and device nodes (SECURITY.md 11, moby CVE-2021-41091)."""
+        for path in (
+            self.root,
+            self.cas,
+            self.blobs,
+            self.trees,
+            self.db.parent,
+            self.locks,
+            self.tmp,
+        ):
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)

@@ -1,0 +1,58 @@
+"""Errors raised by ``rkt``'s libraries; only :mod:`rkt.cli` prints them and exits.
+
+Every error derives from :class:`RktError`, whose message is one lower-case line naming the
+path, image or URL involved, with a hint where one helps (``hint``). The CLI prints
+``<verb>: <message>`` and exits 254, rkt's status for its own failures (so an app's status can
+pass through ``rkt run`` unchanged).
+
+    RktError
+    ├── ConfigError          a configuration file or flag is invalid
+    ├── StoreError           the image store is inconsistent, locked, full or read-only
+    │   └── ImageNotFound    no image in the store matches a hash, name or prefix
+    │       └── AmbiguousImage  a hash prefix or name matches several images
+    ├── FetchError           an image or signature could not be fetched
+    └── TrustError           a key could not be trusted or a signature did not verify
+        └── SignatureError   an image's signature is missing, bad, or by an untrusted key
+"""
+
+from __future__ import annotations
+
+
+class RktError(Exception):
+    """Base of rkt's errors; ``hint`` is an optional second sentence for the user."""
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ConfigError(RktError):
+    pass
+
+
+class StoreError(RktError):
+    pass
+
+
+class ImageNotFound(StoreError):
+    pass
+
+
+class AmbiguousImage(ImageNotFound):
+    pass
+
+
+class FetchError(RktError):
+    pass
+
+
+class TrustError(RktError):
+    pass
+
+
+class SignatureError(TrustError):
+    pass
