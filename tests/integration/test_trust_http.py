@@ -21,7 +21,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from tests.trustkit import Signer
 
 from appc.discovery import UrllibTransport
 from rkt.cli import trust as trust_cli
@@ -29,6 +28,7 @@ from rkt.cli.main import main
 from rkt.config import Config, ConfigDirs
 from rkt.errors import SignatureError
 from rkt.trust import Keystore, verify
+from tests.trustkit import Signer
 
 pytestmark = pytest.mark.integration
 
