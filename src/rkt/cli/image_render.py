@@ -1,0 +1,29 @@
+"""``rkt image render [--overwrite] [--rootfs-only] IMAGE OUTPUT_DIR``: a copy of the image as an
+app would see it, rendered with all its dependencies (ace.md "Filesystem Setup")."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rkt.cli.image_common import IMAGE_HELP, open_store
+
+if TYPE_CHECKING:
+    from rkt.config import Config
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rootfs-only", action="store_true", help="render rootfs only")
+    parser.add_argument("--overwrite", action="store_true", help="overwrite output directory")
+    parser.add_argument("image", metavar="IMAGE", help=IMAGE_HELP)
+    parser.add_argument("output", metavar="OUTPUT_DIR", help="the directory to create")
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    with open_store(config) as store:
+        record = store.resolve(args.image)
+        store.render_to(
+            record.id, Path(args.output), rootfs_only=args.rootfs_only, overwrite=args.overwrite
+        )
+    return 0

@@ -1,0 +1,71 @@
+"""``rkt image rm IMAGE...``: remove images by ID (prefix) or name, with rkt's messages.
+
+Each removed image prints ``successfully removed aci for image: "<id>"`` on stdout, then the
+count goes to stderr. Divergence: rkt 1.30 exits 0 when an argument names no image (it only
+prints the error); we exit 254 whenever any argument could not be removed, so scripts notice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from rkt.cli.image_common import open_store, quote, warn
+
+if TYPE_CHECKING:
+    from rkt.config import Config
+    from rkt.store import Store
+
+VERB = "image rm"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("images", metavar="IMAGE", nargs="*", help="image IDs or names")
+
+
+def remove_images(store: Store, image_ids: list[str], verb: str) -> int:
+    """Remove resolved images, printing as rkt does; the number that failed."""
+    from rkt.errors import StoreError
+
+    done = failed = 0
+    for image_id in image_ids:
+        try:
+            store.remove(image_id)
+        except StoreError as err:
+            warn(verb, f"error removing aci for image {quote(image_id)}: {err}")
+            failed += 1
+            continue
+        sys.stdout.write(f"successfully removed aci for image: {quote(image_id)}\n")
+        done += 1
+    sys.stdout.flush()
+    if done:
+        warn(verb, f"{done} image(s) successfully removed")
+    if failed:
+        warn(verb, f"{failed} image(s) cannot be removed")
+    return failed
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    from rkt.errors import ImageNotFound
+
+    if not args.images:
+        warn(VERB, "must provide at least one image ID")
+        return 254
+    unresolved = 0
+    with open_store(config) as store:
+        image_ids: list[str] = []
+        for ref in args.images:
+            try:
+                image_id = store.resolve(ref).id
+            except ImageNotFound as err:
+                warn(VERB, str(err))
+                unresolved += 1
+                continue
+            if image_id not in image_ids:
+                image_ids.append(image_id)
+        failed = remove_images(store, image_ids, VERB)
+    if failed or unresolved:
+        warn(VERB, "error(s) found while removing images")
+        return 254
+    return 0

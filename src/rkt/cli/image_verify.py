@@ -1,0 +1,73 @@
+"""``rkt image verify [IMAGE...]``.
+
+With images, as rkt 1.30: check each one's rendered tree against the hash stored when it was
+rendered, and render it again when it does not match. Without arguments (beyond rkt): check the
+whole store with :meth:`Store.verify` (blob hashes, blobs and trees without rows, rows without
+blobs, modified trees), print each problem, and exit 254 if there is any.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from rkt.cli.image_common import open_store, quote, warn
+
+if TYPE_CHECKING:
+    from rkt.config import Config
+    from rkt.store import Store
+
+VERB = "image verify"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "images", metavar="IMAGE", nargs="*", help="images to check (default: the whole store)"
+    )
+
+
+def _verify_image(store: Store, ref: str) -> int:
+    from rkt.store.lock import locked
+    from rkt.store.tree import remove_tree, tree_hash
+
+    image_id = store.resolve(ref).id
+    rows = store.index.read("SELECT hash FROM trees WHERE id = ?", (image_id,))
+    rootfs = store.datadir.tree(image_id) / "rootfs"
+    if not rows:
+        sys.stdout.write(f"image {quote(ref)} not rendered; no verification needed\n")
+        return 0
+    try:
+        actual = tree_hash(rootfs)[0]
+    except OSError as err:
+        actual = f"unreadable ({err.strerror or err})"
+    if actual == rows[0][0]:
+        sys.stdout.write(
+            f"successfully verified checksum for image: {quote(ref)} ({quote(image_id)})\n"
+        )
+        return 0
+    sys.stdout.write(
+        f"tree cache verification failed for image {ref}: wrong tree hash {actual}, "
+        f"expected: {rows[0][0]};  rebuilding...\n"
+    )
+    with locked(store.datadir.locks / f"tree-{image_id}"):
+        store.index.write(lambda db: db.execute("DELETE FROM trees WHERE id = ?", (image_id,)))
+        remove_tree(store.datadir.tree(image_id))
+    store.render(image_id)
+    return 0
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    with open_store(config) as store:
+        if args.images:
+            for ref in args.images:
+                _verify_image(store, ref)
+            return 0
+        problems = store.verify()
+    for problem in problems:
+        sys.stdout.write(problem + "\n")
+    sys.stdout.flush()
+    if problems:
+        warn(VERB, f"{len(problems)} problem(s) found in the store")
+        return 254
+    return 0

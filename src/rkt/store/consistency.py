@@ -1,0 +1,135 @@
+"""Checking and repairing the agreement between the index and the files of the store.
+
+The commit point of every change is the index row: a blob or tree is written (and synced)
+before its row, and removed after it. So after any crash the only possible disagreement is a
+file without a row, which :func:`collect_orphans` deletes and :func:`verify` reports. Both look
+again under the image's or tree's lock before judging a file an orphan, because an import or
+render in progress holds that lock between its rename and its row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from typing import TYPE_CHECKING
+
+from rkt.store.blobs import blob_hash, clean_temp, list_blobs
+from rkt.store.lock import acquire, locked
+from rkt.store.tree import remove_tree, tree_hash
+
+if TYPE_CHECKING:
+    from rkt.store.store import Store
+
+
+def _image_ids(store: Store) -> set[str]:
+    return {row[0] for row in store.index.read("SELECT id FROM images")}
+
+
+def _tree_rows(store: Store) -> dict[str, str]:
+    return dict(store.index.read("SELECT id, hash FROM trees"))
+
+
+def _tree_dirs(store: Store) -> list[str]:
+    try:
+        return sorted(os.listdir(store.datadir.trees))
+    except FileNotFoundError:
+        return []
+
+
+def verify(store: Store) -> list[str]:
+    datadir = store.datadir
+    problems: list[str] = []
+    sizes = dict(store.index.read("SELECT id, size FROM images"))
+    for image_id, size in sorted(sizes.items()):
+        blob = datadir.blob(image_id)
+        try:
+            actual = blob_hash(blob)
+        except FileNotFoundError:
+            problems.append(f"image {image_id}: blob {blob} is missing")
+            continue
+        except OSError as err:
+            problems.append(f"image {image_id}: cannot read blob {blob}: {err.strerror}")
+            continue
+        if actual != image_id:
+            problems.append(f"image {image_id}: blob {blob} has hash {actual}")
+        elif os.path.getsize(blob) != size:
+            problems.append(f"image {image_id}: blob {blob} is not {size} bytes")
+    for image_id in sorted(set(list_blobs(datadir.blobs)) - set(sizes)):
+        with locked(datadir.locks / f"image-{image_id}"):
+            if (
+                not store.index.read("SELECT 1 FROM images WHERE id = ?", (image_id,))
+                and datadir.blob(image_id).exists()
+            ):
+                problems.append(f"blob {datadir.blob(image_id)} has no image in the index")
+    trees = _tree_rows(store)
+    for image_id, digest in sorted(trees.items()):
+        rootfs = datadir.tree(image_id) / "rootfs"
+        if image_id not in sizes:
+            problems.append(f"tree {datadir.tree(image_id)} belongs to no image")
+        try:
+            actual, _size = tree_hash(rootfs)
+        except OSError as err:
+            problems.append(f"tree {rootfs}: cannot be read: {err.strerror or err}")
+            continue
+        if actual != digest:
+            problems.append(f"tree {rootfs} was modified: its hash is {actual}, not {digest}")
+    for name in _tree_dirs(store):
+        if name not in trees:
+            with locked(datadir.locks / f"tree-{name}"):
+                if name not in _tree_rows(store) and datadir.tree(name).exists():
+                    problems.append(f"tree {datadir.tree(name)} has no entry in the index")
+    return problems
+
+
+def collect_orphans(store: Store, cutoff: float) -> None:
+    """Delete files without rows, rows of trees without files, unlocked temporary entries
+    (others than the store's only when older than ``cutoff``), and unused lock files."""
+    datadir = store.datadir
+    images = _image_ids(store)
+    for image_id in set(list_blobs(datadir.blobs)) - images:
+        with locked(datadir.locks / f"image-{image_id}"):
+            if not store.index.read("SELECT 1 FROM images WHERE id = ?", (image_id,)):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(datadir.blob(image_id))
+    trees = _tree_rows(store)
+    for name in _tree_dirs(store):
+        if name in trees and name in images:
+            continue
+        with locked(datadir.locks / f"tree-{name}"):
+            current = _tree_rows(store)
+            if name not in current or name not in _image_ids(store):
+                _delete_tree_row(store, name)
+                remove_tree(datadir.tree(name))
+    for image_id in trees:
+        if not (datadir.tree(image_id) / "rootfs").is_dir():
+            with locked(datadir.locks / f"tree-{image_id}"):
+                if not (datadir.tree(image_id) / "rootfs").is_dir():
+                    _delete_tree_row(store, image_id)
+    clean_temp(datadir.tmp, others_older_than=cutoff)
+    _drop_lock_files(store)
+
+
+def _delete_tree_row(store: Store, image_id: str) -> None:
+    def delete(db: sqlite3.Connection) -> None:
+        db.execute("DELETE FROM trees WHERE id = ?", (image_id,))
+
+    store.index.write(delete)
+
+
+def _drop_lock_files(store: Store) -> None:
+    """Lock files of images that are gone; each is deleted only while we hold it."""
+    images = _image_ids(store)
+    try:
+        names = os.listdir(store.datadir.locks)
+    except FileNotFoundError:
+        return
+    for name in names:
+        kind, _, image_id = name.partition("-")
+        if kind not in ("image", "tree") or image_id in images:
+            continue
+        lock = acquire(store.datadir.locks / name, wait=False)
+        if lock is not None:
+            with lock:
+                if image_id not in _image_ids(store):
+                    lock.unlink()

@@ -1,0 +1,298 @@
+"""Rendering images into directories: the tree store (ace.md "Filesystem Setup") and the
+``rkt image extract``/``render`` outputs.
+
+The dependency list is built as the reference renderer (appc pkg/acirenderer) builds it: the
+image first, each image's dependencies inserted right after it, so that for ``A -> [B, C]``,
+``C -> [D]`` the priority is A, C, D, B. Layers are extracted in the reverse order (B, D, C, A)
+into one :class:`~rkt.store.extract.Extractor`, each overwriting the earlier ones: a later path
+replaces an earlier one, a symlink of an earlier layer is replaced and never followed.
+
+``pathWhitelist``: a non-directory member is kept only when it is listed in the whitelist of
+its image and of every image above it on the path from the rendered image (ace.md: "the file
+can be filtered by any of the pathWhitelist of the image itself and the images depending on
+the image"); directories are always kept, as in the reference. A whitelist entry is only ever
+compared with member names, so it cannot name anything outside the tree; one with ``..`` in it
+matches nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from msgspec.structs import replace
+
+from appc.aci.member import Member, MemberType
+from rkt.errors import ImageNotFound, StoreError
+from rkt.store.blobs import create_temp, sync_dir
+from rkt.store.extract import Extractor
+from rkt.store.lock import locked
+from rkt.store.tree import remove_tree, tree_hash, tree_members
+
+if TYPE_CHECKING:
+    from appc.schema.image import ImageManifest
+    from rkt.store.store import Store
+
+ROOTFS_PREFIX = "rootfs/"
+MAX_LAYERS = 1024
+_O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+Mapper = Callable[[Member], Member | None]
+
+
+@dataclass(frozen=True)
+class Layer:
+    image_id: str
+    manifest: ImageManifest
+    whitelists: tuple[frozenset[str], ...]  # its own (if any) and its ancestors'
+
+
+def whitelist(paths: Iterable[str]) -> frozenset[str]:
+    """Whitelist entries as member names under rootfs; entries with '..' can match nothing."""
+    result = set()
+    for path in paths:
+        parts = [p for p in path.split("/") if p and p != "."]
+        if parts and ".." not in parts:
+            result.add("/".join(parts))
+    return frozenset(result)
+
+
+def dependency_layers(store: Store, image_id: str) -> list[Layer]:
+    """The layers of ``image_id`` in extraction order (lowest priority first)."""
+    _raw, manifest = store.manifest(image_id)
+    order = [Layer(image_id, manifest, ())]
+    index = 0
+    while index < len(order):
+        layer = order[index]
+        own = layer.manifest.path_whitelist
+        whitelists = layer.whitelists + ((whitelist(own),) if own else ())
+        for dep in layer.manifest.dependencies:
+            dep_id = _resolve(store, layer, dep.image_name, dep.image_id, dep.labels)
+            _raw, dep_manifest = store.manifest(dep_id)
+            order.insert(index + 1, Layer(dep_id, dep_manifest, whitelists))
+            if len(order) > MAX_LAYERS:
+                raise StoreError(
+                    f"image {image_id} has more than {MAX_LAYERS} layers of dependencies",
+                    hint="is there a dependency cycle?",
+                )
+        order[index] = Layer(layer.image_id, layer.manifest, whitelists)
+        index += 1
+    order.reverse()
+    return order
+
+
+def _resolve(
+    store: Store, parent: Layer, name: str, dep_id: str | None, labels: Iterable[object]
+) -> str:
+    try:
+        if dep_id:
+            return store.get(dep_id).id
+        wanted = {label.name: label.value for label in labels}  # type: ignore[attr-defined]
+        found = store.find(name, wanted)
+    except ImageNotFound:
+        found = None
+    if found is None:
+        what = f"{name} ({dep_id})" if dep_id else name
+        raise ImageNotFound(
+            f"dependency {what} of image {parent.manifest.name} ({parent.image_id}) is not in "
+            "the store",
+            hint="fetch it first",
+        )
+    return found.id
+
+
+def rootfs_mapper(whitelists: tuple[frozenset[str], ...] = ()) -> Mapper:
+    """Members under rootfs/ relative to the rootfs, filtered by the whitelists."""
+
+    def mapped(member: Member) -> Member | None:
+        name = member.name
+        if name == "rootfs":
+            return replace(member, name="")
+        if not name.startswith(ROOTFS_PREFIX):
+            return None  # the manifest
+        rel = name[len(ROOTFS_PREFIX) :]
+        if not member.is_dir and any(rel not in wl for wl in whitelists):
+            return None
+        if member.type is MemberType.HARDLINK:
+            return replace(member, name=rel, linkname=member.linkname[len(ROOTFS_PREFIX) :])
+        return replace(member, name=rel)
+
+    return mapped
+
+
+def whole_mapper(member: Member) -> Member | None:
+    return replace(member, name="") if member.name == "." else member
+
+
+def extract_layer(blob: Path, image_id: str, extractor: Extractor, mapper: Mapper) -> None:
+    """Extract one stored image; its bytes are hashed on the way and must match its ID."""
+    from appc.aci.reader import open_archive
+    from appc.errors import AppcError
+
+    extractor.new_layer()
+    try:
+        with open_archive(blob) as reader:
+            for member in reader:
+                target = mapper(member)
+                if target is not None:
+                    extractor.add(target, reader.copy_data)
+            actual = reader.image_id
+    except AppcError as err:
+        raise StoreError(f"cannot read image {image_id} from {blob}: {err}") from err
+    if actual != image_id:
+        raise StoreError(
+            f"the stored blob {blob} is corrupted: its hash is {actual}", hint="run rkt image gc"
+        )
+
+
+def prepare_target(target: Path, overwrite: bool) -> int:
+    """Create the output directory (replacing it with ``overwrite``) and return its fd."""
+    absolute = Path(os.path.abspath(target))
+    if os.path.lexists(absolute):
+        if not overwrite:
+            raise StoreError(f"output directory exists: {target}", hint="try --overwrite")
+        if os.path.realpath(absolute) == "/":
+            raise StoreError(f"{target}: this would delete your root filesystem; refusing")
+        try:
+            remove_tree(absolute)
+        except OSError as err:
+            raise StoreError(f"cannot remove {target}: {err.strerror or err}") from err
+    try:
+        absolute.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        os.mkdir(absolute, 0o755)
+        return os.open(absolute, _O_DIR)
+    except OSError as err:
+        raise StoreError(f"cannot create output directory {target}: {err.strerror}") from err
+
+
+def copy_tree(source: Path, extractor: Extractor) -> None:
+    """Copy a rendered tree into the extractor's root, links as links, metadata kept."""
+    extractor.new_layer()
+    src = os.open(source, _O_DIR)
+    try:
+        st = os.fstat(src)
+        extractor.add(
+            Member(
+                "",
+                MemberType.DIRECTORY,
+                mode=st.st_mode & 0o7777,
+                uid=st.st_uid,
+                gid=st.st_gid,
+                mtime=st.st_mtime_ns / 1e9,
+            ),
+            _nothing,
+        )
+        for member, copy in tree_members(src):
+            extractor.add(member, copy)
+    finally:
+        os.close(src)
+    extractor.finish()
+
+
+def _nothing(write: Callable[[memoryview], object]) -> None:
+    return None
+
+
+def render_tree(store: Store, image_id: str) -> Path:
+    """Render once: under the tree's lock, into a temporary directory that is hashed, synced,
+    renamed into place, and only then recorded in the index."""
+    datadir = store.datadir
+    tree = datadir.tree(image_id)
+    rootfs = tree / "rootfs"
+    if _rendered(store, image_id, rootfs):
+        return rootfs
+    with locked(datadir.locks / f"tree-{image_id}"):
+        if _rendered(store, image_id, rootfs):
+            return rootfs
+        layers = dependency_layers(store, image_id)
+        fd, temp = create_temp(datadir.tmp, "tree", directory=True)
+        try:
+            os.mkdir("rootfs", 0o755, dir_fd=fd)
+            root = os.open("rootfs", _O_DIR, dir_fd=fd)
+            try:
+                extractor = Extractor(root, str(rootfs))
+                for layer in layers:
+                    mapper = rootfs_mapper(layer.whitelists)
+                    extract_layer(datadir.blob(layer.image_id), layer.image_id, extractor, mapper)
+                extractor.finish()
+            finally:
+                os.close(root)
+            digest, size = tree_hash(temp / "rootfs")
+            (temp / "hash").write_text(digest)
+            # Everything in the tree must be on disk before the row says it is rendered (rkt
+            # uses syncfs here; the stdlib has only sync).
+            os.sync()
+            remove_tree(tree)  # a tree without a row: left by a crash after the rename
+            os.rename(temp, tree)
+            sync_dir(datadir.trees)
+        except OSError as err:
+            raise StoreError(f"cannot render image {image_id} in {temp}: {err}") from err
+        finally:
+            with contextlib.suppress(OSError):
+                remove_tree(temp)
+            os.close(fd)
+        deps = json.dumps([layer.image_id for layer in layers])
+        now = time.time_ns()
+        store.index.write(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO trees VALUES (?, ?, ?, ?, ?)",
+                (image_id, digest, size, now, deps),
+            )
+        )
+    return rootfs
+
+
+def _rendered(store: Store, image_id: str, rootfs: Path) -> bool:
+    rows = store.index.read("SELECT 1 FROM trees WHERE id = ?", (image_id,))
+    return bool(rows) and rootfs.is_dir()
+
+
+def extract_image(
+    store: Store, image_id: str, target: Path, rootfs_only: bool, overwrite: bool
+) -> None:
+    """``rkt image extract``: one image, no dependencies, into a new directory."""
+    fd = prepare_target(target, overwrite)
+    try:
+        extractor = Extractor(fd, str(target))
+        mapper = rootfs_mapper() if rootfs_only else whole_mapper
+        extract_layer(store.datadir.blob(image_id), image_id, extractor, mapper)
+        extractor.finish()
+    finally:
+        os.close(fd)
+
+
+def render_image(
+    store: Store, image_id: str, target: Path, rootfs_only: bool, overwrite: bool
+) -> None:
+    """``rkt image render``: a copy of the rendered tree, with the manifest unless
+    ``rootfs_only``."""
+    rootfs = render_tree(store, image_id)
+    fd = prepare_target(target, overwrite)
+    try:
+        if rootfs_only:
+            copy_tree(rootfs, Extractor(fd, str(target)))
+            return
+        raw, _manifest = store.manifest(image_id)
+        out = os.open(
+            "manifest", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=fd
+        )
+        try:
+            os.write(out, raw)
+        finally:
+            os.close(out)
+        os.mkdir("rootfs", 0o755, dir_fd=fd)
+        root = os.open("rootfs", _O_DIR, dir_fd=fd)
+        try:
+            copy_tree(rootfs, Extractor(root, str(target / "rootfs")))
+        finally:
+            os.close(root)
+    except OSError as err:
+        raise StoreError(f"cannot write {target}: {err.strerror or err}") from err
+    finally:
+        os.close(fd)
