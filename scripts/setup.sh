@@ -9,7 +9,7 @@ packages=(
     busybox-static            # the example and test images' userland
     appc-spec golang-github-appc-spec-dev  # the spec and the reference actool (differential tests)
     openssl                   # self-signed certificates for the HTTPS discovery tests
-    tar xz-utils bzip2        # peers for the archive tests and benchmarks
+    tar xz-utils bzip2 curl   # peers for the archive tests and benchmarks
 )
 missing=()
 for pkg in "${packages[@]}"; do
