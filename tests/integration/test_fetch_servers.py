@@ -231,9 +231,11 @@ class LocalServer:
             h.send_header("Content-Length", str(len(body)))
         h.end_headers()
         sent = 0 if head or status == 304 else len(body)
+        # Recorded before the body goes out: a client that has read the body may look at the
+        # record at once, before this thread would get to run again.
+        self._record(h, status, sent)
         if sent:
             h.wfile.write(body)
-        self._record(h, status, sent)
 
     def _cut(
         self,
@@ -249,9 +251,9 @@ class LocalServer:
             h.send_header(name, value)
         h.send_header("Content-Length", str(len(body)))
         h.end_headers()
+        self._record(h, status, at)
         h.wfile.write(body[:at])
         h.wfile.flush()
-        self._record(h, status, at)
         h.close_connection = True
         h.connection.shutdown(socket.SHUT_RDWR)
 
