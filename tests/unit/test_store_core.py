@@ -255,7 +255,10 @@ def test_verify_detects_corruption(tmp_path: Path) -> None:
         blob.unlink()
         problems = store.verify()
         assert any("is missing" in p for p in problems)
-        assert any("has no image in the index" in p for p in problems)
+        # A blob without a row is the leftover of an interrupted import: verify removes it
+        # (the next command finishes the job) instead of calling the store damaged.
+        assert not any("stray" in p or "ab" * 64 in p for p in problems)
+        assert not stray.exists()
 
 
 def test_remove_and_gc(tmp_path: Path) -> None:

@@ -2,9 +2,11 @@
 
 The commit point of every change is the index row: a blob or tree is written (and synced)
 before its row, and removed after it. So after any crash the only possible disagreement is a
-file without a row, which :func:`collect_orphans` deletes and :func:`verify` reports. Both look
-again under the image's or tree's lock before judging a file an orphan, because an import or
-render in progress holds that lock between its rename and its row.
+file without a row: the leftover of an interrupted import or render, unreachable and harmless.
+:func:`verify` and :func:`collect_orphans` both delete such files ("the next command finishes
+the job"), looking again under the image's or tree's lock before judging a file an orphan,
+because an import or render in progress holds that lock between its rename and its row; what
+:func:`verify` then reports is real damage only.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def _tree_dirs(store: Store) -> list[str]:
 
 
 def verify(store: Store) -> list[str]:
+    _sweep_orphans(store)
     datadir = store.datadir
     problems: list[str] = []
     sizes = dict(store.index.read("SELECT id, size FROM images"))
@@ -55,13 +58,6 @@ def verify(store: Store) -> list[str]:
             problems.append(f"image {image_id}: blob {blob} has hash {actual}")
         elif os.path.getsize(blob) != size:
             problems.append(f"image {image_id}: blob {blob} is not {size} bytes")
-    for image_id in sorted(set(list_blobs(datadir.blobs)) - set(sizes)):
-        with locked(datadir.locks / f"image-{image_id}"):
-            if (
-                not store.index.read("SELECT 1 FROM images WHERE id = ?", (image_id,))
-                and datadir.blob(image_id).exists()
-            ):
-                problems.append(f"blob {datadir.blob(image_id)} has no image in the index")
     trees = _tree_rows(store)
     for image_id, digest in sorted(trees.items()):
         rootfs = datadir.tree(image_id) / "rootfs"
@@ -74,17 +70,19 @@ def verify(store: Store) -> list[str]:
             continue
         if actual != digest:
             problems.append(f"tree {rootfs} was modified: its hash is {actual}, not {digest}")
-    for name in _tree_dirs(store):
-        if name not in trees:
-            with locked(datadir.locks / f"tree-{name}"):
-                if name not in _tree_rows(store) and datadir.tree(name).exists():
-                    problems.append(f"tree {datadir.tree(name)} has no entry in the index")
     return problems
 
 
 def collect_orphans(store: Store, cutoff: float) -> None:
     """Delete files without rows, rows of trees without files, unlocked temporary entries
     (others than the store's only when older than ``cutoff``), and unused lock files."""
+    _sweep_orphans(store)
+    clean_temp(store.datadir.tmp, others_older_than=cutoff)
+    _drop_lock_files(store)
+
+
+def _sweep_orphans(store: Store) -> None:
+    """Blobs and trees without rows, and tree rows without trees, each judged under its lock."""
     datadir = store.datadir
     images = _image_ids(store)
     for image_id in set(list_blobs(datadir.blobs)) - images:
@@ -106,8 +104,6 @@ def collect_orphans(store: Store, cutoff: float) -> None:
             with locked(datadir.locks / f"tree-{image_id}"):
                 if not (datadir.tree(image_id) / "rootfs").is_dir():
                     _delete_tree_row(store, image_id)
-    clean_temp(datadir.tmp, others_older_than=cutoff)
-    _drop_lock_files(store)
 
 
 def _delete_tree_row(store: Store, image_id: str) -> None:
