@@ -142,3 +142,24 @@ def test_reads_from_a_pipe_without_seeking() -> None:
         result = validate_archive(r)
     thread.join()
     assert result.compression is Compression.XZ
+
+
+@pytest.mark.parametrize("compression", [c for c in Compression if c is not Compression.NONE])
+def test_readahead_reads_the_same_and_reports_errors(compression: Compression) -> None:
+    from appc.aci import open_archive
+
+    data = image_tar(os.urandom(3 << 20))
+    packed = COMPRESSORS[compression](data)
+    threads = threading.active_count()
+    with open_archive(io.BytesIO(packed), readahead=True) as reader:
+        names = [member.name for member in reader]
+        assert reader.image_id == "sha512-" + hashlib.sha512(data).hexdigest()
+    assert "rootfs/blob" in names
+    # Stopped early: closing the reader ends the helper thread.
+    with open_archive(io.BytesIO(packed), readahead=True) as reader:
+        next(iter(reader))
+    # Corrupt input: the decoder's error reaches the reader's thread as an ArchiveError.
+    broken = packed[: len(packed) // 2] + bytes(64) + packed[len(packed) // 2 + 64 :]
+    with pytest.raises(ArchiveError), open_archive(io.BytesIO(broken), readahead=True) as reader:
+        reader.finish()
+    assert threading.active_count() == threads

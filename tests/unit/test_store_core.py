@@ -332,3 +332,26 @@ def test_outputs_extract_render_export(tmp_path: Path) -> None:
         assert (tmp_path / "x.aci").read_bytes() == store.datadir.blob(app.id).read_bytes()
         with pytest.raises(StoreError, match="exists"):
             store.export(app.id, tmp_path / "x.aci", overwrite=False)
+
+
+def test_import_renders_self_contained_images_in_the_same_pass(tmp_path: Path) -> None:
+    with open_store(tmp_path) as store:
+        plain = store.import_aci(layout_aci(tmp_path, "example.com/plain", {"a/b": "x"}))
+        tree = store.datadir.tree(plain.id) / "rootfs"
+        assert (tree / "a" / "b").read_text() == "x"  # there before render() was asked
+        assert store.render(plain.id) == tree
+        # Dependencies and whitelists need the full renderer: no tree at import.
+        app = store.import_aci(
+            layout_aci(
+                tmp_path, "example.com/app", {"c": "y"}, deps=[{"imageName": "example.com/plain"}]
+            )
+        )
+        listed = store.import_aci(
+            layout_aci(tmp_path, "example.com/listed", {"c": "y", "d": "z"}, whitelist=["/c"])
+        )
+        assert not store.datadir.tree(app.id).exists()
+        assert not store.datadir.tree(listed.id).exists()
+        assert (store.render(app.id) / "a" / "b").read_text() == "x"
+        assert not (store.render(listed.id) / "d").exists()
+        assert store.verify() == []
+        assert os.listdir(store.datadir.tmp) == []

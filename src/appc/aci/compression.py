@@ -12,6 +12,7 @@ archive needs them, which keeps ``actool`` start-up cheap for plain tar archives
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import io
 from typing import IO, Any, Protocol
@@ -194,11 +195,87 @@ class _Decompressing(io.RawIOBase):
                 return n
 
 
-def open_decompressed(src: IO[bytes]) -> tuple[Compression, io.RawIOBase]:
+class _ReadAhead(io.RawIOBase):
+    """Decompression on a helper thread, a few chunks ahead of the reader.
+
+    zlib, bz2 and lzma release the GIL while they work, so a reader that parses and extracts
+    in Python overlaps with decompression instead of waiting for it: on two cores, importing
+    a gzip image costs about the larger of the two rather than their sum. :meth:`close` stops
+    the thread even when the reader stopped early.
+    """
+
+    _DEPTH = 4
+
+    def __init__(self, inner: io.RawIOBase, chunk_size: int = _INPUT_CHUNK * 4) -> None:
+        import queue
+        import threading
+
+        self._inner = inner
+        self._chunk_size = chunk_size
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(self._DEPTH)
+        self._stop = threading.Event()
+        self._current = memoryview(b"")
+        self._done = False
+        self._thread = threading.Thread(target=self._produce, name="aci-readahead", daemon=True)
+        self._thread.start()
+
+    def _produce(self) -> None:
+        import queue
+
+        try:
+            while not self._stop.is_set():
+                data = self._inner.read(self._chunk_size) or b""
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(data, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if not data:
+                    return
+        except BaseException as err:  # handed to the reader, which raises it in its thread
+            with contextlib.suppress(queue.Full):
+                self._queue.put(err, timeout=1)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self._current:
+            if self._done:
+                return 0
+            item = self._queue.get()
+            if isinstance(item, BaseException):
+                self._done = True
+                raise item
+            if not item:
+                self._done = True
+                return 0
+            self._current = memoryview(item)
+        n = min(len(buffer), len(self._current))
+        buffer[:n] = self._current[:n]
+        self._current = self._current[n:]
+        return n
+
+    def close(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(Exception):
+            while True:
+                self._queue.get_nowait()
+        self._thread.join()
+        super().close()
+
+
+def open_decompressed(
+    src: IO[bytes], *, readahead: bool = False
+) -> tuple[Compression, io.RawIOBase]:
     """Detect the compression of ``src`` and return it with a stream of the uncompressed tar.
 
     Uncompressed input must look like tar (:func:`is_tar`), or this raises
     :class:`ArchiveError`; for compressed input the tar inside is checked by its reader.
+
+    With ``readahead``, compressed input is decompressed on a helper thread (see
+    :class:`_ReadAhead`); close the returned stream when done.
 
     ``src`` is read forwards only. The returned stream supports ``readinto``; corrupt or
     truncated compressed data raises :class:`ArchiveError`, while ``OSError`` from reading
@@ -214,7 +291,8 @@ def open_decompressed(src: IO[bytes]) -> tuple[Compression, io.RawIOBase]:
                 "gzip, bzip2 or xz"
             )
         return compression, prefixed
-    return compression, _Decompressing(prefixed, compression)
+    stream: io.RawIOBase = _Decompressing(prefixed, compression)
+    return compression, _ReadAhead(stream) if readahead else stream
 
 
 class Compressor(Protocol):

@@ -70,13 +70,15 @@ class ArchiveReader:
         sink: Callable[[memoryview], object] | None = None,
         chunk_size: int = CHUNK_SIZE,
         owns_file: bool = False,
+        readahead: bool = False,
     ) -> None:
         self.name = name
         self._file = fileobj if owns_file else None
         self._limits = limits
         with self._errors():
             self.compression: Compression
-            self.compression, raw = open_decompressed(fileobj)
+            self.compression, raw = open_decompressed(fileobj, readahead=readahead)
+        self._raw = raw
         self._src = Source(
             raw,
             hash_name=hash_name,
@@ -274,6 +276,7 @@ class ArchiveReader:
         return "sha512-" + self._src.hexdigest()
 
     def close(self) -> None:
+        self._raw.close()  # stops a read-ahead thread; the source file is closed below
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -306,6 +309,7 @@ def _reader(
     hash_name: str | None = "sha512",
     sink: Callable[[memoryview], object] | None = None,
     chunk_size: int = CHUNK_SIZE,
+    readahead: bool = False,
 ) -> ArchiveReader:
     if not isinstance(source, str | os.PathLike):
         return ArchiveReader(
@@ -315,6 +319,7 @@ def _reader(
             hash_name=hash_name,
             sink=sink,
             chunk_size=chunk_size,
+            readahead=readahead,
         )
     fileobj, name = _open_path(source)
     try:
@@ -326,6 +331,7 @@ def _reader(
             sink=sink,
             chunk_size=chunk_size,
             owns_file=True,
+            readahead=readahead,
         )
     except BaseException:
         fileobj.close()
@@ -337,11 +343,13 @@ def open_archive(
     *,
     limits: Limits = DEFAULT_LIMITS,
     sink: Callable[[memoryview], object] | None = None,
+    readahead: bool = False,
 ) -> ArchiveReader:
     """An :class:`ArchiveReader` over a path (opened and closed by the reader) or a binary file
     object (read from its current position, left open). ``sink`` receives every uncompressed
-    chunk, e.g. to store the tar while validating it in the same pass."""
-    return _reader(source, limits=limits, sink=sink)
+    chunk, e.g. to store the tar while validating it in the same pass. ``readahead``
+    decompresses on a helper thread, for callers that do real work per member."""
+    return _reader(source, limits=limits, sink=sink, readahead=readahead)
 
 
 def read_manifest(

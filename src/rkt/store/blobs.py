@@ -24,8 +24,13 @@ from rkt.store.lock import try_lock_fd
 from rkt.store.tree import remove_tree
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from appc.aci.limits import Limits
+    from appc.aci.member import Member
     from appc.schema.image import ImageManifest
+    from rkt.store.extract import CopyData
+    from rkt.store.render import StagedTree
 
 TEMP_PREFIX = "store-"
 _O_NEW = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -96,7 +101,8 @@ def clean_temp(tmp_dir: Path, *, others_older_than: float | None = None) -> list
 
 @dataclass(frozen=True)
 class StagedBlob:
-    """A validated, fsynced temporary copy of an image, ready to be renamed into the store."""
+    """A validated, fsynced temporary copy of an image, ready to be renamed into the store,
+    and its rendered tree when it could be rendered in the same pass."""
 
     fd: int  # holds the temp file's flock until closed
     path: Path
@@ -104,11 +110,14 @@ class StagedBlob:
     size: int
     manifest_bytes: bytes
     manifest: ImageManifest
+    tree: StagedTree | None = None
 
     def discard(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
         os.close(self.fd)
+        if self.tree is not None:
+            self.tree.discard()
 
 
 def _write_all(fd: int, data: memoryview) -> None:
@@ -117,13 +126,53 @@ def _write_all(fd: int, data: memoryview) -> None:
         data = data[written:]
 
 
-def stage(tmp_dir: Path, source: Path | IO[bytes], limits: Limits) -> StagedBlob:
-    """Decompress, validate and hash ``source`` in one pass into a synced temporary file."""
+def _self_contained(manifest: ImageManifest) -> bool:
+    """An image whose tree is its own rootfs: no dependencies to lay under it and no
+    whitelist to filter it (ace.md "Filesystem Setup")."""
+    return not manifest.dependencies and not manifest.path_whitelist
+
+
+def _extract(tree: StagedTree, member: Member, copy_data: CopyData) -> bool:
+    """Extract one member into a staged tree; False if the extractor refused it before or
+    after its content was read (an error in the middle of the content is raised, since the
+    archive reader cannot go on from there)."""
+    state = "before"
+
+    def copy(write: Callable[[memoryview], object]) -> None:
+        nonlocal state
+        state = "during"
+        copy_data(write)
+        state = "after"
+
+    try:
+        tree.extractor.add(member, copy)
+    except StoreError:
+        if state == "during":
+            raise
+        return False
+    return True
+
+
+def stage(
+    tmp_dir: Path,
+    source: Path | IO[bytes],
+    limits: Limits,
+    new_tree: Callable[[], StagedTree] | None = None,
+) -> StagedBlob:
+    """Decompress, validate and hash ``source`` in one pass into a synced temporary file.
+
+    With ``new_tree``, an image whose manifest comes first (as ``actool build`` writes it) and
+    that needs no dependencies is also extracted into a new staged tree in the same pass, so
+    that fetching does not read the image a second time to render it. Nothing is committed
+    here: the caller commits the blob, then the tree, after the checks that must come first.
+    """
     from appc.aci.reader import open_archive
     from appc.errors import AppcError
+    from rkt.store.render import rootfs_mapper
 
     fd, path = create_temp(tmp_dir, "import")
     size = 0
+    tree: StagedTree | None = None
 
     def sink(chunk: memoryview) -> None:
         nonlocal size
@@ -131,7 +180,22 @@ def stage(tmp_dir: Path, source: Path | IO[bytes], limits: Limits) -> StagedBlob
         size += len(chunk)
 
     try:
-        with open_archive(source, limits=limits, sink=sink) as reader:
+        with open_archive(source, limits=limits, sink=sink, readahead=True) as reader:
+            first = True
+            mapper = rootfs_mapper()
+            for member in reader:
+                if first:
+                    first = False
+                    manifest = reader.manifest
+                    if new_tree and manifest is not None and _self_contained(manifest):
+                        tree = new_tree()
+                if tree is not None and member.name != "manifest":
+                    target = mapper(member)
+                    if target is not None and not _extract(tree, target, reader.copy_data):
+                        # Rendering is only an optimization here: what it refuses, render()
+                        # refuses again later with the same message, as without it.
+                        tree.discard()
+                        tree = None
             image_id = reader.image_id  # reads to the end: CRC, layout and manifest checked
             assert reader.manifest is not None and reader.manifest_bytes is not None
             manifest, manifest_bytes = reader.manifest, reader.manifest_bytes
@@ -140,13 +204,15 @@ def stage(tmp_dir: Path, source: Path | IO[bytes], limits: Limits) -> StagedBlob
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         os.close(fd)
+        if tree is not None:
+            tree.discard()
         if isinstance(err, AppcError):
             name = source if isinstance(source, Path) else getattr(source, "name", "<stream>")
             raise StoreError(f"cannot import {name}: {err}") from err
         if isinstance(err, OSError):
             raise StoreError(f"cannot write {path}: {err.strerror or err}") from err
         raise
-    return StagedBlob(fd, path, image_id, size, manifest_bytes, manifest)
+    return StagedBlob(fd, path, image_id, size, manifest_bytes, manifest, tree)
 
 
 def sync_dir(path: Path) -> None:

@@ -25,6 +25,7 @@ Image content is hostile (SECURITY.md 1-6). Every member goes through :class:`Ex
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import shutil
 import stat
@@ -95,6 +96,9 @@ class Extractor:
         self._layer: set[str] = set()  # paths this layer created (explicitly or as parents)
         self._files: dict[str, tuple[int, int]] = {}  # this layer's regular files: (dev, ino)
         self._dirs: dict[str, Member] = {}  # directory metadata to apply in finish()
+        #: SHA-256 of each regular file's content by (st_dev, st_ino), taken as it is written,
+        #: so that the tree's hash need not read the files back (see rkt.store.tree)
+        self.digests: dict[tuple[int, int], bytes] = {}
 
     def new_layer(self) -> None:
         self._layer.clear()
@@ -240,10 +244,17 @@ class Extractor:
             raise self._refuse(path, f"more than {self.limits.max_total_size} bytes in total")
         fd = os.open(base, _O_NEW, 0o600, dir_fd=parent)
         try:
-            copy_data(lambda chunk: _write_all(fd, chunk))
+            content = hashlib.sha256()
+
+            def write(chunk: memoryview) -> None:
+                _write_all(fd, chunk)
+                content.update(chunk)
+
+            copy_data(write)
             self._apply(fd, member)
             st = os.fstat(fd)
             self._files[path] = (st.st_dev, st.st_ino)
+            self.digests[(st.st_dev, st.st_ino)] = content.digest()
         finally:
             os.close(fd)
 

@@ -199,53 +199,89 @@ def _nothing(write: Callable[[memoryview], object]) -> None:
     return None
 
 
+class StagedTree:
+    """A tree being rendered in ``tmp/``: extract with :attr:`extractor`, then :meth:`commit`.
+
+    ``image_id`` may be unknown while the tree is filled (an import learns it at the end)."""
+
+    def __init__(self, store: Store, image_id: str = "") -> None:
+        self.store = store
+        self.image_id = image_id
+        self.fd, self.path = create_temp(store.datadir.tmp, "tree", directory=True)
+        try:
+            os.mkdir("rootfs", 0o755, dir_fd=self.fd)
+            self.root_fd = os.open("rootfs", _O_DIR, dir_fd=self.fd)
+        except BaseException:
+            self.discard()
+            raise
+        where = store.datadir.tree(image_id) / "rootfs" if image_id else self.path / "rootfs"
+        self.extractor = Extractor(self.root_fd, str(where))
+
+    def commit(self, layers: list[str]) -> Path:
+        """Hash, sync and rename the tree into place, then record it; the caller holds the
+        tree's lock. Returns the rootfs."""
+        datadir = self.store.datadir
+        tree = datadir.tree(self.image_id)
+        try:
+            self.extractor.finish()
+            digest, size = tree_hash(self.path / "rootfs", self.extractor.digests)
+            (self.path / "hash").write_text(digest)
+            # Everything in the tree must be on disk before the row says it is rendered (rkt
+            # uses syncfs here; the stdlib has only sync).
+            os.sync()
+            remove_tree(tree)  # a tree without a row: left by a crash after the rename
+            os.rename(self.path, tree)
+            sync_dir(datadir.trees)
+        except OSError as err:
+            raise StoreError(f"cannot render image {self.image_id} in {self.path}: {err}") from err
+        deps = json.dumps(layers)
+        now = time.time_ns()
+        self.store.index.write(
+            lambda db: db.execute(
+                "INSERT OR REPLACE INTO trees VALUES (?, ?, ?, ?, ?)",
+                (self.image_id, digest, size, now, deps),
+            )
+        )
+        return tree / "rootfs"
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            remove_tree(self.path)
+        for fd in (getattr(self, "root_fd", -1), self.fd):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+
 def render_tree(store: Store, image_id: str) -> Path:
     """Render once: under the tree's lock, into a temporary directory that is hashed, synced,
     renamed into place, and only then recorded in the index."""
     datadir = store.datadir
-    tree = datadir.tree(image_id)
-    rootfs = tree / "rootfs"
+    rootfs = datadir.tree(image_id) / "rootfs"
     if _rendered(store, image_id, rootfs):
         return rootfs
     with locked(datadir.locks / f"tree-{image_id}"):
         if _rendered(store, image_id, rootfs):
             return rootfs
         layers = dependency_layers(store, image_id)
-        fd, temp = create_temp(datadir.tmp, "tree", directory=True)
+        staged = StagedTree(store, image_id)
         try:
-            os.mkdir("rootfs", 0o755, dir_fd=fd)
-            root = os.open("rootfs", _O_DIR, dir_fd=fd)
-            try:
-                extractor = Extractor(root, str(rootfs))
-                for layer in layers:
-                    mapper = rootfs_mapper(layer.whitelists)
-                    extract_layer(datadir.blob(layer.image_id), layer.image_id, extractor, mapper)
-                extractor.finish()
-            finally:
-                os.close(root)
-            digest, size = tree_hash(temp / "rootfs")
-            (temp / "hash").write_text(digest)
-            # Everything in the tree must be on disk before the row says it is rendered (rkt
-            # uses syncfs here; the stdlib has only sync).
-            os.sync()
-            remove_tree(tree)  # a tree without a row: left by a crash after the rename
-            os.rename(temp, tree)
-            sync_dir(datadir.trees)
-        except OSError as err:
-            raise StoreError(f"cannot render image {image_id} in {temp}: {err}") from err
+            for layer in layers:
+                mapper = rootfs_mapper(layer.whitelists)
+                blob = datadir.blob(layer.image_id)
+                extract_layer(blob, layer.image_id, staged.extractor, mapper)
+            return staged.commit([layer.image_id for layer in layers])
         finally:
-            with contextlib.suppress(OSError):
-                remove_tree(temp)
-            os.close(fd)
-        deps = json.dumps([layer.image_id for layer in layers])
-        now = time.time_ns()
-        store.index.write(
-            lambda db: db.execute(
-                "INSERT OR REPLACE INTO trees VALUES (?, ?, ?, ?, ?)",
-                (image_id, digest, size, now, deps),
-            )
-        )
-    return rootfs
+            staged.discard()
+
+
+def commit_prerendered(store: Store, staged: StagedTree) -> None:
+    """Keep a tree rendered while its image was imported (see :mod:`rkt.store.blobs`), unless
+    another process rendered it first."""
+    rootfs = store.datadir.tree(staged.image_id) / "rootfs"
+    with locked(store.datadir.locks / f"tree-{staged.image_id}"):
+        if not _rendered(store, staged.image_id, rootfs):
+            staged.commit([staged.image_id])
 
 
 def _rendered(store: Store, image_id: str, rootfs: Path) -> bool:

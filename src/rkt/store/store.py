@@ -80,39 +80,52 @@ class Store:
             from appc.aci.limits import DEFAULT_LIMITS
 
             limits = DEFAULT_LIMITS
-        staged = blobs.stage(self.datadir.tmp, source, limits)
+        from rkt.store.render import StagedTree, commit_prerendered
+
+        staged = blobs.stage(self.datadir.tmp, source, limits, lambda: StagedTree(self))
         try:
-            with locked(self._image_lock(staged.image_id)):
-                if self._exists(staged.image_id):
-                    self.touch(staged.image_id)
-                    return self.get(staged.image_id)
-                blob = self.datadir.blob(staged.image_id)
-                try:
-                    blob.parent.mkdir(mode=0o700, exist_ok=True)
-                    os.replace(staged.path, blob)  # same filesystem: atomic
-                    blobs.sync_dir(blob.parent)
-                except OSError as err:
-                    raise StoreError(f"cannot store {blob}: {err.strerror}") from err
-                now = time.time_ns()
-                manifest = staged.manifest
-                labels = json.dumps([[label.name, label.value] for label in manifest.labels])
-                self.index.write(
-                    lambda db: db.execute(
-                        "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            staged.image_id,
-                            manifest.name,
-                            labels,
-                            now,
-                            now,
-                            staged.size,
-                            staged.manifest_bytes,
-                        ),
-                    )
-                )
-                return self.get(staged.image_id)
+            record = self._commit_blob(staged)
+            if staged.tree is not None:
+                # The image is committed first: a tree is only ever recorded for an image.
+                staged.tree.image_id = staged.image_id
+                with locked(self._image_lock(staged.image_id)):
+                    if self._exists(staged.image_id):
+                        commit_prerendered(self, staged.tree)
+            return record
         finally:
             staged.discard()
+
+    def _commit_blob(self, staged: blobs.StagedBlob) -> ImageRecord:
+        """Rename a staged blob into place and record it; an image already there is kept."""
+        with locked(self._image_lock(staged.image_id)):
+            if self._exists(staged.image_id):
+                self.touch(staged.image_id)
+                return self.get(staged.image_id)
+            blob = self.datadir.blob(staged.image_id)
+            try:
+                blob.parent.mkdir(mode=0o700, exist_ok=True)
+                os.replace(staged.path, blob)  # same filesystem: atomic
+                blobs.sync_dir(blob.parent)
+            except OSError as err:
+                raise StoreError(f"cannot store {blob}: {err.strerror}") from err
+            now = time.time_ns()
+            manifest = staged.manifest
+            labels = json.dumps([[label.name, label.value] for label in manifest.labels])
+            self.index.write(
+                lambda db: db.execute(
+                    "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        staged.image_id,
+                        manifest.name,
+                        labels,
+                        now,
+                        now,
+                        staged.size,
+                        staged.manifest_bytes,
+                    ),
+                )
+            )
+            return self.get(staged.image_id)
 
     def _exists(self, image_id: str) -> bool:
         return bool(self.index.read("SELECT 1 FROM images WHERE id = ?", (image_id,)))

@@ -14,7 +14,7 @@ import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,8 +72,19 @@ def _read_into(fd: int, write: Callable[[memoryview], object]) -> None:
             write(view[:count])
 
 
-def tree_hash(path: Path) -> tuple[str, int]:
-    """``sha512-<hex>`` over the tree's entries and content, and the bytes of its files."""
+def _content_digest(fd: int) -> bytes:
+    content = hashlib.sha256()
+    _read_into(fd, content.update)
+    return content.digest()
+
+
+def tree_hash(path: Path, known: Mapping[tuple[int, int], bytes] | None = None) -> tuple[str, int]:
+    """``sha512-<hex>`` over the tree's entries and the SHA-256 of each file's content, and
+    the bytes of its files.
+
+    ``known`` gives content digests by (st_dev, st_ino) that the renderer took while writing
+    the files, so rendering does not read them all back; a file not in it is read. Checking
+    a tree later (verify) passes nothing and so reads everything."""
     digest = hashlib.sha512()
     size = 0
     seen: set[tuple[int, int]] = set()
@@ -97,7 +108,9 @@ def tree_hash(path: Path) -> tuple[str, int]:
                     for key, value in _xattrs(fd).items():
                         digest.update(f"x {key}={len(value)}\0".encode() + value)
                     if stat.S_ISREG(mode):
-                        _read_into(fd, digest.update)
+                        ident = (st.st_dev, st.st_ino)
+                        found = known.get(ident) if known is not None else None
+                        digest.update(found if found is not None else _content_digest(fd))
                 finally:
                     os.close(fd)
                 if stat.S_ISREG(mode) and (st.st_dev, st.st_ino) not in seen:
