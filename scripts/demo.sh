@@ -32,3 +32,24 @@ echo "== actool cat-manifest"
 echo
 echo "== actool image-id"
 "$actool" image-id "$out/busybox.aci"
+
+# The image half of rkt: sign the image with a throwaway key, trust that key for the image's
+# name, and fetch the image into a store of its own; the signature is verified on the way.
+store=out/rkt
+rm -rf "$store" && mkdir -p "$store/config"
+rkt=(.venv/bin/rkt --dir "$store/data" --local-config "$store/config" --system-config "$store/none")
+PYTHONPATH=. .venv/bin/python - "$out/busybox.aci" "$store/key.asc" <<'PY'
+import sys
+from pathlib import Path
+from tests.trustkit import Signer
+signer = Signer.generate("Rocket demo <demo@rocket.invalid>")
+signer.sign_file(Path(sys.argv[1]))            # writes busybox.aci.asc beside the image
+signer.write_public_key(Path(sys.argv[2]))
+PY
+echo
+echo "== rkt trust"
+"${rkt[@]}" trust --prefix=rocket.example/busybox --skip-fingerprint-review "$store/key.asc"
+echo "== rkt fetch"
+"${rkt[@]}" fetch "$out/busybox.aci"
+echo "== rkt image list"
+"${rkt[@]}" image list
