@@ -10,7 +10,6 @@ TLS context, so certificate verification stays on. The comparison with the refer
 from __future__ import annotations
 
 import argparse
-import shutil
 import socket
 import ssl
 import subprocess
@@ -32,6 +31,7 @@ from appc.discovery import (
     discover_public_keys,
 )
 from appc.errors import DiscoveryError
+from tests.integration.tls import Certificate, self_signed, server_context
 
 REFERENCE_ACTOOL = "/usr/bin/actool"
 
@@ -127,28 +127,9 @@ def no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NO_PROXY", "*")
 
 
-@dataclass(frozen=True)
-class Certificate:
-    cert: Path
-    key: Path
-
-
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("the openssl CLI is needed to make a self-signed certificate for 127.0.0.1")
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return Certificate(cert, key)
+    return self_signed(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
@@ -159,9 +140,7 @@ def http_server() -> Iterator[LocalServer]:
 
 @pytest.fixture
 def https_server(certificate: Certificate) -> Iterator[LocalServer]:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(certificate.cert, certificate.key)
-    with LocalServer(context) as server:
+    with LocalServer(server_context(certificate.cert, certificate.key)) as server:
         yield server
 
 

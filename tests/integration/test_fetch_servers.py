@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import socket
 import ssl
-import subprocess
 import threading
 import urllib.error
 import urllib.request
@@ -30,6 +28,7 @@ import pytest
 
 from appc.aci import build
 from appc.schema.labels import host_os_arch
+from tests.integration.tls import Authority, clear_proxies, make_ca, server_context
 
 HOST_OS, HOST_ARCH = host_os_arch()
 
@@ -285,42 +284,10 @@ def image_path(name: str, version: str) -> str:
 # --- certificates and fixtures ------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Authority:
-    ca_cert: Path
-    cert: Path
-    key: Path
-
-
-def _openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
-def make_ca(directory: Path) -> Authority:
-    """A CA and a server certificate it issued for IP 127.0.0.1."""
-    if shutil.which("openssl") is None:
-        pytest.skip("the openssl CLI is needed to make a test CA")
-    ca_key, ca_cert = directory / "ca.key", directory / "ca.pem"
-    key, csr, cert = directory / "server.key", directory / "server.csr", directory / "server.pem"
-    ext = directory / "server.ext"
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    _openssl("req", "-x509", *ec, "-days", "2", "-subj", "/CN=Rocket Test CA",
-             "-keyout", str(ca_key), "-out", str(ca_cert))  # fmt: skip
-    _openssl("req", *ec, "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(csr))
-    ext.write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
-    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca_cert), "-CAkey", str(ca_key),
-             "-CAcreateserial", "-days", "2", "-extfile", str(ext), "-out", str(cert))  # fmt: skip
-    return Authority(ca_cert, cert, key)
-
-
 @pytest.fixture(autouse=True)
 def no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
     """A proxy from the environment would send requests elsewhere than 127.0.0.1."""
-    for name in ("http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
-    monkeypatch.setenv("no_proxy", "*")
-    monkeypatch.setenv("NO_PROXY", "*")
+    clear_proxies(monkeypatch)
 
 
 @pytest.fixture(scope="module")
@@ -330,9 +297,7 @@ def test_ca(tmp_path_factory: pytest.TempPathFactory) -> Authority:
 
 @pytest.fixture
 def https_server(test_ca: Authority) -> Iterator[LocalServer]:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(test_ca.cert, test_ca.key)
-    with LocalServer(context) as server:
+    with LocalServer(server_context(test_ca.cert, test_ca.key)) as server:
         yield server
 
 

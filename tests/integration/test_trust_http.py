@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import argparse
 import io
-import shutil
 import ssl
-import subprocess
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -28,6 +25,7 @@ from rkt.cli.main import main
 from rkt.config import Config, ConfigDirs
 from rkt.errors import SignatureError
 from rkt.trust import Keystore, verify
+from tests.integration.tls import Certificate, self_signed, server_context
 from tests.trustkit import Signer
 
 pytestmark = pytest.mark.integration
@@ -91,12 +89,6 @@ class LocalServer:
         self.thread.join()
 
 
-@dataclass(frozen=True)
-class Certificate:
-    cert: Path
-    key: Path
-
-
 @pytest.fixture(autouse=True)
 def no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
     """A proxy from the environment would send our requests elsewhere than 127.0.0.1."""
@@ -111,27 +103,12 @@ def no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("the openssl CLI is needed to make a self-signed certificate for 127.0.0.1")
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return Certificate(cert, key)
+    return self_signed(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
 def https_server(certificate: Certificate) -> Iterator[LocalServer]:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(certificate.cert, certificate.key)
-    with LocalServer(context) as server:
+    with LocalServer(server_context(certificate.cert, certificate.key)) as server:
         yield server
 
 
