@@ -1,0 +1,146 @@
+"""The calling process: prctl(2) switches, hostname, ids, and file descriptors.
+
+These are the last steps before exec'ing an app: no_new_privs (so setuid files and file
+capabilities cannot regain what was dropped), not dumpable (so the pod cannot open
+``/proc/<pid>/exe`` of a runtime process that joins it: runc CVE-2019-5736), and no fd but the
+app's own left open (runc CVE-2024-21626).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+from collections.abc import Iterable
+
+from rkt.linux.syscall import check, libc, syscall_number
+
+__all__ = [
+    "CLOSE_RANGE_CLOEXEC",
+    "PR_GET_DUMPABLE",
+    "PR_GET_NO_NEW_PRIVS",
+    "PR_SET_CHILD_SUBREAPER",
+    "PR_SET_DUMPABLE",
+    "PR_SET_NO_NEW_PRIVS",
+    "PR_SET_PDEATHSIG",
+    "close_fds",
+    "get_dumpable",
+    "get_no_new_privs",
+    "prctl",
+    "set_child_subreaper",
+    "set_cloexec_from",
+    "set_dumpable",
+    "set_ids",
+    "set_no_new_privs",
+    "set_pdeathsig",
+    "sethostname",
+]
+
+# include/uapi/linux/prctl.h
+PR_SET_PDEATHSIG = 1
+PR_GET_DUMPABLE = 3
+PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36  # Linux 3.4
+PR_SET_NO_NEW_PRIVS = 38  # Linux 3.5
+PR_GET_NO_NEW_PRIVS = 39
+
+# include/uapi/linux/close_range.h (Linux 5.11)
+CLOSE_RANGE_CLOEXEC = 1 << 2
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, *, what: str = "") -> int:
+    """prctl(2) with unused arguments zero (several options return EINVAL otherwise)."""
+    zero = ctypes.c_ulong(0)
+    result = libc().prctl(option, ctypes.c_ulong(arg2), ctypes.c_ulong(arg3), zero, zero)
+    return check(result, f"prctl({what or option})", arg2, arg3)
+
+
+def set_no_new_privs() -> None:
+    """From now on execve(2) grants nothing (setuid, file caps); it cannot be undone."""
+    prctl(PR_SET_NO_NEW_PRIVS, 1, what="PR_SET_NO_NEW_PRIVS")
+
+
+def get_no_new_privs() -> bool:
+    return prctl(PR_GET_NO_NEW_PRIVS, what="PR_GET_NO_NEW_PRIVS") == 1
+
+
+def set_dumpable(dumpable: bool) -> None:
+    """Not dumpable also makes /proc/<pid>/ owned by root and ptrace-proof (man 5 proc)."""
+    prctl(PR_SET_DUMPABLE, int(dumpable), what="PR_SET_DUMPABLE")
+
+
+def get_dumpable() -> bool:
+    return prctl(PR_GET_DUMPABLE, what="PR_GET_DUMPABLE") == 1
+
+
+def set_pdeathsig(signum: int = signal.SIGKILL) -> None:
+    """Get ``signum`` when the parent thread dies; cleared by fork, and by exec of setuid files."""
+    prctl(PR_SET_PDEATHSIG, signum, what="PR_SET_PDEATHSIG")
+
+
+def set_child_subreaper(on: bool = True) -> None:
+    """Orphaned descendants are re-parented to this process instead of to init."""
+    prctl(PR_SET_CHILD_SUBREAPER, int(on), what="PR_SET_CHILD_SUBREAPER")
+
+
+def sethostname(name: str) -> None:
+    """sethostname(2) in the caller's UTS namespace."""
+    raw = name.encode()
+    check(libc().sethostname(raw, ctypes.c_size_t(len(raw))), "sethostname", name)
+
+
+def set_ids(uid: int, gid: int, groups: Iterable[int] = ()) -> None:
+    """Become ``uid``/``gid`` with exactly ``groups``: groups, then gid, then uid, because after
+    the uid changes there is no CAP_SETGID left to change the others (man 2 setresuid).
+    """
+    os.setgroups(list(groups))
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+
+
+def close_fds(keep: Iterable[int] = (0, 1, 2)) -> None:
+    """Close every fd except those in ``keep``.
+
+    ``os.closerange`` uses close_range(2) where the kernel has it (Linux 5.9) and falls back to
+    closing one by one, so the gaps between kept fds are closed in a few calls.
+    """
+    low = 0
+    for fd in sorted(set(keep)):
+        if fd > low:
+            os.closerange(low, fd)
+        low = max(low, fd + 1)
+    os.closerange(low, _fd_limit())
+
+
+def set_cloexec_from(low: int = 3) -> None:
+    """Mark every fd from ``low`` up close-on-exec, leaving them usable until exec."""
+    number = _close_range_number()
+    if number is not None:
+        result = libc().syscall(
+            ctypes.c_long(number),
+            ctypes.c_uint(low),
+            ctypes.c_uint(0xFFFFFFFF),
+            ctypes.c_uint(CLOSE_RANGE_CLOEXEC),
+        )
+        if result == 0:
+            return
+    # Kernels before 5.11 reject CLOSE_RANGE_CLOEXEC with EINVAL: walk /proc/self/fd instead.
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd >= low:
+            # The fd that listdir itself used is closed by now.
+            with contextlib.suppress(OSError):
+                os.set_inheritable(fd, False)
+
+
+def _close_range_number() -> int | None:
+    try:
+        return syscall_number("close_range")
+    except OSError:
+        return None
+
+
+def _fd_limit() -> int:
+    soft = os.sysconf("SC_OPEN_MAX")
+    return soft if soft > 0 else 1 << 20
