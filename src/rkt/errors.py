@@ -11,8 +11,12 @@ pass through ``rkt run`` unchanged).
     │   └── ImageNotFound    no image in the store matches a hash, name or prefix
     │       └── AmbiguousImage  a hash prefix or name matches several images
     ├── FetchError           an image or signature could not be fetched
-    └── TrustError           a key could not be trusted or a signature did not verify
-        └── SignatureError   an image's signature is missing, bad, or by an untrusted key
+    ├── TrustError           a key could not be trusted or a signature did not verify
+    │   └── SignatureError   an image's signature is missing, bad, or by an untrusted key
+    └── PodError             a pod directory is missing, busy, or in the wrong state
+        ├── InvalidTransition  a pod cannot move from its state to the one asked for
+        └── PodNotFound      no pod matches a UUID or UUID prefix
+            └── AmbiguousPod   a UUID prefix matches several pods
 """
 
 from __future__ import annotations
@@ -55,4 +59,25 @@ class TrustError(RktError):
 
 
 class SignatureError(TrustError):
+    pass
+
+
+class PodError(RktError):
+    pass
+
+
+class InvalidTransition(PodError):
+    """``invalid transition from X to Y``, as runc words it."""
+
+    def __init__(self, source: str, target: str) -> None:
+        super().__init__(f"invalid transition from {source} to {target}")
+        self.source = source
+        self.target = target
+
+
+class PodNotFound(PodError):
+    pass
+
+
+class AmbiguousPod(PodNotFound):
     pass

@@ -39,6 +39,11 @@ VERBS: dict[tuple[str, str], tuple[str, str]] = {
     ),
     ("image", "verify"): ("image_verify", "Verify the stored images and their rendered trees"),
     ("version", ""): ("version", "Print the version and exit"),
+    ("list", ""): ("pod_list", "List pods"),
+    ("status", ""): ("pod_status", "Check the status of a rkt pod"),
+    ("cat-manifest", ""): ("pod_cat_manifest", "Inspect and print the pod manifest"),
+    ("rm", ""): ("pod_rm", "Remove all files and resources associated with an exited pod"),
+    ("gc", ""): ("pod_gc", "Garbage collect rkt pods no longer in use"),
 }
 
 EXIT_FAILURE = 254

@@ -1,0 +1,91 @@
+"""``rkt cat-manifest``: a pod's manifest, re-encoded (tab-indented unless told otherwise)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from rkt.cli.pod_status import uuid_argument
+from rkt.errors import PodError
+from rkt.pod import info
+from rkt.pod.pod import Pod
+
+if TYPE_CHECKING:
+    from rkt.config import Config
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "t", "true"):
+        return True
+    if text.lower() in ("0", "f", "false"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("uuid", nargs="?", default="", help="pod UUID (or a unique prefix)")
+    add(
+        "--pretty-print",
+        type=_bool,
+        nargs="?",
+        const=True,
+        default=True,
+        help="apply indent to format the output",
+    )
+    add("--uuid-file", default="", help="read pod UUID from file instead of argument")
+
+
+def indent(compact: bytes) -> bytes:
+    """Go's ``json.Indent(dst, src, "", "\\t")`` over compact JSON: rkt pretty-prints with
+    tabs (``MarshalIndent``), while our encoder's pretty form follows actool's spaces."""
+    out = bytearray()
+    depth, in_string, escaped = 0, False, False
+    for i, byte in enumerate(compact):
+        ch = chr(byte)
+        if in_string:
+            out.append(byte)
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+            continue
+        if ch == '"':
+            in_string = True
+            out.append(byte)
+        elif ch in "[{":
+            out.append(byte)
+            if i + 1 < len(compact) and chr(compact[i + 1]) in "]}":
+                continue  # Go keeps empty arrays and objects on one line
+            depth += 1
+            out += b"\n" + b"\t" * depth
+        elif ch in "]}":
+            if out and chr(out[-1]) not in "[{":
+                depth -= 1
+                out += b"\n" + b"\t" * depth
+            out.append(byte)
+        elif ch == ",":
+            out += b",\n" + b"\t" * depth
+        elif ch == ":":
+            out += b": "
+        else:
+            out.append(byte)
+    return bytes(out)
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    from appc.errors import AppcError
+    from appc.schema.pod import PodManifest
+
+    with Pod.load(config.data_dir / "pods", uuid_argument(args, "cat-manifest")) as pod:
+        raw = info.manifest_bytes(pod)
+    try:
+        manifest = PodManifest.from_json(raw)
+    except AppcError as err:
+        raise PodError(f"invalid pod manifest in pod {pod.uuid}: {err}") from err
+    compact = manifest.to_json()
+    sys.stdout.buffer.write((indent(compact) if args.pretty_print else compact) + b"\n")
+    return 0

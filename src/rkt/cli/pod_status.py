@@ -1,0 +1,153 @@
+"""``rkt status``: one pod's state, times, pid and its apps' exit statuses.
+
+Prints ``key=value`` lines in rkt's order: state, created, started (once known), networks
+(running or exited pods), then for pods that ran: pid (once known), exited, and after exit
+``app-<name>=<status>`` per app in manifest order. ``--format=json|json-pretty`` prints one
+v1.Pod object. ``--wait`` and ``--wait-ready`` take a boolean or a Go duration (``10s``,
+``1m30s``); true or a negative duration waits forever, false or zero not at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from typing import TYPE_CHECKING
+
+from rkt.errors import PodError
+from rkt.pod import info
+from rkt.pod.pod import Pod, read_uuid_file
+from rkt.pod.state import PodState
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from rkt.config import Config
+
+# strconv.ParseBool's spellings.
+_GO_BOOL = dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True) | dict.fromkeys(
+    ("0", "f", "F", "FALSE", "false", "False"), False
+)
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+_UNITS["h"] = 3600.0
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_POLL = 0.1  # rkt polls every 100 ms
+
+
+def parse_duration(text: str) -> float:
+    """Go's ``time.ParseDuration`` in seconds: ``30m0s``, ``1.5h``, ``-10s``, ``0``."""
+    sign = -1.0 if text.startswith("-") else 1.0
+    body = text[1:] if text[:1] in "+-" else text
+    if body == "0":
+        return 0.0
+    pos, total = 0, 0.0
+    for match in _DURATION.finditer(body):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if not body or pos != len(body):
+        raise argparse.ArgumentTypeError(f'time: invalid duration "{text}"')
+    return sign * total
+
+
+def parse_wait(text: str) -> float | None:
+    """Seconds to wait: ``None`` forever, 0 not at all (rkt's parseDuration)."""
+    if text == "" or _GO_BOOL.get(text) is True:
+        return None
+    if _GO_BOOL.get(text) is False:
+        return 0.0
+    seconds = parse_duration(text)
+    return None if seconds < 0 else seconds
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("uuid", nargs="?", default="", help="pod UUID (or a unique prefix)")
+    add("--wait", nargs="?", const="true", default="false", help="wait for the pod to finish")
+    add("--wait-ready", nargs="?", const="true", default="false", help="wait until ready")
+    add("--format", choices=("", "json", "json-pretty"), default="", help="output format")
+    add("--uuid-file", default="", help="read pod UUID from file instead of argument")
+
+
+def _wait(pod: Pod, limit: float | None, done: Callable[[Pod], bool], what: str) -> None:
+    deadline = None if limit is None else time.monotonic() + limit
+    while True:
+        pod.refresh()
+        if done(pod):
+            return
+        if deadline is not None and time.monotonic() >= deadline:
+            raise PodError(f"error waiting for {what}: context deadline exceeded")
+        time.sleep(_POLL)
+
+
+def status_lines(pod: Pod) -> list[str]:
+    from rkt.cli.image_list import full_time
+
+    state = pod.state
+    created = info.created_ns(pod)
+    lines = [
+        f"state={state}",
+        f"created={full_time(created) if created else '0001-01-01 00:00:00 +0000 UTC'}",
+    ]
+    started = info.started_ns(pod)
+    if started:
+        lines.append(f"started={full_time(started)}")
+    if state in (PodState.RUNNING, PodState.EXITED):
+        lines.append(f"networks={info.format_networks(info.networks(pod))}")
+    ran = (PodState.RUNNING, PodState.DELETING, PodState.EXITED_DELETING)
+    if state not in (*ran, PodState.EXITED, PodState.EXITED_GARBAGE):
+        return lines
+    pid = info.pid(pod)
+    if pid is not None:
+        lines.append(f"pid={pid}")
+    exited = state in (PodState.EXITED, PodState.EXITED_GARBAGE)
+    lines.append(f"exited={'true' if exited else 'false'}")
+    if state is not PodState.RUNNING:
+        for app in info.apps(pod, info.manifest_document(pod)):
+            code = info.exit_code(pod, app.name)
+            if code is not None:
+                lines.append(f"app-{app.name}={code}")
+    return lines
+
+
+def uuid_argument(args: argparse.Namespace, verb: str) -> str:
+    if bool(args.uuid) == bool(args.uuid_file):
+        raise PodError(f"{verb} needs exactly one of UUID and --uuid-file")
+    return read_uuid_file(args.uuid_file) if args.uuid_file else str(args.uuid)
+
+
+def _flag_took_uuid(args: argparse.Namespace) -> None:
+    """pflag gives ``--wait`` its value only with ``=``: in ``--wait UUID`` the UUID is the
+    argument. argparse's optional value swallows it, so hand it back."""
+    for name in ("wait", "wait_ready"):
+        value = getattr(args, name)
+        if args.uuid or args.uuid_file or value in _GO_BOOL:
+            continue
+        try:
+            parse_duration(value)
+        except argparse.ArgumentTypeError:
+            args.uuid = value
+            setattr(args, name, "true")
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    _flag_took_uuid(args)
+    try:
+        wait, ready = parse_wait(args.wait), parse_wait(args.wait_ready)
+    except argparse.ArgumentTypeError as err:
+        raise PodError(str(err)) from err
+    with Pod.load(config.data_dir / "pods", uuid_argument(args, "status")) as pod:
+        if ready != 0:
+            _wait(pod, ready, info.supervisor_ready, "pod readiness")
+        if wait != 0:
+            _wait(pod, wait, lambda p: p.state.is_finished, "pod to finish")
+        if args.format:
+            from rkt.cli.pod_list import dump_json
+            from rkt.pod.api import v1_pod
+
+            sys.stdout.write(dump_json(v1_pod(pod), args.format) + "\n")
+        else:
+            sys.stdout.write("".join(line + "\n" for line in status_lines(pod)))
+    return 0
