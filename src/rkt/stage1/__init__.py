@@ -1,0 +1,23 @@
+"""The default stage1's planning half: a pod manifest, each app's image manifest and rendered
+rootfs, and the run options become a frozen :class:`~rkt.stage1.plan.PodPlan` (STYLE.md "Plan,
+then execute"). The executor (elsewhere) performs it in a fresh process.
+
+How the parts fit:
+
+- ``plan``: the data (PodPlan, AppPlan, Mount, …), the inputs and PlanError.
+- ``rootfs``: looking at paths inside an app's rootfs without leaving it (SECURITY.md 1, 3, 7).
+- ``user``: user and group from the image's own /etc/passwd and /etc/group (aci.md "app").
+- ``environment``: the final environment (rkt run's precedence, ace.md's required variables).
+- ``executable``: exec[0] along PATH inside the rootfs.
+- ``capabilities``: capability sets, seccomp and no_new_privs from isolators (ace.md).
+- ``mounts``: the ordered mounts of an app: rootfs, /proc, /sys, /dev, /tmp, volumes, masks.
+- ``hosts``: /etc/hosts and /etc/resolv.conf from --hosts-entry and --dns*.
+- ``pod``: plan_pod() ties them together.
+
+Nothing here imports rkt.linux, rkt.store, rkt.fetch or rkt.cli, mounts, forks or writes.
+"""
+
+from rkt.stage1.plan import PlanError, PodPlan
+from rkt.stage1.pod import plan_pod
+
+__all__ = ["PlanError", "PodPlan", "plan_pod"]

@@ -1,0 +1,137 @@
+"""Capability sets, no_new_privs and seccomp of an app, from its isolators (ace.md "Linux
+Isolators").
+
+Capabilities: without a capability isolator the bounding set is ace.md's default 14
+(DEFAULT_CAPABILITIES); ``os/linux/capabilities-retain-set`` replaces it and
+``os/linux/capabilities-remove-set`` takes names out of it. rkt's ``--caps-retain`` and
+``--caps-remove`` arrive here already turned into those isolators by stage0.
+
+The other sets follow what the kernel does at execve(2) without file capabilities: root keeps
+its bounding set as permitted and effective (and, as runc does, inheritable); any other uid
+starts with none. Ambient capabilities are never raised: rkt 1.30 did not, and a non-root app
+that wants capabilities should say so with a file capability in its image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from appc.schema.isolator import Isolator
+from appc.schema.linux import (
+    CAPABILITIES_REMOVE_SET,
+    CAPABILITIES_RETAIN_SET,
+    DEFAULT_CAPABILITIES,
+    NO_NEW_PRIVILEGES,
+    SECCOMP_REMOVE_SET,
+    SECCOMP_RETAIN_SET,
+    CapabilitiesSet,
+    NoNewPrivileges,
+    SeccompSet,
+)
+from rkt.stage1.plan import Capabilities, PlanError, Seccomp
+
+#: capability(7) names in the order of their numbers (linux/capability.h, Linux 5.9+).
+KNOWN_CAPABILITIES = (
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+)
+_ORDER = {name: index for index, name in enumerate(KNOWN_CAPABILITIES)}
+
+#: rkt's seccomp default when an app names no seccomp isolator (Documentation/seccomp-guide.md):
+#: a remove set of the syscalls a container has no business making.
+DEFAULT_SECCOMP = Seccomp("remove", ("@rkt/default-blacklist",), "")
+
+
+def _names(values: Iterable[str]) -> tuple[str, ...]:
+    names = []
+    for value in values:
+        name = value.upper()
+        if not name.startswith("CAP_"):
+            name = "CAP_" + name
+        if name not in _ORDER:
+            raise PlanError(f'unknown capability "{value}"', hint="use a name from capabilities(7)")
+        names.append(name)
+    return tuple(sorted(set(names), key=_ORDER.__getitem__))
+
+
+def bounding_set(isolators: Iterable[Isolator]) -> tuple[str, ...]:
+    caps = set(_names(DEFAULT_CAPABILITIES))
+    for isolator in isolators:
+        value = isolator.value
+        if not isinstance(value, CapabilitiesSet):
+            continue
+        if isolator.name == CAPABILITIES_RETAIN_SET:
+            caps = set(_names(value.set))
+        elif isolator.name == CAPABILITIES_REMOVE_SET:
+            caps -= set(_names(value.set))
+    return _names(caps)
+
+
+def capabilities(isolators: Iterable[Isolator], uid: int) -> Capabilities:
+    bounding = bounding_set(isolators)
+    granted = bounding if uid == 0 else ()
+    return Capabilities(bounding, granted, granted, granted, ())
+
+
+def seccomp(isolators: Iterable[Isolator], *, disabled: bool) -> Seccomp | None:
+    """The app's filter; None with ``--insecure-options=seccomp``."""
+    if disabled:
+        return None
+    for isolator in isolators:
+        value = isolator.value
+        if isinstance(value, SeccompSet) and isolator.name in (
+            SECCOMP_RETAIN_SET,
+            SECCOMP_REMOVE_SET,
+        ):
+            return Seccomp("retain" if value.retain else "remove", value.set, value.errno)
+    return DEFAULT_SECCOMP
+
+
+def no_new_privs(isolators: Iterable[Isolator], uid: int, filter_: Seccomp | None) -> bool:
+    """The isolator's value; forced on for a non-root app with a seccomp filter, because the
+    kernel refuses a filter from a task without CAP_SYS_ADMIN unless no_new_privs is set
+    (seccomp(2)), which is why rkt's generateSeccompFilter forces it too."""
+    enabled = False
+    for isolator in isolators:
+        if isolator.name == NO_NEW_PRIVILEGES and isinstance(isolator.value, NoNewPrivileges):
+            enabled = isolator.value.enabled
+    return enabled or (filter_ is not None and uid != 0)

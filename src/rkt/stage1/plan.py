@@ -1,0 +1,201 @@
+"""The plan of a pod: frozen, inspectable data that stage1's executor performs in order.
+
+Nothing here touches the kernel. Mount targets are always relative to the app's root (no
+leading "/"), so a plan never names a host path as a target; sources of bind mounts are host
+paths (volumes, generated files) or device paths the executor binds from its own /dev.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from appc.schema.environment import EnvironmentVariable
+from appc.schema.image import ImageManifest
+from appc.schema.pod import PodManifest, RuntimeApp
+from rkt.errors import RktError
+
+MOUNT_KINDS = frozenset(
+    {
+        "bind",
+        "tmpfs",
+        "proc",
+        "sysfs",
+        "devpts",
+        "mqueue",
+        "overlay",
+        "remount-ro",
+        "mask",
+        "symlink",
+    }
+)
+
+
+class PlanError(RktError):
+    """A pod cannot be planned: a user, executable, path or isolator is invalid or unsafe."""
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One operation on an app's mount namespace.
+
+    ``kind`` is one of :data:`MOUNT_KINDS`. ``target`` is relative to the app root ("" is the
+    root itself). ``remount-ro`` binds the target onto itself and makes it read-only. For
+    ``symlink`` the ``source`` is the link's text; for ``mask`` the option
+    "dir" says to cover a directory (with an empty read-only tmpfs) rather than a file (with
+    /dev/null), as rkt's hiddenDirs / hiddenPaths split does.
+    """
+
+    kind: str
+    source: str
+    target: str
+    options: tuple[str, ...] = ()
+    read_only: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in MOUNT_KINDS:
+            raise ValueError(f"unknown mount kind {self.kind!r}")
+        if self.target.startswith("/") or ".." in self.target.split("/"):
+            raise ValueError(f"mount target {self.target!r} must be relative to the app root")
+
+    def describe(self) -> str:
+        """``kind source -> /target [options] ro`` — one line, stable, for tests and --debug."""
+        text = f"{self.kind} {self.source or '-'} -> /{self.target}"
+        if self.options:
+            text += " [" + ",".join(self.options) + "]"
+        if self.read_only:
+            text += " ro"
+        return text
+
+
+@dataclass(frozen=True)
+class GeneratedFile:
+    """A file the executor writes (under the pod dir) before the mounts that bind it."""
+
+    path: str
+    content: str
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
+class VolumeDirectory:
+    """An empty volume's directory, created by the executor before any app mounts it."""
+
+    path: str
+    mode: int
+    uid: int
+    gid: int
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """The five capability sets of the app's first process, as CAP_* names."""
+
+    bounding: tuple[str, ...]
+    effective: tuple[str, ...]
+    permitted: tuple[str, ...]
+    inheritable: tuple[str, ...]
+    ambient: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Seccomp:
+    """A seccomp filter, unresolved: syscall names and ``@group`` names as given.
+
+    ``mode`` is "retain" (allow only these, fail the rest) or "remove" (fail only these);
+    ``errno`` is the errno name to fail with, "" meaning kill the process as ace.md says.
+    """
+
+    mode: str
+    syscalls: tuple[str, ...]
+    errno: str = ""
+
+
+@dataclass(frozen=True)
+class AppPlan:
+    name: str
+    image_name: str
+    root: str
+    exec: tuple[str, ...]
+    uid: int
+    gid: int
+    supplementary_gids: tuple[int, ...]
+    working_directory: str
+    environment: tuple[tuple[str, str], ...]
+    capabilities: Capabilities
+    no_new_privs: bool
+    seccomp: Seccomp | None
+    read_only_rootfs: bool
+    mounts: tuple[Mount, ...]
+
+    def env(self) -> dict[str, str]:
+        return dict(self.environment)
+
+    def describe_mounts(self) -> list[str]:
+        return [m.describe() for m in self.mounts]
+
+
+@dataclass(frozen=True)
+class PodPlan:
+    namespaces: tuple[str, ...]
+    hostname: str
+    hosts: str | None
+    resolv_conf: str | None
+    files: tuple[GeneratedFile, ...]
+    volumes: tuple[VolumeDirectory, ...]
+    apps: tuple[AppPlan, ...]
+
+    def app(self, name: str) -> AppPlan:
+        for app in self.apps:
+            if app.name == name:
+                return app
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class AppInput:
+    """One app of the pod as stage0 hands it over.
+
+    ``environment`` holds the per-app ``--environment`` values, which win over everything;
+    the image's own environment is the pod manifest app's (or the image's) ``environment``.
+    """
+
+    runtime_app: RuntimeApp
+    image: ImageManifest
+    rootfs: str
+    environment: tuple[EnvironmentVariable, ...] = ()
+
+
+@dataclass(frozen=True)
+class PodOptions:
+    """Pod-level run options (rkt run's flags that reach stage1).
+
+    ``dns`` is rkt's ``--dns``: empty to leave the image's resolv.conf alone, ("host",) to bind
+    the host's, ("none",) for no resolv.conf at all, else nameserver addresses.
+    ``hosts_entries`` is ``--hosts-entry``: ("host", ()) binds the host's /etc/hosts; other
+    entries are (ip, hostnames). ``host_resolv_conf`` / ``host_hosts`` are the host paths to
+    bind for "host", so the plan stays free of host lookups.
+    """
+
+    pod_dir: str
+    hostname: str
+    interactive: bool = False
+    set_env_file: tuple[EnvironmentVariable, ...] = ()
+    set_env: tuple[EnvironmentVariable, ...] = ()
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    dns_domain: str = ""
+    hosts_entries: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    host_resolv_conf: str = "/etc/resolv.conf"
+    host_hosts: str = "/etc/hosts"
+    host_network: bool = False
+    metadata_url: str = ""
+    insecure_paths: bool = False
+    insecure_seccomp: bool = False
+
+
+@dataclass(frozen=True)
+class PodInput:
+    manifest: PodManifest
+    apps: tuple[AppInput, ...]
+    options: PodOptions

@@ -1,0 +1,186 @@
+"""Building a :class:`PodPlan`: the pure half of the default stage1 (STYLE.md "Plan, then
+execute"). It reads only the apps' rendered rootfs trees (lstat, readlink, capped reads of
+/etc/passwd and /etc/group) and never mounts, forks or changes anything.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+
+from appc.schema.app import App
+from rkt.stage1 import capabilities, environment, executable, hosts, mounts, rootfs, user
+from rkt.stage1.plan import (
+    AppInput,
+    AppPlan,
+    GeneratedFile,
+    Mount,
+    PlanError,
+    PodInput,
+    PodOptions,
+    PodPlan,
+    VolumeDirectory,
+)
+
+#: The generated /etc files live here under the pod dir, out of every app's reach.
+GENERATED_DIR = "stage1/etc"
+_HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9-]{1,63})*")
+
+
+def _generated(options: PodOptions, name: str) -> str:
+    return f"{options.pod_dir.rstrip('/')}/{GENERATED_DIR}/{name}"
+
+
+def namespaces(options: PodOptions) -> tuple[str, ...]:
+    # --net=host shares the host's network namespace; everything else is the pod's own.
+    names = ("mount", "uts", "ipc", "pid")
+    return names if options.host_network else (*names, "net")
+
+
+def hostname(options: PodOptions) -> str:
+    name = options.hostname or "rkt-" + options.pod_dir.rstrip("/").rsplit("/", 1)[-1]
+    if len(name) > 64 or not _HOSTNAME.fullmatch(name):
+        raise PlanError(f'hostname "{name}" is not valid', hint="use letters, digits, - and .")
+    return name
+
+
+def _effective_app(item: AppInput) -> App:
+    # stage0 writes the whole app (image's, with --exec/--user/... applied) into the pod
+    # manifest; an app without one runs its image's app unchanged (pods.md "app").
+    app = item.runtime_app.app or item.image.app
+    if app is None:
+        raise PlanError(
+            f'image "{item.image.name}" has no app', hint="give one with --exec and friends"
+        )
+    return app
+
+
+def _working_directory(root: str, path: str, volume_targets: list[str]) -> str:
+    """The working directory must exist in the assembled rootfs (aci.md "workingDirectory");
+    one inside a volume is created by the mount, so only those may be missing now."""
+    relative = rootfs.resolve(root, path, "working directory")
+    info = rootfs.lstat(root, "/" + relative, "working directory") if relative else None
+    if relative and info is None:
+        parts = relative.split("/")
+        if not any(parts[: len(t.split("/"))] == t.split("/") for t in volume_targets):
+            raise PlanError(f'working directory "{path}" does not exist in the image')
+    elif info is not None and not stat.S_ISDIR(info.st_mode):
+        raise PlanError(f'working directory "{path}" is not a directory')
+    return path
+
+
+def _etc_mounts(item: AppInput, options: PodOptions) -> list[Mount]:
+    root = item.rootfs
+    result = []
+    mode = hosts.resolv_conf_mode(options)
+    if mode == hosts.HOST:
+        result.append(mounts.etc_mount(root, options.host_resolv_conf, "/etc/resolv.conf"))
+    elif mode == "generated":
+        result.append(
+            mounts.etc_mount(root, _generated(options, "resolv.conf"), "/etc/resolv.conf")
+        )
+    if hosts.hosts_from_host(options):
+        result.append(mounts.etc_mount(root, options.host_hosts, "/etc/hosts"))
+    elif options.hosts_entries or rootfs.lstat(root, "/etc/hosts", "/etc/hosts") is None:
+        result.append(mounts.etc_mount(root, _generated(options, "hosts"), "/etc/hosts"))
+    return result
+
+
+def plan_app(item: AppInput, pod: PodInput) -> tuple[AppPlan, list[VolumeDirectory]]:
+    options = pod.options
+    name = item.runtime_app.name
+    root = item.rootfs
+    app = _effective_app(item)
+    mounts.check_kernel_dirs(root)
+    identity = user.resolve_identity(root, app.user, app.group)
+    env = environment.app_environment(
+        name,
+        app.environment,
+        options.set_env_file,
+        options.set_env,
+        item.environment,
+        uid=identity.uid,
+        entry=identity.entry,
+        metadata_url=options.metadata_url,
+    )
+    matched = mounts.match_volumes(name, item.runtime_app, app.mount_points, pod.manifest.volumes)
+    volume_mounts = mounts.volume_mounts(root, options.pod_dir, matched)
+    workdir = _working_directory(
+        root, app.working_directory or "/", [m.target for m in volume_mounts]
+    )
+    argv = executable.find_executable(root, app.exec or (), workdir, dict(env)["PATH"])
+    filter_ = capabilities.seccomp(app.isolators, disabled=options.insecure_seccomp)
+    plan_mounts = [
+        *mounts.base_mounts(root, options.interactive),
+        *volume_mounts,
+        *_etc_mounts(item, options),
+        *mounts.protection_mounts(options.insecure_paths),
+    ]
+    if item.runtime_app.read_only_root_fs:
+        plan_mounts.append(Mount("remount-ro", "", ""))
+    directories = [
+        VolumeDirectory(
+            mounts.empty_volume_dir(options.pod_dir, m.volume.name),
+            int(m.volume.mode or "0755", 8),
+            m.volume.uid or 0,
+            m.volume.gid or 0,
+        )
+        for m in matched
+        if m.volume.kind == "empty"
+    ]
+    plan = AppPlan(
+        name=name,
+        image_name=item.image.name,
+        root=root,
+        exec=argv,
+        uid=identity.uid,
+        gid=identity.gid,
+        supplementary_gids=app.supplementary_gids,
+        working_directory=workdir,
+        environment=env,
+        capabilities=capabilities.capabilities(app.isolators, identity.uid),
+        no_new_privs=capabilities.no_new_privs(app.isolators, identity.uid, filter_),
+        seccomp=filter_,
+        read_only_rootfs=item.runtime_app.read_only_root_fs,
+        mounts=tuple(plan_mounts),
+    )
+    return plan, directories
+
+
+def plan_pod(pod: PodInput) -> PodPlan:
+    """The whole pod's plan; a PlanError names the app it is about."""
+    options = pod.options
+    name = hostname(options)
+    names = [a.name for a in pod.manifest.apps]
+    given = [a.runtime_app.name for a in pod.apps]
+    if sorted(names) != sorted(given):
+        raise PlanError(f"apps given ({', '.join(given)}) differ from the pod manifest's")
+    apps = []
+    directories: dict[str, VolumeDirectory] = {}
+    for item in pod.apps:
+        try:
+            plan, dirs = plan_app(item, pod)
+        except PlanError as err:
+            raise PlanError(f'app "{item.runtime_app.name}": {err.message}', hint=err.hint) from err
+        apps.append(plan)
+        for directory in dirs:
+            directories.setdefault(directory.path, directory)
+    files = []
+    resolv = hosts.resolv_conf(options)
+    if resolv is not None:
+        files.append(GeneratedFile(_generated(options, "resolv.conf"), resolv))
+    hosts_path = _generated(options, "hosts")
+    # Only written when some app binds it (entries given, or an image without /etc/hosts).
+    hosts_text = None
+    if any(m.source == hosts_path for a in apps for m in a.mounts):
+        hosts_text = hosts.hosts(options, name)
+        files.append(GeneratedFile(hosts_path, hosts_text))
+    return PodPlan(
+        namespaces=namespaces(options),
+        hostname=name,
+        hosts=hosts_text,
+        resolv_conf=resolv,
+        files=tuple(files),
+        volumes=tuple(directories.values()),
+        apps=tuple(apps),
+    )
