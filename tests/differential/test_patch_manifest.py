@@ -61,7 +61,16 @@ def test_same_patched_manifest(edit: str, image: Path, tmp_path: Path) -> None:
     # Each tool accepts the other's output, and both print the same manifest from it.
     assert reference("validate", mine).returncode == 0
     assert ours("validate", theirs).returncode == 0
-    assert ours("cat-manifest", mine).stdout == reference("cat-manifest", theirs).stdout
+    mine_json, theirs_json = (
+        ours("cat-manifest", mine).stdout,
+        reference("cat-manifest", theirs).stdout,
+    )
+    if edit == "isolators":
+        # The reference builds a resource isolator's value from a Go map, so the order of its
+        # keys changes from run to run; only the meaning can be compared.
+        assert json.loads(mine_json) == json.loads(theirs_json)
+    else:
+        assert mine_json == theirs_json
     # The rootfs went through unchanged.
     assert ours("image-id", mine).returncode == 0
 
