@@ -1,0 +1,253 @@
+"""Performing an app's plan: its mounts as ``rkt.linux`` operations, then the app process.
+
+Mounts are applied by the pod's PID 1 in the pod's mount namespace, with every target resolved
+inside the app's root (``rkt.linux.lookup``; SECURITY.md 7). The app process then gets a mount
+namespace of its own and ``pivot_root``s into its root, rather than chroot'ing: the default
+capability set keeps CAP_SYS_CHROOT, with which a chroot'ed root app walks out of its chroot.
+The old root is detached, so nothing of the host or of the other apps stays reachable.
+
+After the pivot the interpreter's library is outside the root: :func:`exec_app` only calls
+functions already imported here and formats no traceback (that would import lazily).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+
+from rkt.linux import capability, lookup, process
+from rkt.linux import mount as linux_mount
+from rkt.linux.kernel import Kernel
+from rkt.linux.mount import (
+    MS_NODEV,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_STRICTATIME,
+    Bind,
+    Devpts,
+    MaskPath,
+    Mqueue,
+    Operation,
+    Proc,
+    ReadOnlyPath,
+    Sysfs,
+    Tmpfs,
+)
+from rkt.linux.namespace import CLONE_NEWNS, unshare
+from rkt.stage1.plan import AppPlan, Mount, PodPlan
+
+#: The mount options that are flags, not filesystem data.
+_FLAG_OPTIONS = {
+    "nosuid": MS_NOSUID,
+    "nodev": MS_NODEV,
+    "noexec": MS_NOEXEC,
+    "strictatime": MS_STRICTATIME,
+}
+#: Signals the runtime ignores or handles; execve(2) keeps SIG_IGN, so the app gets them reset.
+_RESET_SIGNALS = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGHUP,
+    signal.SIGALRM,
+    signal.SIGCHLD,
+    signal.SIGPIPE,
+    signal.SIGXFSZ,
+    signal.SIGQUIT,
+)
+
+
+class ExecutorError(Exception):
+    """A plan step that cannot be performed (an unsupported mount kind, a bad option)."""
+
+
+def _split(options: tuple[str, ...]) -> tuple[int, dict[str, str], list[str]]:
+    flags = 0
+    values: dict[str, str] = {}
+    rest: list[str] = []
+    for option in options:
+        if option in _FLAG_OPTIONS:
+            flags |= _FLAG_OPTIONS[option]
+        elif "=" in option:
+            key, _, value = option.partition("=")
+            values[key] = value
+        else:
+            rest.append(option)
+    return flags, values, rest
+
+
+def _console_source() -> str | None:
+    # The pod's terminal is stage1's own stdin; without one there is nothing to bind.
+    return os.ttyname(0) if os.isatty(0) else None
+
+
+def operations(mount: Mount) -> list[Operation]:
+    """The ``rkt.linux`` operations for one plan mount (``symlink`` is not one: see apply)."""
+    flags, values, rest = _split(mount.options)
+    kind = mount.kind
+    if kind == "bind":
+        source = mount.source
+        if "console" in rest:
+            console = _console_source()
+            if console is None:
+                return []
+            source = console
+        is_file = os.path.exists(source) and not os.path.isdir(source)
+        return [
+            Bind(
+                source,
+                mount.target,
+                read_only=mount.read_only,
+                recursive="rbind" in rest,
+                kind="file" if is_file else "dir",
+            )
+        ]
+    if kind == "tmpfs":
+        mode = int(values.get("mode", "755"), 8)
+        return [Tmpfs(mount.target, mode=mode, size=values.get("size"), flags=flags)]
+    if kind == "proc":
+        return [Proc(mount.target)]
+    if kind == "sysfs":
+        return [Sysfs(mount.target)]
+    if kind == "devpts":
+        data = ",".join([*rest, *(f"{k}={v}" for k, v in values.items())])
+        return [Devpts(mount.target, data=data)]
+    if kind == "mqueue":
+        return [Mqueue(mount.target)]
+    if kind == "remount-ro":
+        return [ReadOnlyPath(mount.target)]
+    if kind == "mask":
+        return [MaskPath(mount.target)]
+    raise ExecutorError(
+        f"mount kind {kind!r} is not supported by this executor: {mount.describe()}"
+    )
+
+
+def _symlink(root: str, mount: Mount) -> None:
+    """Create the link ``target`` (text ``source``) inside ``root``; its parent is resolved in
+    the root, and an existing entry is left alone (a fresh /dev tmpfs has none)."""
+    parent, _, name = mount.target.rpartition("/")
+    fd = lookup.open_in_root(root, parent, kind="dir", create=True)
+    try:
+        os.symlink(mount.source, name, dir_fd=fd)
+    except FileExistsError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def apply_mounts(app: AppPlan, kernel: Kernel) -> None:
+    """Perform the app's mounts in order, inside its root."""
+    for mount in app.mounts:
+        if mount.kind == "symlink":
+            _symlink(app.root, mount)
+            continue
+        for operation in operations(mount):
+            operation.apply(kernel, app.root)
+
+
+def write_atomically(path: str, content: bytes, mode: int) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
+    try:
+        os.write(fd, content)
+        os.fchmod(fd, mode)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+def prepare_pod_files(plan: PodPlan) -> None:
+    """Generated /etc files and empty-volume directories, before any mount binds them."""
+    for generated in plan.files:
+        os.makedirs(os.path.dirname(generated.path), mode=0o755, exist_ok=True)
+        write_atomically(generated.path, generated.content.encode(), generated.mode)
+    for volume in plan.volumes:
+        os.makedirs(os.path.dirname(volume.path), mode=0o755, exist_ok=True)
+        # One kept from an earlier run of the same pod is reused (rkt keeps empty volumes).
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(volume.path, volume.mode)
+        os.chown(volume.path, volume.uid, volume.gid, follow_symlinks=False)
+        os.chmod(volume.path, volume.mode, follow_symlinks=False)
+
+
+def _pivot(root: str) -> None:
+    # A mount namespace of the app's own: the pivot and the detach of the old root must not
+    # change what the supervisor and the other apps see.
+    unshare(CLONE_NEWNS)
+    linux_mount.make_rprivate("/")
+    os.chdir(root)
+    # pivot_root(".", ".") stacks the old root under the new one; detaching it leaves only the
+    # new root (man 2 pivot_root).
+    linux_mount.pivot_root(".", ".")
+    linux_mount.umount2(".", linux_mount.MNT_DETACH)
+    os.chdir("/")
+
+
+def _reduce_capabilities(app: AppPlan) -> None:
+    """The five sets as planned. Bounding first (needs CAP_SETPCAP), ids next (need CAP_SETUID
+    and CAP_SETGID; a non-root uid loses permitted and effective there), then capset."""
+    caps = app.capabilities
+    numbers = capability.NUMBERS
+    keep_bounding = {numbers[name] for name in caps.bounding}
+    capability.ambient_clear()
+    for number in range(capability.last_cap() + 1):
+        if number not in keep_bounding:
+            capability.bounding_drop(number)
+    process.set_ids(app.uid, app.gid, app.supplementary_gids)
+    capability.capset(
+        capability.mask(numbers[n] for n in caps.effective),
+        capability.mask(numbers[n] for n in caps.permitted),
+        capability.mask(numbers[n] for n in caps.inheritable),
+    )
+    for name in caps.ambient:
+        capability.ambient_raise(numbers[name])
+
+
+def exec_app(app: AppPlan, report: int) -> None:
+    """In the forked app process: enter the root, drop privileges, exec. Never returns.
+
+    ``report`` is the close-on-exec write end of a pipe: a failure is written there (and the
+    process exits 254), a successful execve(2) closes it with nothing written.
+    """
+    try:
+        # Not dumpable before anything of the pod can see us (SECURITY.md 9); exec resets it.
+        process.set_dumpable(False)
+        for signum in _RESET_SIGNALS:
+            signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        _pivot(app.root)
+        os.chdir(app.working_directory)
+        _reduce_capabilities(app)
+        if app.no_new_privs:
+            process.set_no_new_privs()
+        # Only 0-2 reach the app: the pod lock (RKT_LOCK_FD) and every runtime fd stay behind
+        # (SECURITY.md 8). The report pipe survives as close-on-exec until the execve.
+        process.close_fds(keep=(0, 1, 2, report))
+        os.execve(app.exec[0], list(app.exec), app.env())
+    except BaseException as err:
+        message = f'app "{app.name}": cannot start {app.exec[0]}: {err}'
+        try:
+            os.write(report, message.encode(errors="replace"))
+        finally:
+            os._exit(254)
+
+
+def start_app(app: AppPlan) -> int:
+    """Fork the app's process and wait until it has exec'ed; its pid, or ExecutorError with
+    the child's own message when it could not start."""
+    read, write = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        exec_app(app, write)
+    os.close(write)
+    chunks = []
+    while chunk := os.read(read, 4096):
+        chunks.append(chunk)
+    os.close(read)
+    if chunks:
+        os.waitpid(pid, 0)
+        raise ExecutorError(b"".join(chunks).decode(errors="replace"))
+    return pid

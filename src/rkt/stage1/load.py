@@ -1,0 +1,131 @@
+"""Reading what stage0 left in a pod directory into a :class:`PodInput` (docs/stage1-interface.md).
+
+``pod``, ``appsinfo/<app>/manifest`` and ``stage1/options.json``; each app's root is
+``stage1/rootfs/opt/stage2/<app>/rootfs``, already mounted by stage0. A missing options file
+means the defaults: hostname ``rkt-<uuid>`` (the plan derives it) and no network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from appc.schema.environment import EnvironmentVariable
+from appc.schema.image import ImageManifest
+from appc.schema.pod import PodManifest
+from rkt.pod import layout
+from rkt.stage1.plan import AppInput, PodInput, PodOptions
+
+OPTIONS_FILE = "stage1/options.json"
+OPTIONS_VERSION = 1
+#: Networks this executor can give a pod; CNI networks come with rkt.net.
+NETWORKS = ("none", "host")
+#: Option files are small; a larger one is a mistake, not something to parse.
+MAX_FILE_SIZE = 4 << 20
+
+_ENV_FIELDS = ("set_env_file", "set_env")
+
+
+class LoadError(Exception):
+    """The pod directory does not hold what the interface promises."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    input: PodInput
+    net: str
+
+
+def app_root(pod_dir: str, app: str) -> str:
+    return f"{pod_dir.rstrip('/')}/{layout.STAGE1_ROOTFS}/opt/stage2/{app}/rootfs"
+
+
+def _read(pod_dir: str, name: str) -> bytes:
+    path = os.path.join(pod_dir, name)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_SIZE + 1)
+    except OSError as err:
+        raise LoadError(f"cannot read {path}: {err.strerror}") from err
+    if len(data) > MAX_FILE_SIZE:
+        raise LoadError(f"{path} is larger than {MAX_FILE_SIZE} bytes")
+    return data
+
+
+def _env(value: Any, what: str) -> tuple[EnvironmentVariable, ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in value
+    ):
+        raise LoadError(f"{OPTIONS_FILE}: {what} must be a list of [name, value] pairs")
+    return tuple(EnvironmentVariable(k, v) for k, v in value)
+
+
+def _options(pod_dir: str, raw: dict[str, Any], interactive: bool) -> PodOptions:
+    known = {f.name for f in fields(PodOptions)} - {"pod_dir"}
+    unknown = sorted(set(raw) - known - {"pod_dir"})
+    if unknown:
+        raise LoadError(f"{OPTIONS_FILE}: unknown options {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "pod_dir":
+            continue  # --pod-dir is authoritative: stage0 may have moved the pod since.
+        if key in _ENV_FIELDS:
+            values[key] = _env(value, key)
+        elif key == "hosts_entries":
+            if not isinstance(value, list):
+                raise LoadError(f"{OPTIONS_FILE}: hosts_entries must be a list")
+            values[key] = tuple((str(ip), tuple(str(n) for n in names)) for ip, names in value)
+        elif isinstance(value, list):
+            values[key] = tuple(str(v) for v in value)
+        else:
+            values[key] = value
+    values.setdefault("hostname", "")
+    if interactive:
+        values["interactive"] = True
+    try:
+        return PodOptions(pod_dir=pod_dir, **values)
+    except TypeError as err:
+        raise LoadError(f"{OPTIONS_FILE}: {err}") from err
+
+
+def load(pod_dir: str, *, interactive: bool = False) -> Loaded:
+    """Everything the plan needs, from the pod directory; LoadError names what is wrong."""
+    try:
+        manifest = PodManifest.from_json(_read(pod_dir, layout.MANIFEST))
+    except LoadError:
+        raise
+    except Exception as err:  # appc's ValidationError and friends: all "invalid manifest"
+        raise LoadError(f"invalid pod manifest: {err}") from err
+    raw: dict[str, Any] = {"version": OPTIONS_VERSION}
+    if os.path.exists(os.path.join(pod_dir, OPTIONS_FILE)):
+        try:
+            raw = json.loads(_read(pod_dir, OPTIONS_FILE))
+        except ValueError as err:
+            raise LoadError(f"{OPTIONS_FILE} is not JSON: {err}") from err
+        if not isinstance(raw, dict) or raw.get("version") != OPTIONS_VERSION:
+            raise LoadError(f"{OPTIONS_FILE}: expected an object with version {OPTIONS_VERSION}")
+    net = raw.get("net", "none")
+    if net not in NETWORKS:
+        raise LoadError(f'network "{net}" is not supported yet')
+    options = _options(pod_dir, raw.get("options") or {}, interactive)
+    if net == "host":
+        options = replace(options, host_network=True)
+    app_env = raw.get("app_environment") or {}
+    apps = []
+    for runtime_app in manifest.apps:
+        try:
+            image = ImageManifest.from_json(
+                _read(pod_dir, layout.app_image_manifest(runtime_app.name))
+            )
+        except LoadError:
+            raise
+        except Exception as err:
+            raise LoadError(f'app "{runtime_app.name}": invalid image manifest: {err}') from err
+        root = app_root(pod_dir, runtime_app.name)
+        if not os.path.isdir(root):
+            raise LoadError(f'app "{runtime_app.name}": its root {root} is missing')
+        env = _env(app_env.get(runtime_app.name, []), f"app_environment[{runtime_app.name}]")
+        apps.append(AppInput(runtime_app, image, root, env))
+    return Loaded(PodInput(manifest, tuple(apps), options), "host" if options.host_network else net)

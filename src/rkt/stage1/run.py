@@ -1,0 +1,182 @@
+"""``python -m rkt.stage1.run --pod-dir=DIR [--debug] [--interactive]``: run a pod.
+
+Three processes, none with threads:
+
+- this one (stage0's child) reads the pod dir, plans, writes the generated files, holds the pod
+  lock (``RKT_LOCK_FD``) until the pod has exited and passes SIGTERM/SIGINT/SIGHUP to PID 1;
+- a forked child that unshares the pod's namespaces (mount, uts, ipc, pid, and net unless
+  ``--net=host``), makes its mounts private and forks PID 1, writing its host pid to ``pid``;
+- the pod's PID 1 (:mod:`rkt.stage1.supervisor`).
+
+Exit status: the pod's (see the supervisor), or 254 with one line on stderr for our own failures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+from types import FrameType
+
+from rkt.linux import mount, namespace, process
+from rkt.linux.kernel import RealKernel
+from rkt.pod import layout
+from rkt.stage1 import supervisor
+from rkt.stage1.executor import ExecutorError, prepare_pod_files, write_atomically
+from rkt.stage1.load import LoadError, load
+from rkt.stage1.plan import PlanError, PodPlan
+from rkt.stage1.pod import plan_pod
+
+FAILURE = 254
+#: Isolators this executor could not enforce, per app; ace.md requires that they be reported.
+UNENFORCED = "stage1/unenforced-isolators.json"
+_NAMESPACES = {
+    "mount": namespace.CLONE_NEWNS,
+    "uts": namespace.CLONE_NEWUTS,
+    "ipc": namespace.CLONE_NEWIPC,
+    "pid": namespace.CLONE_NEWPID,
+    "net": namespace.CLONE_NEWNET,
+}
+_FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def _fail(message: str) -> int:
+    print(f"stage1: {message}", file=sys.stderr, flush=True)
+    return FAILURE
+
+
+def _record_unenforced(plan: PodPlan, pod_dir: str, debug: bool) -> None:
+    # TODO(seccomp): install the filter once pyseccomp/libseccomp bindings are a dependency.
+    # Until then every planned filter is reported here (and on stderr with --debug).
+    unenforced = {app.name: ["seccomp"] for app in plan.apps if app.seccomp is not None}
+    path = os.path.join(pod_dir, UNENFORCED)
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    write_atomically(path, json.dumps(unenforced, sort_keys=True).encode() + b"\n", 0o644)
+    if debug and unenforced:
+        print(f"stage1: seccomp not enforced for {', '.join(unenforced)}", file=sys.stderr)
+
+
+def _pod_process(plan: PodPlan, pod_dir: str, report: int) -> None:
+    """The forked child: new namespaces, then PID 1. Never returns."""
+    code = FAILURE
+    try:
+        # Inherited by PID 1, which the apps can see (SECURITY.md 9).
+        process.set_dumpable(False)
+        for signum in _FORWARDED:
+            # Ours to ignore: the outer process forwards them to PID 1, which must outlive us.
+            signal.signal(signum, signal.SIG_IGN)
+        flags = 0
+        for name in plan.namespaces:
+            flags |= _NAMESPACES[name]
+        namespace.unshare(flags)
+        mount.make_rprivate("/")
+        pid = os.fork()
+        if pid == 0:
+            os.close(report)
+            _pid1(plan, pod_dir)
+        write_atomically(os.path.join(pod_dir, layout.PID), f"{pid}\n".encode(), 0o644)
+        os.write(report, str(pid).encode())
+        os.close(report)
+        _, status = os.waitpid(pid, 0)
+        code = supervisor.exit_code(status)
+    except BaseException as err:
+        print(f"stage1: cannot create the pod: {err}", file=sys.stderr, flush=True)
+    finally:
+        os._exit(code)
+
+
+def _pid1(plan: PodPlan, pod_dir: str) -> None:
+    code = FAILURE
+    try:
+        code = supervisor.run(plan, pod_dir, RealKernel())
+    except BaseException as err:
+        print(f"stage1: pod supervisor failed: {err}", file=sys.stderr, flush=True)
+    finally:
+        sys.stderr.flush()
+        os._exit(code)
+
+
+class _Forwarder:
+    """Signals to the outer process go to PID 1 once its pid is known; earlier ones wait."""
+
+    def __init__(self) -> None:
+        self.pid1: int | None = None
+        self.pending: list[int] = []
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.pid1 is None:
+            self.pending.append(signum)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid1, signum)
+
+    def known(self, pid: int) -> None:
+        self.pid1 = pid
+        for signum in self.pending:
+            self.handle(signum, None)
+        self.pending.clear()
+
+
+def _lock_fd() -> int | None:
+    value = os.environ.get("RKT_LOCK_FD")
+    if not value:
+        return None
+    fd = int(value)
+    os.fstat(fd)  # It must be open; we keep it so until the pod has exited.
+    return fd
+
+
+def execute(plan: PodPlan, pod_dir: str, *, debug: bool = False) -> int:
+    prepare_pod_files(plan)
+    _record_unenforced(plan, pod_dir, debug)
+    forwarder = _Forwarder()
+    for signum in _FORWARDED:
+        signal.signal(signum, forwarder.handle)
+    read, write = os.pipe2(os.O_CLOEXEC)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = os.fork()
+    if child == 0:
+        os.close(read)
+        _pod_process(plan, pod_dir, write)
+    os.close(write)
+    data = b""
+    while chunk := os.read(read, 64):
+        data += chunk
+    os.close(read)
+    if data:
+        forwarder.known(int(data))
+    _, status = os.waitpid(child, 0)
+    return supervisor.exit_code(status)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rkt.stage1.run", description="Run a prepared pod.")
+    parser.add_argument("--pod-dir", required=True)
+    parser.add_argument("--debug", action="store_true")
+    parser.add_argument("--interactive", action="store_true")
+    args = parser.parse_args(argv)
+    pod_dir = os.path.abspath(args.pod_dir)
+    try:
+        _lock_fd()
+        loaded = load(pod_dir, interactive=args.interactive)
+        plan = plan_pod(loaded.input)
+    except (LoadError, ValueError, OSError) as err:
+        return _fail(str(err))
+    except PlanError as err:
+        return _fail(err.message + (f" ({err.hint})" if err.hint else ""))
+    if args.debug:
+        for app in plan.apps:
+            for line in app.describe_mounts():
+                print(f"stage1: {app.name}: {line}", file=sys.stderr)
+    try:
+        return execute(plan, pod_dir, debug=args.debug)
+    except (ExecutorError, OSError) as err:
+        return _fail(str(err))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

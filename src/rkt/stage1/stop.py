@@ -1,0 +1,49 @@
+"""``python -m rkt.stage1.stop --pod-dir=DIR [--force]``: SIGTERM (SIGKILL) the pod's PID 1.
+
+PID 1 passes SIGTERM on to the apps and kills what is left after a timeout (supervisor.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+
+from rkt.pod import layout
+
+FAILURE = 254
+
+
+def read_pid(pod_dir: str) -> int | None:
+    for name in (layout.PID, layout.PPID):
+        try:
+            with open(os.path.join(pod_dir, name), "rb") as f:
+                return int(f.read().strip())
+        except FileNotFoundError:
+            continue
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rkt.stage1.stop", description="Stop a running pod.")
+    parser.add_argument("--pod-dir", required=True)
+    parser.add_argument("--force", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        pid = read_pid(args.pod_dir)
+    except (OSError, ValueError) as err:
+        print(f"stage1: cannot read the pod's pid: {err}", file=sys.stderr)
+        return FAILURE
+    if pid is None:
+        print("stage1: the pod has no pid file: it is not running", file=sys.stderr)
+        return FAILURE
+    # Already exited is stopped, as asked.
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL if args.force else signal.SIGTERM)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
