@@ -44,6 +44,9 @@ VERBS: dict[tuple[str, str], tuple[str, str]] = {
     ("cat-manifest", ""): ("pod_cat_manifest", "Inspect and print the pod manifest"),
     ("rm", ""): ("pod_rm", "Remove all files and resources associated with an exited pod"),
     ("gc", ""): ("pod_gc", "Garbage collect rkt pods no longer in use"),
+    ("prepare", ""): ("prepare", "Prepare to run image(s) in a pod in rkt"),
+    ("run-prepared", ""): ("run_prepared", "Run a prepared application pod in rkt"),
+    ("run", ""): ("run", "Run image(s) in a pod in rkt"),
 }
 
 EXIT_FAILURE = 254

@@ -1,0 +1,58 @@
+"""``rkt run [flags] IMAGE [per-app flags] [-- args ---]...``: fetch (pull policy ``new``),
+prepare and run a pod in one go, exiting with stage1's status (254 for rkt's own failures).
+
+The flags are ``rkt prepare``'s plus the run-time ones (``--net``, ``--dns*``,
+``--hosts-entry``, ``--hostname``, ``--interactive``, ``--uuid-file-save``); see
+:mod:`rkt.cli.prepare` for how images and their flags are read.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from rkt.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rkt.config import Config
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from rkt.cli.prepare import add_pod_flags
+
+    add_pod_flags(parser, run=True)
+    parser.add_argument("images", nargs=argparse.REMAINDER, metavar="IMAGE [flags] [-- args ---]")
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    from rkt.cli.prepare import parse_command, prepare_config
+    from rkt.datadir import DataDir
+    from rkt.stage0.run import run_prepared
+
+    apps = parse_command(args, run=True)
+    if args.interactive and len(apps.apps) != 1:
+        raise ConfigError("--interactive can only be used with a single image")
+    if args.mds_register:
+        raise ConfigError("--mds-register is not supported yet")
+    if args.ipc not in ("", "auto", "private"):
+        raise ConfigError(
+            f'--ipc="{args.ipc}" is not supported yet', hint="the pod's IPC is private"
+        )
+    uuid, _ = prepare_config(args, config, apps, run=True)
+    if args.uuid_file_save:
+        _save_uuid(args.uuid_file_save, uuid)
+    pods = DataDir(config.data_dir).pods
+    return run_prepared(pods, uuid, debug=config.debug, interactive=args.interactive)
+
+
+def _save_uuid(path: str, uuid: str) -> None:
+    """Write the UUID through a temporary name so that readers never see half of it."""
+    import os
+
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="ascii") as f:
+            f.write(uuid)
+        os.replace(tmp, path)
+    except OSError as err:
+        raise ConfigError(f"cannot save the UUID to {path}: {err.strerror}") from err

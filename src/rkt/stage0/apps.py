@@ -1,0 +1,223 @@
+"""The image arguments of ``rkt prepare``/``rkt run`` and the per-app flags that follow them.
+
+As in rkt's parseApps (rkt/cli_apps.go), a per-app flag applies to the image before it;
+``--`` starts that image's arguments and ``---`` ends them (anything goes in between). Pod-level
+flags may also stand between images (rkt parses them with the same flag set); they are handed
+back untouched so that the caller's argparse parser reads them with their usual meaning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from appc.schema.name import ac_name
+from appc.schema.pod import Mount
+from rkt.errors import ConfigError
+
+#: Per-app flags → whether they take a value (``--readonly-rootfs`` is a boolean).
+APP_FLAGS: Mapping[str, bool] = {
+    "--signature": True,
+    "--exec": True,
+    "--name": True,
+    "--user": True,
+    "--group": True,
+    "--supplementary-gids": True,
+    "--working-dir": True,
+    "--environment": True,
+    "--mount": True,
+    "--readonly-rootfs": False,
+    "--annotation": True,
+    "--user-annotation": True,
+    "--user-label": True,
+}
+
+#: rkt's per-app isolator and I/O flags; refused by name rather than as "unknown".
+UNSUPPORTED_APP_FLAGS = frozenset(
+    {
+        "--memory",
+        "--cpu",
+        "--cpu-shares",
+        "--caps-retain",
+        "--caps-remove",
+        "--cap-retain",
+        "--cap-remove",
+        "--seccomp",
+        "--oom-score-adj",
+        "--stdin",
+        "--stdout",
+        "--stderr",
+    }
+)
+
+_TRUE = frozenset({"1", "t", "true", "TRUE", "True"})
+_FALSE = frozenset({"0", "f", "false", "FALSE", "False"})
+
+
+@dataclass
+class AppArgs:
+    """One image argument and the overrides given after it (``None``: not given)."""
+
+    image: str
+    signature: str | None = None
+    exec: str | None = None
+    args: list[str] | None = None
+    name: str | None = None
+    user: str | None = None
+    group: str | None = None
+    supplementary_gids: tuple[int, ...] | None = None
+    working_dir: str | None = None
+    readonly_rootfs: bool = False
+    environment: dict[str, str] = field(default_factory=dict)
+    mounts: list[Mount] = field(default_factory=list)
+    annotations: dict[str, str] = field(default_factory=dict)
+    user_annotations: dict[str, str] | None = None
+    user_labels: dict[str, str] | None = None
+
+
+@dataclass
+class AppList:
+    apps: list[AppArgs] = field(default_factory=list)
+    #: pod-level flag words found among the images, in order, for the caller to parse
+    pod_words: list[str] = field(default_factory=list)
+
+
+def parse_apps(words: Sequence[str], pod_flags: Mapping[str, bool]) -> AppList:
+    """Split ``words`` (everything from the first image on) into apps and pod-level flags.
+
+    ``pod_flags`` maps the command's own flags to whether they take a value, so that a value
+    given as the next word is not mistaken for an image.
+    """
+    result = AppList()
+    in_args = False
+    last_args_for: AppArgs | None = None
+    index = 0
+    while index < len(words):
+        word = words[index]
+        index += 1
+        if in_args:
+            if word == "---":
+                in_args = False
+            else:
+                result.apps[-1].args = [*(result.apps[-1].args or []), word]
+            continue
+        if not word or word == "---":
+            continue  # rkt ignores a stray "---" outside arguments; so do we
+        if word == "--":
+            if not result.apps:
+                raise ConfigError("an image is required before any app arguments")
+            if last_args_for is result.apps[-1]:
+                raise ConfigError("only one set of app arguments allowed per image")
+            last_args_for = result.apps[-1]
+            result.apps[-1].args = result.apps[-1].args or []
+            in_args = True
+            continue
+        if not word.startswith("-") or word == "-":
+            result.apps.append(AppArgs(image=word))
+            continue
+        name, has_value, value = word.partition("=")
+        if name in APP_FLAGS:
+            if APP_FLAGS[name] and not has_value:
+                if index == len(words):
+                    raise ConfigError(f"flag needs an argument: {name}")
+                value, index = words[index], index + 1
+            if not result.apps:
+                raise ConfigError(f"{name} must follow an image")
+            _apply(result.apps[-1], name, value if has_value or APP_FLAGS[name] else "true")
+        elif name in pod_flags:
+            result.pod_words.append(word)
+            if pod_flags[name] and not has_value:
+                if index == len(words):
+                    raise ConfigError(f"flag needs an argument: {name}")
+                result.pod_words.append(words[index])
+                index += 1
+        elif name in UNSUPPORTED_APP_FLAGS:
+            raise ConfigError(f"{name} is not supported yet", hint="it needs isolator support")
+        else:
+            raise ConfigError(f"unknown flag: {name}")
+    for app in result.apps:
+        if app.exec is not None and not app.exec.startswith("/"):
+            # appc requires an absolute exec path; catch it before the pod exists.
+            raise ConfigError(f'--exec "{app.exec}" for {app.image} must be an absolute path')
+    return result
+
+
+def parse_mount(text: str) -> Mount:
+    """``volume=NAME,target=PATH`` (rkt's appMount, which reads it as a query string)."""
+    fields: dict[str, str] = {}
+    for part in filter(None, text.split(",")):
+        key, eq, value = part.partition("=")
+        if not eq:
+            raise ConfigError(f'invalid --mount "{text}"', hint="volume=NAME,target=PATH")
+        if key in fields:
+            raise ConfigError(f'--mount "{text}" gives {key} twice')
+        if key not in ("volume", "target"):
+            raise ConfigError(f'unknown mount parameter "{key}"')
+        fields[key] = value
+    if "volume" not in fields or not fields.get("target"):
+        raise ConfigError(f'invalid --mount "{text}"', hint="volume=NAME,target=PATH")
+    try:
+        volume = ac_name(fields["volume"], "volume")
+    except ValueError as err:
+        raise ConfigError(f'invalid volume name in --mount "{text}": {err}') from err
+    return Mount(volume=volume, path=fields["target"])
+
+
+def parse_pair(flag: str, text: str) -> tuple[str, str]:
+    key, eq, value = text.partition("=")
+    if not eq or not key:
+        raise ConfigError(f'{flag} "{text}" is not in the form key=value')
+    return key, value
+
+
+def _bool(flag: str, text: str) -> bool:
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(f'invalid boolean "{text}" for {flag}')
+
+
+def _apply(app: AppArgs, flag: str, value: str) -> None:
+    def once(current: object) -> None:
+        if current is not None:
+            raise ConfigError(f"{flag} specified multiple times for the same image")
+
+    if flag == "--signature":
+        once(app.signature)
+        app.signature = value
+    elif flag == "--exec":
+        once(app.exec)
+        app.exec = value
+    elif flag == "--name":
+        try:
+            app.name = ac_name(value, "name")
+        except ValueError as err:
+            raise ConfigError(f'invalid app name "{value}": {err}') from err
+    elif flag == "--user":
+        app.user = value
+    elif flag == "--group":
+        app.group = value
+    elif flag == "--supplementary-gids":
+        try:
+            app.supplementary_gids = tuple(int(g) for g in value.split(",") if g)
+        except ValueError as err:
+            raise ConfigError(f'invalid --supplementary-gids "{value}"') from err
+    elif flag == "--working-dir":
+        app.working_dir = value
+    elif flag == "--readonly-rootfs":
+        app.readonly_rootfs = _bool(flag, value)
+    elif flag == "--environment":
+        key, val = parse_pair(flag, value)
+        app.environment[key] = val
+    elif flag == "--mount":
+        app.mounts.append(parse_mount(value))
+    elif flag == "--annotation":
+        key, val = parse_pair(flag, value)
+        app.annotations[key] = val
+    elif flag == "--user-annotation":
+        key, val = parse_pair(flag, value)
+        app.user_annotations = {**(app.user_annotations or {}), key: val}
+    elif flag == "--user-label":
+        key, val = parse_pair(flag, value)
+        app.user_labels = {**(app.user_labels or {}), key: val}

@@ -1,0 +1,106 @@
+"""``stage1/options.json``: the run options stage0 hands to stage1 (docs/stage1-interface.md).
+
+The ``options`` object carries :class:`rkt.stage1.plan.PodOptions`'s fields minus ``pod_dir``
+(stage1 knows where it runs); environment variables are ``[name, value]`` pairs and hosts
+entries ``[ip, [hostnames...]]`` so that the file stays plain JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from rkt.errors import ConfigError
+
+OPTIONS_FILE = "stage1/options.json"
+VERSION = 1
+NETS = ("none", "host")
+
+
+@dataclass(frozen=True)
+class StageOptions:
+    hostname: str = ""
+    interactive: bool = False
+    set_env_file: tuple[tuple[str, str], ...] = ()
+    set_env: tuple[tuple[str, str], ...] = ()
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    dns_domain: str = ""
+    hosts_entries: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    net: str = "none"
+    insecure_paths: bool = False
+    insecure_seccomp: bool = False
+    #: per-app --environment, the top layer of each app's environment
+    app_environment: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+
+    def to_json(self, uuid: str) -> bytes:
+        """The document; the hostname defaults to rkt's ``rkt-<uuid>``."""
+        if self.net not in NETS:
+            raise ConfigError(f'unsupported network "{self.net}"', hint="use none or host")
+        options = {
+            "hostname": self.hostname or f"rkt-{uuid}",
+            "interactive": self.interactive,
+            "set_env_file": [list(p) for p in self.set_env_file],
+            "set_env": [list(p) for p in self.set_env],
+            "dns": list(self.dns),
+            "dns_search": list(self.dns_search),
+            "dns_options": list(self.dns_options),
+            "dns_domain": self.dns_domain,
+            "hosts_entries": [[ip, list(names)] for ip, names in self.hosts_entries],
+            "host_network": self.net == "host",
+            "insecure_paths": self.insecure_paths,
+            "insecure_seccomp": self.insecure_seccomp,
+        }
+        document = {
+            "version": VERSION,
+            "options": options,
+            "app_environment": {
+                app: [list(p) for p in pairs] for app, pairs in sorted(self.app_environment.items())
+            },
+            "net": self.net,
+        }
+        return json.dumps(document, indent=2).encode() + b"\n"
+
+
+def parse_env_pairs(flag: str, values: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """``K=V`` words; a later value of the same name wins, keeping the first's place."""
+    merged: dict[str, str] = {}
+    for text in values:
+        key, eq, value = text.partition("=")
+        if not eq or not key:
+            raise ConfigError(f'{flag} "{text}" is not in the form key=value')
+        merged[key] = value
+    return tuple(merged.items())
+
+
+def read_env_file(path: str) -> tuple[tuple[str, str], ...]:
+    """``--set-env-file``: one ``K=V`` per line; blank lines and ``#`` comments skipped."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as err:
+        raise ConfigError(f"cannot read environment file {path}: {err.strerror}") from err
+    words = [line.strip() for line in lines]
+    return parse_env_pairs("--set-env-file", [w for w in words if w and not w.startswith("#")])
+
+
+def parse_hosts_entries(values: Sequence[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``--hosts-entry``: ``host`` alone, or ``IP=HOSTNAME`` (names for one IP gathered)."""
+    if "host" in values:
+        if len(values) > 1:
+            raise ConfigError("--hosts-entry=host cannot be combined with other entries")
+        return (("host", ()),)
+    entries: dict[str, list[str]] = {}
+    for text in values:
+        ip, eq, name = text.partition("=")
+        if not eq or not ip or not name:
+            raise ConfigError(f'--hosts-entry "{text}" is not in the form IP=HOSTNAME')
+        entries.setdefault(ip, []).append(name)
+    return tuple((ip, tuple(names)) for ip, names in entries.items())
+
+
+def split_lists(values: Sequence[str]) -> tuple[str, ...]:
+    """Repeated, comma-separated flag values (``--dns=a,b --dns=c``) as one list."""
+    return tuple(part for value in values for part in value.split(",") if part)

@@ -1,0 +1,77 @@
+"""Running a prepared pod: move it to ``run/`` holding its lock and start the stage1 executor.
+
+stage1 is spawned rather than exec'd so that ``rkt run`` can be driven in-process (tests, the
+API) and still report stage1's status; the pod's lock lives on the open file description of
+the pod directory, which the child inherits, so the lock stays held for as long as stage1 (or
+we) keep it open (docs/stage1-interface.md, "run").
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from rkt.errors import PodError
+from rkt.pod.pod import Pod
+from rkt.pod.state import PodState
+
+STAGE1_RUN = "rkt.stage1.run"
+LOCK_FD_ENV = "RKT_LOCK_FD"
+#: Signals that stage0 passes on to stage1, which stops the pod in order. SIGINT from a
+#: terminal reaches stage1 directly (same process group), so stage0 only ignores it.
+_FORWARDED = (signal.SIGTERM, signal.SIGHUP)
+
+
+def stage1_command(pod_dir: Path, *, debug: bool, interactive: bool) -> list[str]:
+    command = [sys.executable, "-m", STAGE1_RUN, f"--pod-dir={pod_dir}"]
+    if debug:
+        command.append("--debug")
+    if interactive:
+        command.append("--interactive")
+    return command
+
+
+def run_prepared(pods: Path, uuid: str, *, debug: bool = False, interactive: bool = False) -> int:
+    """Run the prepared pod ``uuid`` (a prefix is enough) and return stage1's exit status."""
+    with Pod.load(pods, uuid) as pod:
+        if pod.state is not PodState.PREPARED:
+            raise PodError(f"pod {pod.uuid} is not prepared", hint=f"it is {pod.state}")
+        pod.to_run()
+        return _spawn(pod, debug=debug, interactive=interactive)
+
+
+def _spawn(pod: Pod, *, debug: bool, interactive: bool) -> int:
+    fd = pod.fd
+    env = dict(os.environ)
+    env[LOCK_FD_ENV] = str(fd)
+    command = stage1_command(pod.path, debug=debug, interactive=interactive)
+    previous = {sig: signal.getsignal(sig) for sig in (*_FORWARDED, signal.SIGINT)}
+    try:
+        # pass_fds keeps the descriptor's number and makes it inheritable in the child only.
+        child = subprocess.Popen(command, env=env, pass_fds=(fd,))
+    except OSError as err:
+        raise PodError(f"cannot start stage1 ({command[0]}): {err.strerror}") from err
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        child.send_signal(signum)
+
+    # Handlers can only be installed from the main thread (an API server may call us from
+    # another); there, stage1 still gets its signals from whoever signals the pod.
+    main_thread = threading.current_thread() is threading.main_thread()
+    try:
+        if main_thread:
+            for sig in _FORWARDED:
+                signal.signal(sig, forward)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        status = child.wait()
+    finally:
+        if main_thread:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    # Killed by a signal: report it the shell's way rather than as a negative number.
+    return 128 - status if status < 0 else status
