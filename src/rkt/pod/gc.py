@@ -6,10 +6,10 @@ in exited-garbage/ longer than the grace period, and every pod in garbage/, are 
 exclusively (→ "deleting") and removed. Every step takes a non-blocking lock or a rename,
 so gc never waits for, nor disturbs, a running pod.
 
-Deleting an *exited* pod needs its executor's teardown first (stage1 gc: unmount the
-overlays, destroy the network namespace, release CNI addresses). That is the ``teardown``
-argument, :func:`no_teardown` until the executor exists. Whatever it leaves mounted makes
-the delete refuse: removing a tree with mounts inside would follow them into host volumes.
+Deleting an *exited* pod needs its executor's teardown first: the ``teardown`` argument,
+by default :func:`executor_teardown`, stage1's gc entry point (lazily unmount the app roots;
+later also the network namespace and CNI addresses). Whatever it leaves mounted makes the
+delete refuse: removing a tree with mounts inside would follow them into host volumes.
 
 Messages go to ``report(text, to_stdout)`` as rkt prints them, so the CLI stays the only
 printer.
@@ -32,8 +32,12 @@ Teardown = Callable[[Pod], None]
 Clock = Callable[[], int]
 
 
-def no_teardown(pod: Pod) -> None:
-    """TODO(executor): run stage1's gc entrypoint and unmount the pod's overlays here."""
+def executor_teardown(pod: Pod) -> None:
+    """stage1's gc for the pod: detach every mount under its directory, even after a crash
+    (docs/stage1-interface.md). Run in-process; it never fails on a busy mount."""
+    from rkt.stage1.gc import gc
+
+    gc(str(pod.path))
 
 
 def format_duration(ns: int) -> str:
@@ -87,7 +91,7 @@ def sweep(
     *,
     grace_ns: int,
     clock: Clock = time.time_ns,
-    teardown: Teardown = no_teardown,
+    teardown: Teardown = executor_teardown,
 ) -> None:
     """gc's second pass: delete exited garbage past the grace period, and all garbage."""
     for pod in walk_pods(pods, {Phase.EXITED_GARBAGE}):
@@ -115,7 +119,7 @@ def collect(
     expire_prepared_ns: int,
     mark_only: bool = False,
     clock: Clock = time.time_ns,
-    teardown: Teardown = no_teardown,
+    teardown: Teardown = executor_teardown,
 ) -> None:
     """``rkt gc``: mark, then (unless ``mark_only``) expire prepared pods and sweep."""
     mark(pods, report, expire_prepared_ns=None if mark_only else expire_prepared_ns, clock=clock)
@@ -123,7 +127,7 @@ def collect(
         sweep(pods, report, grace_ns=grace_ns, clock=clock, teardown=teardown)
 
 
-def remove(pod: Pod, report: Report, teardown: Teardown = no_teardown) -> bool:
+def remove(pod: Pod, report: Report, teardown: Teardown = executor_teardown) -> bool:
     """``rkt rm`` of one pod: move it to garbage whatever its phase, then delete it now.
     Running, preparing and deleting pods are refused with rkt's messages."""
     state = pod.state
@@ -155,7 +159,7 @@ def remove(pod: Pod, report: Report, teardown: Teardown = no_teardown) -> bool:
     return delete(pod, report, teardown)
 
 
-def delete(pod: Pod, report: Report, teardown: Teardown = no_teardown) -> bool:
+def delete(pod: Pod, report: Report, teardown: Teardown = executor_teardown) -> bool:
     """Remove a pod we hold in a deleting state; false (and a message) if it failed."""
     if pod.state not in (PodState.DELETING, PodState.EXITED_DELETING) or not pod.held:
         report(f'non-garbage pod "{pod.uuid}" (status "{pod.state}"), skipped', False)

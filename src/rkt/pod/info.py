@@ -154,12 +154,14 @@ def pid(pod: Pod) -> int | None:
 
 
 def stage1_root(pod: Pod) -> str:
-    """Where stage1's root is readable: its overlay upper dir once unmounted, else the dir."""
+    """Where stage1's root is readable: for rkt's stage1 images mounted as overlays, the upper
+    dir once unmounted; for our built-in stage1 (no stage1 tree, only the app roots are
+    overlays) and without overlay, the directory itself."""
     try:
         os.stat(layout.OVERLAY_PREPARED, dir_fd=pod.fd)
+        tree = read_bytes(pod, layout.STAGE1_TREE_ID, _MAX_SMALL_FILE).decode().strip()
     except FileNotFoundError:
         return layout.STAGE1_ROOTFS
-    tree = read_bytes(pod, layout.STAGE1_TREE_ID, _MAX_SMALL_FILE).decode().strip()
     return layout.overlay_upper(tree)
 
 
