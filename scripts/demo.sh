@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Quick start: set up, then build an App Container Image from busybox-static with actool,
-# validate it, and print its manifest and image ID.
+# Quick start: set up; build an App Container Image from busybox-static with actool, validate
+# it, print its manifest and image ID; sign it, trust the key, fetch it into a store, and run
+# a pod of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -36,8 +37,13 @@ echo "== actool image-id"
 # The image half of rkt: sign the image with a throwaway key, trust that key for the image's
 # name, and fetch the image into a store of its own; the signature is verified on the way.
 store=out/rkt
-rm -rf "$store" && mkdir -p "$store/config"
 rkt=(.venv/bin/rkt --dir "$store/data" --local-config "$store/config" --system-config "$store/none")
+# A previous demo's pods hold mounts under the store: let rkt gc take them down first.
+if [ -d "$store/data/pods" ]; then
+    "${rkt[@]}" gc --grace-period=0s >/dev/null 2>&1 || true
+    "${rkt[@]}" gc --grace-period=0s >/dev/null 2>&1 || true
+fi
+rm -rf "$store" && mkdir -p "$store/config"
 PYTHONPATH=. .venv/bin/python - "$out/busybox.aci" "$store/key.asc" <<'PY'
 import sys
 from pathlib import Path
@@ -53,3 +59,10 @@ echo "== rkt fetch"
 "${rkt[@]}" fetch "$out/busybox.aci"
 echo "== rkt image list"
 "${rkt[@]}" image list
+echo "== rkt run (a pod of the fetched image; no network yet)"
+"${rkt[@]}" run --net=none rocket.example/busybox:1.35.0
+echo "== rkt list"
+"${rkt[@]}" list
+echo "== rkt gc (twice: exited pods are marked, then removed with their mounts)"
+"${rkt[@]}" gc --grace-period=0s
+"${rkt[@]}" gc --grace-period=0s
