@@ -47,6 +47,8 @@ VERBS: dict[tuple[str, str], tuple[str, str]] = {
     ("prepare", ""): ("prepare", "Prepare to run image(s) in a pod in rkt"),
     ("run-prepared", ""): ("run_prepared", "Run a prepared application pod in rkt"),
     ("run", ""): ("run", "Run image(s) in a pod in rkt"),
+    ("stop", ""): ("stop", "Stop a pod"),
+    ("enter", ""): ("enter", "Enter the namespaces of an app within a rkt pod"),
 }
 
 EXIT_FAILURE = 254

@@ -1,0 +1,78 @@
+"""``rkt enter [--app=NAME] UUID [CMD [ARGS...]]``: run a command in a running app's jail.
+
+stage0 checks that the pod is running and picks the app (``--app`` is needed when the pod has
+several), then execs stage1's ``enter`` entry, which joins the app's namespaces, root,
+credentials and capability sets (SECURITY.md 10) and runs CMD (``/bin/sh`` when none is given);
+the status is CMD's, or 254 when entering failed (rkt/enter.go).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from rkt.errors import PodError
+from rkt.pod import info
+from rkt.pod.pod import Pod
+from rkt.pod.state import PodState
+
+if TYPE_CHECKING:
+    from rkt.config import Config
+
+STAGE1_ENTER = "rkt.stage1.enter"
+DEFAULT_COMMAND = "/bin/sh"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--app", default="", help="name of the app to enter within the specified pod")
+    add("uuid", metavar="UUID", help="pod UUID (or a unique prefix)")
+    # Everything after the UUID is the command, flags included (cobra's SetInterspersed(false)).
+    add("command", nargs=argparse.REMAINDER, metavar="CMD [ARGS...]", help="command to run")
+
+
+def choose_app(pod: Pod, wanted: str) -> str:
+    """The app to enter: ``wanted`` if the pod has it, else the only one."""
+    names = [app.name for app in info.apps(pod)]
+    if wanted:
+        if wanted not in names:
+            raise PodError(
+                f'app "{wanted}" not found in pod {pod.uuid}', hint=f"apps: {', '.join(names)}"
+            )
+        return wanted
+    if not names:
+        raise PodError(f"pod {pod.uuid} contains zero apps")
+    if len(names) > 1:
+        sys.stderr.write("Pod contains multiple apps:\n")
+        for name in names:
+            sys.stderr.write(f"\t{name}\n")
+        raise PodError('specify app using "rkt enter --app= ..."')
+    return names[0]
+
+
+def enter_command(pod_dir: str, app: str, command: list[str]) -> list[str]:
+    return [sys.executable, "-m", STAGE1_ENTER, f"--pod-dir={pod_dir}", f"--app={app}", "--",
+            *command]  # fmt: skip
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    with Pod.load(config.data_dir / "pods", args.uuid) as pod:
+        if pod.state is not PodState.RUNNING:
+            raise PodError(f'pod "{pod.uuid}" isn\'t currently running', hint=str(pod.state))
+        app = choose_app(pod, args.app)
+        pod_dir = str(pod.path)
+    if not command:
+        sys.stderr.write(f'enter: no command specified, assuming "{DEFAULT_COMMAND}"\n')
+        command = [DEFAULT_COMMAND]
+    argv = enter_command(pod_dir, app, command)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execv(argv[0], argv)
+    except OSError as err:
+        raise PodError(f"cannot run stage1 enter ({argv[0]}): {err.strerror}") from err

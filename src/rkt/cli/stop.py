@@ -1,0 +1,79 @@
+"""``rkt stop [--force] [--uuid-file=F] UUID...``: stop running pods through stage1's ``stop``.
+
+stage1 sends SIGTERM (SIGKILL with ``--force``) to the pod's PID 1, which stops the apps in
+order; ``rkt stop`` does not wait for the pod to exit. Each stopped pod's UUID is printed
+quoted on stdout; a pod that is not running, or could not be stopped, is a line on stderr and
+makes the status 254 (rkt/stop.go).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+from rkt.errors import PodError
+from rkt.pod.pod import Pod, read_uuid_file
+from rkt.pod.state import PodState
+
+if TYPE_CHECKING:
+    from rkt.config import Config
+
+EXIT_FAILURE = 254
+STAGE1_STOP = "rkt.stage1.stop"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("uuids", nargs="*", metavar="UUID", help="pod UUIDs (or unique prefixes)")
+    add("--force", action="store_true", help="forced stopping")
+    add("--uuid-file", default="", help="read pod UUID from file instead of argument")
+
+
+def stop_command(pod: Pod, force: bool) -> list[str]:
+    command = [sys.executable, "-m", STAGE1_STOP, f"--pod-dir={pod.path}"]
+    if force:
+        command.append("--force")
+    return command
+
+
+def _stop(pod: Pod, force: bool) -> str | None:
+    """Ask stage1 to stop ``pod``; the reason it could not, or ``None``."""
+    command = stop_command(pod, force)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    except OSError as err:
+        return f"cannot run stage1 stop ({command[0]}): {err.strerror}"
+    if done.returncode != 0:
+        return done.stderr.strip() or f"stage1 stop exited with status {done.returncode}"
+    return None
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    if bool(args.uuids) == bool(args.uuid_file):
+        raise PodError("stop needs UUIDs or --uuid-file, not both")
+    uuids = [read_uuid_file(args.uuid_file)] if args.uuid_file else list(args.uuids)
+    failed = 0
+    for uuid in uuids:
+        try:
+            pod = Pod.load(config.data_dir / "pods", uuid)
+        except PodError as err:
+            sys.stderr.write(f"stop: cannot get pod: {err}\n")
+            failed += 1
+            continue
+        with pod:
+            if pod.state is not PodState.RUNNING:
+                sys.stderr.write(f'stop: pod "{pod.uuid}" is not running (it is {pod.state})\n')
+                failed += 1
+                continue
+            problem = _stop(pod, args.force)
+        if problem is None:
+            sys.stdout.write(f'"{pod.uuid}"\n')
+        else:
+            sys.stderr.write(f'stop: error stopping "{pod.uuid}": {problem}\n')
+            failed += 1
+    if failed:
+        sys.stderr.write(f"stop: failed to stop {failed} pod(s)\n")
+        return EXIT_FAILURE
+    return 0

@@ -1,0 +1,324 @@
+"""``python -m rkt.stage1.enter --pod-dir=DIR --app=NAME -- CMD...``: run CMD in an app's jail.
+
+The entered process gets what the app has (SECURITY.md 10; rkt CVE-2019-10144/-10145/-10147):
+its namespaces (ipc, uts, net, pid, then mnt), its root and working directory, its uids, gids
+and supplementary groups, exactly its five capability sets, its no_new_privs bit and its
+environment; it is not dumpable until it execs, and it inherits no fd but 0-2.
+
+How: the app is the child of the pod's PID 1 (host pid in the pod's ``pid`` file) whose
+environment has ``AC_APP_NAME=<app>``. Everything about it is read, and every namespace, its root
+and its cwd are opened, through one ``/proc/<pid>`` directory fd *before* joining anything (a
+recycled pid makes those opens fail instead of reaching another process). We setns into ipc,
+uts, net, pid and mnt (mnt last: after it, host paths mean nothing), then fork so that the child
+is in the pod's pid namespace. The child chroots into the app's root through the fd opened
+before (as nsenter does: fchdir + chroot(".")), fchdirs to the app's cwd, takes the app's
+credentials, and execs CMD. This process waits and exits with CMD's status.
+
+Not copied yet: a seccomp filter (the executor does not install one; an app that has one is
+refused rather than entered without it) and cgroup membership (the executor creates no cgroups).
+
+Exit status: CMD's, or 254 with one line on stderr for our own failures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+from dataclasses import dataclass
+
+from rkt.linux import capability, namespace, process
+from rkt.pod import layout
+
+FAILURE = 254
+APP_NAME_ENV = b"AC_APP_NAME"
+#: Joined in this order; mnt last (nsenter's order).
+NAMESPACES = (
+    ("ipc", namespace.CLONE_NEWIPC),
+    ("uts", namespace.CLONE_NEWUTS),
+    ("net", namespace.CLONE_NEWNET),
+    ("pid", namespace.CLONE_NEWPID),
+    ("mnt", namespace.CLONE_NEWNS),
+)
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+#: Python installs handlers or SIG_IGN for these; CMD must start with the defaults.
+_RESET_SIGNALS = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGPIPE,
+    signal.SIGXFSZ,
+)
+PR_SET_KEEPCAPS = 8
+
+
+class EnterError(Exception):
+    """enter's own failure: one line on stderr, exit 254."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What /proc/<pid>/status says about the app's identity and privileges."""
+
+    uids: tuple[int, int, int]
+    gids: tuple[int, int, int]
+    groups: tuple[int, ...]
+    caps: capability.CapabilitySets
+    no_new_privs: bool
+    seccomp: int
+
+
+def parse_status(text: bytes) -> Credentials:
+    """The fields of a ``/proc/<pid>/status`` that make up the app's jail."""
+    fields: dict[bytes, bytes] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(b":")
+        fields[key] = value.strip()
+
+    def ids(key: bytes) -> tuple[int, int, int]:
+        real, effective, saved, _fs = (int(v) for v in fields[key].split())
+        return real, effective, saved
+
+    def cap(key: bytes) -> int:
+        return int(fields[key], 16)
+
+    try:
+        return Credentials(
+            uids=ids(b"Uid"),
+            gids=ids(b"Gid"),
+            groups=tuple(int(v) for v in fields.get(b"Groups", b"").split()),
+            caps=capability.CapabilitySets(
+                bounding=cap(b"CapBnd"),
+                permitted=cap(b"CapPrm"),
+                effective=cap(b"CapEff"),
+                inheritable=cap(b"CapInh"),
+                ambient=cap(b"CapAmb"),
+            ),
+            no_new_privs=fields.get(b"NoNewPrivs", b"0") == b"1",
+            seccomp=int(fields.get(b"Seccomp", b"0")),
+        )
+    except (KeyError, ValueError) as err:
+        raise EnterError(f"cannot parse the app's status: {err}") from err
+
+
+def parse_environ(raw: bytes) -> dict[bytes, bytes]:
+    env: dict[bytes, bytes] = {}
+    for entry in raw.split(b"\0"):
+        key, sep, value = entry.partition(b"=")
+        if sep and key:
+            env[key] = value
+    return env
+
+
+def _read_at(dir_fd: int, name: str) -> bytes:
+    fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _stat_fields(raw: bytes) -> list[bytes]:
+    """Fields of /proc/<pid>/stat after the command name (which may hold spaces and parens):
+    index 0 is the state, 1 the ppid, 19 the start time."""
+    return raw[raw.rindex(b")") + 2 :].split()
+
+
+def read_pod_pid(pod_dir: str) -> int:
+    try:
+        with open(os.path.join(pod_dir, layout.PID), "rb") as f:
+            return int(f.read().strip())
+    except FileNotFoundError:
+        raise EnterError("the pod has no pid file: it is not running") from None
+    except (OSError, ValueError) as err:
+        raise EnterError(f"cannot read the pod's pid: {err}") from err
+
+
+def find_app(pid1: int, app: str) -> tuple[int, int]:
+    """The app's host pid and an open ``/proc/<pid>`` directory fd pinning that process.
+
+    Among the children of ``pid1`` whose environment names ``app``, the one started first (a
+    process of ``rkt enter`` orphaned to PID 1 may carry the same environment).
+    """
+    if namespace.namespace_id("pid", pid1) == namespace.namespace_id("pid"):
+        raise EnterError(f"process {pid1} is not the PID 1 of a pod")
+    wanted = APP_NAME_ENV + b"=" + app.encode()
+    found: list[tuple[int, int, int]] = []  # (start time, pid, fd)
+    try:
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                fd = os.open(f"/proc/{name}", _DIR)
+            except OSError:
+                continue
+            try:
+                fields = _stat_fields(_read_at(fd, "stat"))
+                if int(fields[1]) != pid1 or wanted not in _read_at(fd, "environ").split(b"\0"):
+                    os.close(fd)
+                    continue
+            except (OSError, ValueError, IndexError):
+                os.close(fd)
+                continue
+            found.append((int(fields[19]), int(name), fd))
+        if not found:
+            raise EnterError(f'no running process of app "{app}" in the pod')
+        found.sort()
+        return found[0][1], found.pop(0)[2]
+    finally:
+        for _, _, fd in found:
+            os.close(fd)
+
+
+@dataclass
+class Target:
+    """Everything of the app that the entered process takes, opened before joining."""
+
+    pid: int
+    namespaces: list[tuple[int, int]]  # (fd, nstype), in joining order
+    root: int
+    cwd: int
+    creds: Credentials
+    env: dict[bytes, bytes]
+
+    def close(self) -> None:
+        for fd, _ in self.namespaces:
+            os.close(fd)
+        os.close(self.root)
+        os.close(self.cwd)
+
+
+def open_target(proc: int, pid: int) -> Target:
+    creds = parse_status(_read_at(proc, "status"))
+    if creds.seccomp:
+        raise EnterError(
+            "the app runs under seccomp, which enter cannot copy yet: refusing to enter without it"
+        )
+    env = parse_environ(_read_at(proc, "environ"))
+    opened: list[tuple[int, int]] = []
+    try:
+        for kind, nstype in NAMESPACES:
+            # Joining the namespace we are already in is harmless; skip it all the same.
+            path = f"ns/{kind}"
+            if os.stat(path, dir_fd=proc).st_ino != namespace.namespace_id(kind):
+                opened.append((os.open(path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc), nstype))
+        root = os.open("root", _DIR, dir_fd=proc)
+        try:
+            cwd = os.open("cwd", _DIR, dir_fd=proc)
+        except OSError:
+            os.close(root)
+            raise
+    except OSError as err:
+        for fd, _ in opened:
+            os.close(fd)
+        raise EnterError(f"cannot open the app's process {pid}: {err}") from err
+    return Target(pid, opened, root, cwd, creds, env)
+
+
+def _set_credentials(creds: Credentials) -> None:
+    """Exactly the app's ids and capability sets. Bounding first (needs CAP_SETPCAP); keepcaps
+    so that the uid change keeps the permitted set; capset; then ambient."""
+    caps = creds.caps
+    top = capability.last_cap()
+    capability.ambient_clear()
+    for number in range(top + 1):
+        if not caps.bounding >> number & 1:
+            capability.bounding_drop(number)
+    process.prctl(PR_SET_KEEPCAPS, 1, what="PR_SET_KEEPCAPS")
+    os.setgroups(list(creds.groups))
+    os.setresgid(*creds.gids)
+    os.setresuid(*creds.uids)
+    capability.capset(caps.effective, caps.permitted, caps.inheritable)
+    for number in range(top + 1):
+        if caps.ambient >> number & 1:
+            capability.ambient_raise(number)
+    process.prctl(PR_SET_KEEPCAPS, 0, what="PR_SET_KEEPCAPS")
+
+
+def _exec_in_child(target: Target, argv: list[str], report: int) -> None:
+    """In the forked child (already in the pod's namespaces). Never returns."""
+    try:
+        for signum in _RESET_SIGNALS:
+            signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        os.fchdir(target.root)
+        os.chroot(".")
+        os.fchdir(target.cwd)
+        _set_credentials(target.creds)
+        if target.creds.no_new_privs:
+            process.set_no_new_privs()
+        process.close_fds(keep=(0, 1, 2, report))
+        os.execve(argv[0], argv, target.env)
+    except BaseException as err:
+        message = f"cannot execute {argv[0]}: {err}"
+        try:
+            os.write(report, message.encode(errors="replace"))
+        finally:
+            os._exit(FAILURE)
+
+
+def enter(pod_dir: str, app: str, argv: list[str]) -> int:
+    pid1 = read_pod_pid(pod_dir)
+    pid, proc = find_app(pid1, app)
+    try:
+        target = open_target(proc, pid)
+    finally:
+        os.close(proc)
+    # Not dumpable before anything of the pod can see us (SECURITY.md 9); exec resets it.
+    process.set_dumpable(False)
+    try:
+        for fd, nstype in target.namespaces:
+            namespace.setns(fd, nstype)
+    except OSError as err:
+        raise EnterError(f"cannot join the namespaces of app {app!r}: {err}") from err
+    read, write = os.pipe2(os.O_CLOEXEC)
+    child = os.fork()
+    if child == 0:
+        os.close(read)
+        _exec_in_child(target, argv, write)
+    os.close(write)
+    target.close()
+    # The terminal's signals reach CMD directly (same process group); we wait for it.
+    for signum in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(signum, signal.SIG_IGN)
+    chunks = []
+    while chunk := os.read(read, 4096):
+        chunks.append(chunk)
+    os.close(read)
+    _, status = os.waitpid(child, 0)
+    if chunks:
+        raise EnterError(b"".join(chunks).decode(errors="replace"))
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="rkt.stage1.enter", description="Run a command in a running app's jail."
+    )
+    parser.add_argument("--pod-dir", required=True)
+    parser.add_argument("--app", required=True)
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        print("stage1: enter needs a command", file=sys.stderr)
+        return FAILURE
+    try:
+        return enter(args.pod_dir, args.app, command)
+    except (EnterError, OSError) as err:
+        with contextlib.suppress(OSError):
+            print(f"stage1: enter: {err}", file=sys.stderr, flush=True)
+        return FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
