@@ -76,14 +76,17 @@ def parse_env_pairs(flag: str, values: Sequence[str]) -> tuple[tuple[str, str], 
 
 
 def read_env_file(path: str) -> tuple[tuple[str, str], ...]:
-    """``--set-env-file``: one ``K=V`` per line; blank lines and ``#`` comments skipped."""
+    """``--set-env-file``: one ``K=V`` per line; blank lines and comments (lines starting with
+    ``#`` or ``;``, as rkt's run.md says) skipped."""
     try:
         with open(path, encoding="utf-8") as f:
             lines = f.read().splitlines()
     except OSError as err:
         raise ConfigError(f"cannot read environment file {path}: {err.strerror}") from err
     words = [line.strip() for line in lines]
-    return parse_env_pairs("--set-env-file", [w for w in words if w and not w.startswith("#")])
+    return parse_env_pairs(
+        "--set-env-file", [w for w in words if w and not w.startswith(("#", ";"))]
+    )
 
 
 def parse_hosts_entries(values: Sequence[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
