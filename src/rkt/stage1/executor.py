@@ -8,6 +8,18 @@ The old root is detached, so nothing of the host or of the other apps stays reac
 
 After the pivot the interpreter's library is outside the root: :func:`exec_app` only calls
 functions already imported here and formats no traceback (that would import lazily).
+
+TODO(interactive): ``--interactive`` only binds stage1's stdin tty onto /dev/console (the plan's
+"console" bind); the app does not yet get it as its controlling terminal. To do: carry
+``interactive`` in the PodPlan (the single app's), and in :func:`exec_app`, after the pivot and
+before dropping capabilities, ``os.setsid()`` then ``fcntl.ioctl(0, termios.TIOCSCTTY, 1)``
+(1: take the tty from stage0's session; needs CAP_SYS_ADMIN, so before
+``_reduce_capabilities``), dup the console onto 0-2, ``os.tcsetpgrp(0, os.getpid())``; the
+pre-start handler must then run in the app's foreground process group. stage1's run.py and the
+supervisor must ignore SIGTTOU/SIGTTIN/SIGTSTP and, when the pod exits, give the tty back
+(stage0's shell re-takes the foreground on its own). ``fcntl``/``termios`` must be imported at
+module top (nothing is importable after the pivot). Test with ``pty.fork()`` as root: ``tty``,
+``ps -o pid,pgid,sid,tpgid`` inside, ^Z/^C reaching the app.
 """
 
 from __future__ import annotations
@@ -205,12 +217,42 @@ def _reduce_capabilities(app: AppPlan) -> None:
         capability.ambient_raise(numbers[name])
 
 
-def exec_app(app: AppPlan, report: int) -> None:
+def _status(status: int) -> int:
+    # As the supervisor reports it: the exit code, or 128 + the signal that killed it.
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def _run_pre_start(app: AppPlan, report: int) -> int:
+    """Fork the app's pre-start handler (the caller is already the app: pivoted, its ids and
+    capabilities set) and wait for it; the handler's status. An execve(2) failure of the
+    handler is written to ``report``, as the app's own would be, and gives 254."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.execve(app.pre_start[0], list(app.pre_start), app.env())
+        except BaseException as err:
+            message = f'app "{app.name}": cannot start pre-start handler {app.pre_start[0]}: {err}'
+            try:
+                os.write(report, message.encode(errors="replace"))
+            finally:
+                os._exit(254)
+    _, status = os.waitpid(pid, 0)
+    return _status(status)
+
+
+def exec_app(app: AppPlan, report: int, argv: tuple[str, ...] = ()) -> None:
     """In the forked app process: enter the root, drop privileges, exec. Never returns.
+
+    ``argv`` empty runs the app: its pre-start handler first, if it has one, and the app only
+    when that exited 0 — otherwise this process exits with the handler's status (128 + signal
+    when one killed it), which the supervisor records as the app's. ``argv`` given runs that
+    instead (the post-stop handler), in the same root and with the same identity.
 
     ``report`` is the close-on-exec write end of a pipe: a failure is written there (and the
     process exits 254), a successful execve(2) closes it with nothing written.
     """
+    command = argv or app.exec
     try:
         # Not dumpable before anything of the pod can see us (SECURITY.md 9); exec resets it.
         process.set_dumpable(False)
@@ -225,29 +267,56 @@ def exec_app(app: AppPlan, report: int) -> None:
         # Only 0-2 reach the app: the pod lock (RKT_LOCK_FD) and every runtime fd stay behind
         # (SECURITY.md 8). The report pipe survives as close-on-exec until the execve.
         process.close_fds(keep=(0, 1, 2, report))
-        os.execve(app.exec[0], list(app.exec), app.env())
+        if not argv and app.pre_start:
+            # aci.md: pre-start "must exit before the long running main exec binary is
+            # launched"; a failing one keeps the app from starting (systemd's ExecStartPre).
+            code = _run_pre_start(app, report)
+            if code != 0:
+                os._exit(code)
+        os.execve(command[0], list(command), app.env())
     except BaseException as err:
-        message = f'app "{app.name}": cannot start {app.exec[0]}: {err}'
+        message = f'app "{app.name}": cannot start {command[0]}: {err}'
         try:
             os.write(report, message.encode(errors="replace"))
         finally:
             os._exit(254)
 
 
-def start_app(app: AppPlan) -> int:
-    """Fork the app's process and wait until it has exec'ed; its pid, or ExecutorError with
-    the child's own message when it could not start."""
+def fork_app(app: AppPlan, argv: tuple[str, ...] = ()) -> tuple[int, int]:
+    """Fork the app's process (see :func:`exec_app`); its pid and the read end of its report
+    pipe, for :func:`wait_started`. The caller can register the pid in between, so that a
+    signal arriving while a pre-start handler runs reaches the app's process."""
     read, write = os.pipe2(os.O_CLOEXEC)
+    # Blocked across the fork: a signal for the child before it has reset its handlers stays
+    # pending until it has, instead of running the supervisor's handler in the child.
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _RESET_SIGNALS)
     pid = os.fork()
     if pid == 0:
         os.close(read)
-        exec_app(app, write)
+        exec_app(app, write, argv)
+    signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
     os.close(write)
+    return pid, read
+
+
+def wait_started(pid: int, read: int) -> None:
+    """Wait until the process of :func:`fork_app` has exec'ed (or exited without a report:
+    a failed pre-start handler, or a signal); ExecutorError with the child's own message, the
+    child reaped, when it could not start."""
     chunks = []
-    while chunk := os.read(read, 4096):
-        chunks.append(chunk)
-    os.close(read)
+    try:
+        while chunk := os.read(read, 4096):
+            chunks.append(chunk)
+    finally:
+        os.close(read)
     if chunks:
         os.waitpid(pid, 0)
         raise ExecutorError(b"".join(chunks).decode(errors="replace"))
+
+
+def start_app(app: AppPlan, argv: tuple[str, ...] = ()) -> int:
+    """Fork the app's process and wait until it has exec'ed; its pid, or ExecutorError with
+    the child's own message when it could not start."""
+    pid, read = fork_app(app, argv)
+    wait_started(pid, read)
     return pid

@@ -112,6 +112,13 @@ class Seccomp:
 
 @dataclass(frozen=True)
 class AppPlan:
+    """One app as the executor runs it.
+
+    ``pre_start`` and ``post_stop`` are the image's event handlers (aci.md "eventHandlers"),
+    resolved like ``exec`` (absolute in-root path first) and run with the app's identity,
+    environment, capabilities, working directory and root; ``()`` means none.
+    """
+
     name: str
     image_name: str
     root: str
@@ -126,6 +133,8 @@ class AppPlan:
     seccomp: Seccomp | None
     read_only_rootfs: bool
     mounts: tuple[Mount, ...]
+    pre_start: tuple[str, ...] = ()
+    post_stop: tuple[str, ...] = ()
 
     def env(self) -> dict[str, str]:
         return dict(self.environment)

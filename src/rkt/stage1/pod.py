@@ -69,6 +69,28 @@ def _working_directory(root: str, path: str, volume_targets: list[str]) -> str:
     return path
 
 
+def _event_handlers(
+    root: str, app: App, working_directory: str, path_value: str
+) -> dict[str, tuple[str, ...]]:
+    """Each event handler's argv, its executable found exactly as the app's exec is."""
+    result: dict[str, tuple[str, ...]] = {}
+    for handler in app.event_handlers:
+        if not handler.exec or not handler.exec[0]:
+            raise PlanError(
+                f'the "{handler.name}" event handler has no exec',
+                hint="give the handler an exec in the image manifest",
+            )
+        try:
+            result[handler.name] = executable.find_executable(
+                root, handler.exec, working_directory, path_value
+            )
+        except PlanError as err:
+            raise PlanError(
+                f'"{handler.name}" event handler: {err.message}', hint=err.hint
+            ) from err
+    return result
+
+
 def _etc_mounts(item: AppInput, options: PodOptions) -> list[Mount]:
     root = item.rootfs
     result = []
@@ -108,7 +130,9 @@ def plan_app(item: AppInput, pod: PodInput) -> tuple[AppPlan, list[VolumeDirecto
     workdir = _working_directory(
         root, app.working_directory or "/", [m.target for m in volume_mounts]
     )
-    argv = executable.find_executable(root, app.exec or (), workdir, dict(env)["PATH"])
+    path_value = dict(env)["PATH"]
+    argv = executable.find_executable(root, app.exec or (), workdir, path_value)
+    handlers = _event_handlers(root, app, workdir, path_value)
     filter_ = capabilities.seccomp(app.isolators, disabled=options.insecure_seccomp)
     plan_mounts = [
         *mounts.base_mounts(root, options.interactive),
@@ -143,6 +167,8 @@ def plan_app(item: AppInput, pod: PodInput) -> tuple[AppPlan, list[VolumeDirecto
         seccomp=filter_,
         read_only_rootfs=item.runtime_app.read_only_root_fs,
         mounts=tuple(plan_mounts),
+        pre_start=handlers.get("pre-start", ()),
+        post_stop=handlers.get("post-stop", ()),
     )
     return plan, directories
 
