@@ -1,13 +1,20 @@
 """Running a prepared pod: move it to ``run/`` holding its lock and start the stage1 executor.
 
-stage1 is spawned rather than exec'd so that ``rkt run`` can be driven in-process (tests, the
-API) and still report stage1's status; the pod's lock lives on the open file description of
-the pod directory, which the child inherits, so the lock stays held for as long as stage1 (or
-we) keep it open (docs/stage1-interface.md, "run").
+stage1 runs in a child rather than replacing us so that ``rkt run`` can be driven in-process
+(tests, the API) and still report stage1's status; the pod's lock lives on the open file
+description of the pod directory, which the child inherits, so the lock stays held for as long
+as stage1 (or we) keep it open (docs/stage1-interface.md, "run").
+
+The default executor is started by forking this process and calling its entry point: a second
+interpreter would cost its start-up, its imports and its shutdown (about 65 ms of a 180 ms
+``rkt run``, bench/run.py). A fork is as fresh as the stage1 interface asks only if this
+process has no other thread; when it has (an API server, a test's HTTP server), stage1 is
+started as ``python -m rkt.stage1.run`` instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -45,17 +52,54 @@ def run_prepared(pods: Path, uuid: str, *, debug: bool = False, interactive: boo
         return _spawn(pod, debug=debug, interactive=interactive)
 
 
+class _Forked:
+    """The default stage1 in a fork of this process, with Popen's ``send_signal``/``wait``."""
+
+    def __init__(self, argv: list[str], fd: int) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 254
+            try:
+                os.environ[LOCK_FD_ENV] = str(fd)
+                for sig in (*_FORWARDED, signal.SIGINT):
+                    signal.signal(sig, signal.SIG_DFL)
+                from rkt.stage1.run import main
+
+                code = main(argv)
+            except BaseException as err:  # nothing may unwind into stage0's code in the child
+                print(f"stage1: {err}", file=sys.stderr)
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        self.pid = pid
+
+    def send_signal(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signum)
+
+    def wait(self) -> int:
+        _, status = os.waitpid(self.pid, 0)
+        return os.waitstatus_to_exitcode(status)
+
+
 def _spawn(pod: Pod, *, debug: bool, interactive: bool) -> int:
     fd = pod.fd
-    env = dict(os.environ)
-    env[LOCK_FD_ENV] = str(fd)
     command = stage1_command(pod.path, debug=debug, interactive=interactive)
     previous = {sig: signal.getsignal(sig) for sig in (*_FORWARDED, signal.SIGINT)}
-    try:
-        # pass_fds keeps the descriptor's number and makes it inheritable in the child only.
-        child = subprocess.Popen(command, env=env, pass_fds=(fd,))
-    except OSError as err:
-        raise PodError(f"cannot start stage1 ({command[0]}): {err.strerror}") from err
+    child: _Forked | subprocess.Popen[bytes]
+    if threading.active_count() == 1:
+        child = _Forked(command[3:], fd)
+    else:
+        env = dict(os.environ)
+        env[LOCK_FD_ENV] = str(fd)
+        try:
+            # pass_fds keeps the descriptor's number and makes it inheritable in the child only.
+            child = subprocess.Popen(command, env=env, pass_fds=(fd,))
+        except OSError as err:
+            raise PodError(f"cannot start stage1 ({command[0]}): {err.strerror}") from err
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         child.send_signal(signum)
