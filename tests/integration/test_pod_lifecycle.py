@@ -6,63 +6,42 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from appc.aci.builder import build
-from rkt.linux.mount import MNT_DETACH, umount2
+from tests.integration.podkit import (
+    RKT,
+    cleanup,
+    is_root_with_busybox,
+    make_base_rootfs,
+    make_image,
+    mounts_under,
+    rkt,
+)
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.root,
-    pytest.mark.skipif(os.geteuid() != 0, reason="pods need root"),
-    pytest.mark.skipif(not os.path.exists("/bin/busybox"), reason="needs busybox-static"),
+    pytest.mark.skipif(not is_root_with_busybox(), reason="pods need root and busybox-static"),
 ]
 
-RKT = [sys.executable, "-m", "rkt.cli.main"]
-MANIFEST = {
-    "acKind": "ImageManifest",
-    "acVersion": "0.8.11",
-    "name": "example.com/lifecycle",
-    "app": {"exec": ["/bin/sh", "-c", "echo hello; exit 4"], "user": "0", "group": "0"},
-}
-
-
-def mounts_under(path: Path) -> list[str]:
-    with open("/proc/self/mountinfo", encoding="utf-8") as f:
-        return [line.split()[4] for line in f if line.split()[4].startswith(str(path) + "/")]
+APP = {"exec": ["/bin/sh", "-c", "echo hello; exit 4"]}
 
 
 @pytest.fixture
 def data(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "data"
-    for target in sorted(mounts_under(tmp_path), key=len, reverse=True):
-        umount2(target, MNT_DETACH)
+    cleanup(tmp_path / "data", tmp_path)
 
 
 @pytest.fixture
 def aci(tmp_path: Path) -> Path:
-    layout = tmp_path / "layout"
-    (layout / "rootfs/bin").mkdir(parents=True)
-    shutil.copy("/bin/busybox", layout / "rootfs/bin/busybox")
-    for name in ("sh", "sleep", "echo"):
-        (layout / "rootfs/bin" / name).symlink_to("busybox")
-    (layout / "manifest").write_text(json.dumps(MANIFEST))
-    build(layout, tmp_path / "lifecycle.aci", owner_root=True)
-    return tmp_path / "lifecycle.aci"
-
-
-def rkt(data: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*RKT, f"--dir={data}", *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
+    return make_image(make_base_rootfs(tmp_path / "base"), tmp_path, "lifecycle", APP)
 
 
 def states(data: Path) -> dict[str, str]:
