@@ -10,6 +10,8 @@ packages=(
     appc-spec golang-github-appc-spec-dev  # the spec and the reference actool (differential tests)
     openssl                   # self-signed certificates for the HTTPS discovery tests
     tar xz-utils bzip2 curl   # peers for the archive tests and benchmarks
+    containernetworking-plugins iptables iproute2  # real CNI plugins for the network tests
+    libseccomp2               # seccomp filters, through the pyseccomp binding
 )
 missing=()
 for pkg in "${packages[@]}"; do
