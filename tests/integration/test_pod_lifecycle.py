@@ -102,3 +102,23 @@ def test_sigkill_while_running(data: Path, aci: Path, tmp_path: Path) -> None:
     assert rkt(data, "gc", "--grace-period=0s").returncode == 0
     assert states(data) == {}
     assert mounts_under(data) == []  # … until gc tears it down
+
+
+def test_images_used_by_pods_are_kept(data: Path, aci: Path, tmp_path: Path) -> None:
+    uuid_file = tmp_path / "uuid"
+    done = rkt(data, "--insecure-options=image", "run", "--net=none", str(aci),
+               f"--uuid-file-save={uuid_file}")  # fmt: skip
+    assert done.returncode == 4, done.stderr
+    listed = rkt(data, "image", "list", "--no-legend", "--full", "--fields=id")
+    image_id = listed.stdout.split()[0]
+    # The exited pod still has the image's tree under its app root: neither gc nor rm may
+    # take it away.
+    assert rkt(data, "image", "gc", "--grace-period=0s").returncode == 0
+    refused = rkt(data, "image", "rm", image_id)
+    assert refused.returncode == 254 and "used by a pod" in refused.stderr
+    assert image_id in rkt(data, "image", "list", "--full").stdout
+    # Once the pod is gone, the image can go.
+    rkt(data, "gc", "--grace-period=0s")
+    rkt(data, "gc", "--grace-period=0s")
+    assert rkt(data, "image", "rm", image_id).returncode == 0
+    assert rkt(data, "image", "verify").returncode == 0

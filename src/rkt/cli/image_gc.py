@@ -58,8 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, config: Config) -> int:
     import sys
 
+    from rkt.pod.images import images_in_use
+
     with open_store(config) as store:
-        removed = store.gc(args.grace_period)
+        removed = store.gc(args.grace_period, keep=images_in_use(config.data_dir / "pods"))
     for image_id in removed:
         sys.stdout.write(f"successfully removed aci for image: {quote(image_id)}\n")
     sys.stdout.flush()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from rkt.cli.image_common import open_store, quote, warn
@@ -24,13 +25,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", metavar="IMAGE", nargs="*", help="image IDs or names")
 
 
-def remove_images(store: Store, image_ids: list[str], verb: str) -> int:
-    """Remove resolved images, printing as rkt does; the number that failed."""
+def remove_images(
+    store: Store, image_ids: list[str], verb: str, in_use: Collection[str] = ()
+) -> int:
+    """Remove resolved images, printing as rkt does; the number that failed. Images in
+    ``in_use`` (their trees are under a pod's app roots) are refused."""
     from rkt.errors import StoreError
 
     done = failed = 0
     for image_id in image_ids:
         try:
+            if image_id in in_use:
+                raise StoreError("it is used by a pod", hint="remove the pod first (rkt rm)")
             store.remove(image_id)
         except StoreError as err:
             warn(verb, f"error removing aci for image {quote(image_id)}: {err}")
@@ -64,7 +70,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
                 continue
             if image_id not in image_ids:
                 image_ids.append(image_id)
-        failed = remove_images(store, image_ids, VERB)
+        from rkt.pod.images import images_in_use
+
+        in_use = images_in_use(config.data_dir / "pods")
+        failed = remove_images(store, image_ids, VERB, in_use)
     if failed or unresolved:
         warn(VERB, "error(s) found while removing images")
         return 254

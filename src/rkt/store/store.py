@@ -7,7 +7,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
@@ -285,14 +285,15 @@ class Store:
                 hint="run rkt image gc",
             ) from err
 
-    def gc(self, grace_period: timedelta) -> builtins.list[str]:
-        """Remove images unused for ``grace_period``, then orphan blobs, trees, temporary
-        files and lock files; returns the IDs of the images removed."""
+    def gc(self, grace_period: timedelta, keep: Collection[str] = ()) -> builtins.list[str]:
+        """Remove images unused for ``grace_period`` (except those in ``keep``, e.g. the
+        images pods use), then orphan blobs, trees, temporary files and lock files; returns
+        the IDs of the images removed."""
         cutoff = time.time_ns() - int(grace_period.total_seconds() * 1e9)
         removed = [
             r.id
             for r in self.list()
-            if to_ns(r.last_used) < cutoff and self._remove_if(r.id, cutoff)
+            if r.id not in keep and to_ns(r.last_used) < cutoff and self._remove_if(r.id, cutoff)
         ]
         from rkt.store.consistency import collect_orphans
 
