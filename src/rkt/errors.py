@@ -13,6 +13,7 @@ pass through ``rkt run`` unchanged).
     ├── FetchError           an image or signature could not be fetched
     ├── TrustError           a key could not be trusted or a signature did not verify
     │   └── SignatureError   an image's signature is missing, bad, or by an untrusted key
+    ├── NetworkError         a CNI plugin failed or a pod network could not be set up
     └── PodError             a pod directory is missing, busy, or in the wrong state
         ├── InvalidTransition  a pod cannot move from its state to the one asked for
         └── PodNotFound      no pod matches a UUID or UUID prefix
@@ -60,6 +61,16 @@ class TrustError(RktError):
 
 class SignatureError(TrustError):
     pass
+
+
+class NetworkError(RktError):
+    """A CNI plugin failed; ``code`` and ``details`` are the plugin's own (CNI spec 1.0.0 error
+    result), ``code`` 0 when the failure was not reported by a plugin (not found, crashed)."""
+
+    def __init__(self, message: str, *, code: int = 0, details: str = "", hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.code = code
+        self.details = details
 
 
 class PodError(RktError):

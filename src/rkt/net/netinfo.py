@@ -1,0 +1,55 @@
+"""``net-info.json`` in the pod directory: the networks a pod joined, in rkt's shape.
+
+rkt 1.30 ``networking/netinfo``: a JSON list of ``{"netName", "netConf", "pluginPath",
+"ifName", "ip", "args", "mask"}``, where ``mask`` is written as a dotted address (Go marshals
+its ``net.IP``). ``rkt list``, ``rkt status`` and stage1 read it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rkt.net.result import Result
+
+__all__ = ["NetInfo", "from_result", "load", "save"]
+
+
+@dataclass(frozen=True)
+class NetInfo:
+    # rkt's JSON field names, so that asdict() is the file's entry.
+    netName: str
+    netConf: str
+    pluginPath: str
+    ifName: str
+    ip: str
+    args: str
+    mask: str
+
+
+def from_result(
+    name: str, conf_path: Path, plugin_path: Path, ifname: str, args: str, result: Result
+) -> NetInfo:
+    """The entry for one network; its first pod address (IPv4 preferred, as rkt reads ip4)."""
+    ips = sorted(result.pod_ips(), key=lambda ip: ip.address.version)
+    ip, mask = ("", "")
+    if ips:
+        ip = str(ips[0].address.ip)
+        mask = str(ips[0].address.network.netmask)
+    return NetInfo(name, str(conf_path), str(plugin_path), ifname, ip, args, mask)
+
+
+def save(pod_dir: Path, infos: list[NetInfo]) -> None:
+    path = pod_dir / "net-info.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps([asdict(i) for i in infos]))
+    os.replace(tmp, path)
+
+
+def load(pod_dir: Path) -> list[NetInfo]:
+    doc = json.loads((pod_dir / "net-info.json").read_bytes())
+    return [
+        NetInfo(**{k: str(item.get(k) or "") for k in NetInfo.__dataclass_fields__}) for item in doc
+    ]
