@@ -149,7 +149,8 @@ def test_exit_status_passes_through(pod: Pod) -> None:
     assert os.readlink(pod.dir / "stage1/rootfs/rkt/supervisor-status") == "ready"
     assert int((pod.dir / "pid").read_text()) > 1
     unenforced = json.loads((pod.dir / "stage1/unenforced-isolators.json").read_text())
-    assert unenforced == {"seven": ["seccomp"]}
+    # Seccomp is enforced now (rkt.linux.seccomp): nothing is left unenforced.
+    assert unenforced == {}
 
 
 def test_what_a_root_app_sees(pod: Pod) -> None:

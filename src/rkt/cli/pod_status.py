@@ -2,8 +2,10 @@
 
 Prints ``key=value`` lines in rkt's order: state, created, started (once known), networks
 (running or exited pods), then for pods that ran: pid (once known), exited, and after exit
-``app-<name>=<status>`` per app in manifest order. ``--format=json|json-pretty`` prints one
-v1.Pod object. ``--wait`` and ``--wait-ready`` take a boolean or a Go duration (``10s``,
+``app-<name>=<status>`` per app in manifest order (and ``app-<name>-oom=true`` when the OOM
+killer killed in its cgroup); ``cgroup=<dir>`` (after pid) is the pod's cgroup (its memory
+hierarchy's). ``--format=json|json-pretty`` prints one v1.Pod object. ``--wait`` and
+``--wait-ready`` take a boolean or a Go duration (``10s``,
 ``1m30s``); true or a negative duration waits forever, false or zero not at all.
 """
 
@@ -16,6 +18,8 @@ import time
 from typing import TYPE_CHECKING
 
 from rkt.errors import PodError
+from rkt.linux.cgroup import OOM_DIR
+from rkt.linux.cgroup import load as load_cgroups
 from rkt.pod import info
 from rkt.pod.pod import Pod, read_uuid_file
 from rkt.pod.state import PodState
@@ -102,6 +106,9 @@ def status_lines(pod: Pod) -> list[str]:
     pid = info.pid(pod)
     if pid is not None:
         lines.append(f"pid={pid}")
+    cgroups = load_cgroups(str(pod.path))
+    if cgroups is not None:
+        lines.append(f"cgroup={cgroups.path()}")
     exited = state in (PodState.EXITED, PodState.EXITED_GARBAGE)
     lines.append(f"exited={'true' if exited else 'false'}")
     if state is not PodState.RUNNING:
@@ -109,6 +116,8 @@ def status_lines(pod: Pod) -> list[str]:
             code = info.exit_code(pod, app.name)
             if code is not None:
                 lines.append(f"app-{app.name}={code}")
+            if (pod.path / OOM_DIR / app.name).exists():
+                lines.append(f"app-{app.name}-oom=true")
     return lines
 
 

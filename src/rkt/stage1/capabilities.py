@@ -76,9 +76,10 @@ KNOWN_CAPABILITIES = (
 )
 _ORDER = {name: index for index, name in enumerate(KNOWN_CAPABILITIES)}
 
-#: rkt's seccomp default when an app names no seccomp isolator (Documentation/seccomp-guide.md):
-#: a remove set of the syscalls a container has no business making.
-DEFAULT_SECCOMP = Seccomp("remove", ("@rkt/default-blacklist",), "")
+#: rkt's seccomp default when an app names no seccomp isolator (Documentation/seccomp-guide.md,
+#: stage1/init/common/seccomp.go): the retain set of Docker's default whitelist, blocked calls
+#: killing the app with SIGSYS (see rkt.stage1.seccomp_groups).
+DEFAULT_SECCOMP = Seccomp("retain", ("@rkt/default-whitelist",), "")
 
 
 def _names(values: Iterable[str]) -> tuple[str, ...]:

@@ -14,8 +14,12 @@ is in the pod's pid namespace. The child chroots into the app's root through the
 before (as nsenter does: fchdir + chroot(".")), fchdirs to the app's cwd, takes the app's
 credentials, and execs CMD. This process waits and exits with CMD's status.
 
-Not copied yet: a seccomp filter (the executor does not install one; an app that has one is
-refused rather than entered without it) and cgroup membership (the executor creates no cgroups).
+The app's seccomp filter is installed too: rebuilt from the resolved filter stage1 recorded at
+run time (``stage1/seccomp/<app>.json``), built before joining anything (libseccomp is loaded
+from the host) and loaded last, as the executor does. An app under seccomp whose filter is not
+recorded is refused rather than entered without it.
+
+Not copied yet: cgroup membership.
 
 Exit status: CMD's, or 254 with one line on stderr for our own failures.
 """
@@ -24,13 +28,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import sys
 from dataclasses import dataclass
 
 from rkt.linux import capability, namespace, process
+from rkt.linux import seccomp as linux_seccomp
 from rkt.pod import layout
+from rkt.stage1 import seccomp_groups
+from rkt.stage1.executor import build_filter
 
 FAILURE = 254
 APP_NAME_ENV = b"AC_APP_NAME"
@@ -196,10 +204,6 @@ class Target:
 
 def open_target(proc: int, pid: int) -> Target:
     creds = parse_status(_read_at(proc, "status"))
-    if creds.seccomp:
-        raise EnterError(
-            "the app runs under seccomp, which enter cannot copy yet: refusing to enter without it"
-        )
     env = parse_environ(_read_at(proc, "environ"))
     opened: list[tuple[int, int]] = []
     try:
@@ -221,9 +225,34 @@ def open_target(proc: int, pid: int) -> Target:
     return Target(pid, opened, root, cwd, creds, env)
 
 
-def _set_credentials(creds: Credentials) -> None:
+def app_filter(pod_dir: str, app: str, mode: int) -> linux_seccomp.Filter | None:
+    """The app's recorded seccomp filter, built (not loaded); None when it has none. ``mode``
+    is the app's ``Seccomp:`` status: one under a filter without a record is refused."""
+    if "/" in app or app.startswith("."):
+        raise EnterError(f"bad app name {app!r}")
+    path = os.path.join(pod_dir, "stage1", "seccomp", f"{app}.json")
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read())
+    except FileNotFoundError:
+        if mode:
+            raise EnterError(
+                "the app runs under seccomp but its filter is not recorded: refusing to enter"
+                " without it"
+            ) from None
+        return None
+    except (OSError, ValueError) as err:
+        raise EnterError(f"cannot read the app's seccomp filter {path}: {err}") from err
+    try:
+        return build_filter(seccomp_groups.Filter.from_json(data))
+    except (seccomp_groups.SeccompError, OSError) as err:
+        raise EnterError(f"cannot rebuild the app's seccomp filter: {err}") from err
+
+
+def _set_credentials(creds: Credentials, early: linux_seccomp.Filter | None = None) -> None:
     """Exactly the app's ids and capability sets. Bounding first (needs CAP_SETPCAP); keepcaps
-    so that the uid change keeps the permitted set; capset; then ambient."""
+    so that the uid change keeps the permitted set; capset; then ambient. ``early`` is loaded
+    before capset, while CAP_SYS_ADMIN is still effective (an app without no_new_privs)."""
     caps = creds.caps
     top = capability.last_cap()
     capability.ambient_clear()
@@ -234,6 +263,8 @@ def _set_credentials(creds: Credentials) -> None:
     os.setgroups(list(creds.groups))
     os.setresgid(*creds.gids)
     os.setresuid(*creds.uids)
+    if early is not None:
+        early.load()
     capability.capset(caps.effective, caps.permitted, caps.inheritable)
     for number in range(top + 1):
         if caps.ambient >> number & 1:
@@ -241,7 +272,9 @@ def _set_credentials(creds: Credentials) -> None:
     process.prctl(PR_SET_KEEPCAPS, 0, what="PR_SET_KEEPCAPS")
 
 
-def _exec_in_child(target: Target, argv: list[str], report: int) -> None:
+def _exec_in_child(
+    target: Target, argv: list[str], report: int, filter_: linux_seccomp.Filter | None = None
+) -> None:
     """In the forked child (already in the pod's namespaces). Never returns."""
     try:
         for signum in _RESET_SIGNALS:
@@ -250,10 +283,13 @@ def _exec_in_child(target: Target, argv: list[str], report: int) -> None:
         os.fchdir(target.root)
         os.chroot(".")
         os.fchdir(target.cwd)
-        _set_credentials(target.creds)
-        if target.creds.no_new_privs:
+        nnp = target.creds.no_new_privs
+        _set_credentials(target.creds, None if nnp else filter_)
+        if nnp:
             process.set_no_new_privs()
         process.close_fds(keep=(0, 1, 2, report))
+        if filter_ is not None and nnp:
+            filter_.load()
         os.execve(argv[0], argv, target.env)
     except BaseException as err:
         message = f"cannot execute {argv[0]}: {err}"
@@ -270,6 +306,11 @@ def enter(pod_dir: str, app: str, argv: list[str]) -> int:
         target = open_target(proc, pid)
     finally:
         os.close(proc)
+    try:
+        filter_ = app_filter(pod_dir, app, target.creds.seccomp)
+    except EnterError:
+        target.close()
+        raise
     # Not dumpable before anything of the pod can see us (SECURITY.md 9); exec resets it.
     process.set_dumpable(False)
     try:
@@ -281,7 +322,7 @@ def enter(pod_dir: str, app: str, argv: list[str]) -> int:
     child = os.fork()
     if child == 0:
         os.close(read)
-        _exec_in_child(target, argv, write)
+        _exec_in_child(target, argv, write, filter_)
     os.close(write)
     target.close()
     # The terminal's signals reach CMD directly (same process group); we wait for it.

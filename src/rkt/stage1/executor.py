@@ -28,8 +28,9 @@ import contextlib
 import os
 import signal
 
-from rkt.linux import capability, lookup, process
+from rkt.linux import capability, cgroup, lookup, process
 from rkt.linux import mount as linux_mount
+from rkt.linux import seccomp as linux_seccomp
 from rkt.linux.kernel import Kernel
 from rkt.linux.mount import (
     MS_NODEV,
@@ -47,6 +48,7 @@ from rkt.linux.mount import (
     Tmpfs,
 )
 from rkt.linux.namespace import CLONE_NEWNS, unshare
+from rkt.stage1 import seccomp_groups
 from rkt.stage1.plan import AppPlan, Mount, PodPlan
 
 #: The mount options that are flags, not filesystem data.
@@ -197,9 +199,33 @@ def _pivot(root: str) -> None:
     os.chdir("/")
 
 
-def _reduce_capabilities(app: AppPlan) -> None:
+def build_filter(resolved: seccomp_groups.Filter | None) -> linux_seccomp.Filter | None:
+    """The libseccomp filter of a resolved one, built but not loaded; None for none."""
+    if resolved is None:
+        return None
+    Action = linux_seccomp.Action
+    blocked = Action.fail(resolved.errno_number) if resolved.errno else Action.kill()
+    if resolved.mode == "retain":
+        return linux_seccomp.build(blocked, ((name, Action.allow()) for name in resolved.syscalls))
+    return linux_seccomp.build(Action.allow(), ((name, blocked) for name in resolved.syscalls))
+
+
+def app_filter(app: AppPlan) -> linux_seccomp.Filter | None:
+    """The app's planned filter, built (libseccomp loaded) but not yet loaded into the kernel."""
+    try:
+        resolved = seccomp_groups.resolve(app.seccomp)
+    except seccomp_groups.SeccompError as err:
+        raise ExecutorError(f'app "{app.name}": {err}') from err
+    return build_filter(resolved)
+
+
+def _reduce_capabilities(app: AppPlan, early: linux_seccomp.Filter | None = None) -> None:
     """The five sets as planned. Bounding first (needs CAP_SETPCAP), ids next (need CAP_SETUID
-    and CAP_SETGID; a non-root uid loses permitted and effective there), then capset."""
+    and CAP_SETGID; a non-root uid loses permitted and effective there), then capset.
+
+    ``early`` is loaded between the ids and capset: a filter for an app without no_new_privs,
+    which seccomp(2) only takes from a task with CAP_SYS_ADMIN (a root app before capset; as
+    runc does, the filter then applies to capset and the rest of the start too)."""
     caps = app.capabilities
     numbers = capability.NUMBERS
     keep_bounding = {numbers[name] for name in caps.bounding}
@@ -208,6 +234,8 @@ def _reduce_capabilities(app: AppPlan) -> None:
         if number not in keep_bounding:
             capability.bounding_drop(number)
     process.set_ids(app.uid, app.gid, app.supplementary_gids)
+    if early is not None:
+        early.load()
     capability.capset(
         capability.mask(numbers[n] for n in caps.effective),
         capability.mask(numbers[n] for n in caps.permitted),
@@ -241,7 +269,19 @@ def _run_pre_start(app: AppPlan, report: int) -> int:
     return _status(status)
 
 
-def exec_app(app: AppPlan, report: int, argv: tuple[str, ...] = ()) -> None:
+def join_cgroup(app: AppPlan, cgroup_procs: tuple[str, ...]) -> None:
+    """In the app's process, before anything of the app runs: move into the app's cgroup
+    (``cgroup_procs``: its cgroup.procs files, one per hierarchy) and set its oom_score_adj
+    (inherited by what it execs and forks)."""
+    cgroup.attach(cgroup_procs)
+    if app.oom_score_adj is not None:
+        with open("/proc/self/oom_score_adj", "w", encoding="ascii") as f:
+            f.write(str(app.oom_score_adj))
+
+
+def exec_app(
+    app: AppPlan, report: int, argv: tuple[str, ...] = (), cgroup_procs: tuple[str, ...] = ()
+) -> None:
     """In the forked app process: enter the root, drop privileges, exec. Never returns.
 
     ``argv`` empty runs the app: its pre-start handler first, if it has one, and the app only
@@ -259,14 +299,21 @@ def exec_app(app: AppPlan, report: int, argv: tuple[str, ...] = ()) -> None:
         for signum in _RESET_SIGNALS:
             signal.signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        join_cgroup(app, cgroup_procs)
+        # Built before the pivot: libseccomp is loaded from the host's filesystem.
+        filter_ = app_filter(app)
         _pivot(app.root)
         os.chdir(app.working_directory)
-        _reduce_capabilities(app)
+        _reduce_capabilities(app, None if app.no_new_privs else filter_)
         if app.no_new_privs:
             process.set_no_new_privs()
         # Only 0-2 reach the app: the pod lock (RKT_LOCK_FD) and every runtime fd stay behind
         # (SECURITY.md 8). The report pipe survives as close-on-exec until the execve.
         process.close_fds(keep=(0, 1, 2, report))
+        if filter_ is not None and app.no_new_privs:
+            # As late as can be: only the execve(2) (and a pre-start handler, which inherits
+            # the filter) runs under it.
+            filter_.load()
         if not argv and app.pre_start:
             # aci.md: pre-start "must exit before the long running main exec binary is
             # launched"; a failing one keeps the app from starting (systemd's ExecStartPre).
@@ -282,7 +329,9 @@ def exec_app(app: AppPlan, report: int, argv: tuple[str, ...] = ()) -> None:
             os._exit(254)
 
 
-def fork_app(app: AppPlan, argv: tuple[str, ...] = ()) -> tuple[int, int]:
+def fork_app(
+    app: AppPlan, argv: tuple[str, ...] = (), cgroup_procs: tuple[str, ...] = ()
+) -> tuple[int, int]:
     """Fork the app's process (see :func:`exec_app`); its pid and the read end of its report
     pipe, for :func:`wait_started`. The caller can register the pid in between, so that a
     signal arriving while a pre-start handler runs reaches the app's process."""
@@ -293,7 +342,7 @@ def fork_app(app: AppPlan, argv: tuple[str, ...] = ()) -> tuple[int, int]:
     pid = os.fork()
     if pid == 0:
         os.close(read)
-        exec_app(app, write, argv)
+        exec_app(app, write, argv, cgroup_procs)
     signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
     os.close(write)
     return pid, read
@@ -314,9 +363,9 @@ def wait_started(pid: int, read: int) -> None:
         raise ExecutorError(b"".join(chunks).decode(errors="replace"))
 
 
-def start_app(app: AppPlan, argv: tuple[str, ...] = ()) -> int:
+def start_app(app: AppPlan, argv: tuple[str, ...] = (), cgroup_procs: tuple[str, ...] = ()) -> int:
     """Fork the app's process and wait until it has exec'ed; its pid, or ExecutorError with
     the child's own message when it could not start."""
-    pid, read = fork_app(app, argv)
+    pid, read = fork_app(app, argv, cgroup_procs)
     wait_started(pid, read)
     return pid

@@ -12,6 +12,7 @@ import argparse
 import os
 import sys
 
+from rkt.linux import cgroup
 from rkt.linux.mount import MNT_DETACH, umount2
 
 MOUNTINFO = "/proc/self/mountinfo"
@@ -51,8 +52,15 @@ def mounts_under(top: str, mountinfo: str = MOUNTINFO) -> list[str]:
     return [p for _, p in found]
 
 
+def remove_cgroups(pod_dir: str) -> list[str]:
+    """Remove the pod's recorded cgroups (rkt/<uuid> and its leaves); the errors met."""
+    pod = cgroup.load(pod_dir)
+    return cgroup.remove(pod) if pod is not None else []
+
+
 def gc(pod_dir: str) -> list[str]:
-    """Detach every mount under ``pod_dir``; the errors met (none fatal), for --debug."""
+    """Detach every mount under ``pod_dir`` and remove the pod's cgroups; the errors met (none
+    fatal), for --debug."""
     top = os.path.realpath(pod_dir)
     errors: list[str] = []
     for _ in range(MAX_PASSES):
@@ -65,6 +73,7 @@ def gc(pod_dir: str) -> list[str]:
             except OSError as err:
                 # EINVAL: already detached with its parent; busy mounts detach lazily anyway.
                 errors.append(str(err))
+    errors.extend(remove_cgroups(top))
     return errors
 
 

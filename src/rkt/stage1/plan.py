@@ -7,7 +7,7 @@ paths (volumes, generated files) or device paths the executor binds from its own
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from appc.schema.environment import EnvironmentVariable
 from appc.schema.image import ImageManifest
@@ -110,6 +110,23 @@ class Seccomp:
     errno: str = ""
 
 
+#: The CFS period the cpu quotas are of, in µs; the kernel takes no quota under 1 ms.
+CFS_PERIOD = 100_000
+MIN_CPU_QUOTA = 1_000
+
+
+@dataclass(frozen=True)
+class CgroupLimits:
+    """Limits of a cgroup (``rkt.linux.cgroup.Limits`` has the same fields); None: no limit.
+    ``memory`` in bytes, ``cpu_quota`` in µs per ``cpu_period``, ``pids`` processes."""
+
+    memory: int | None = None
+    cpu_quota: int | None = None
+    cpu_period: int = CFS_PERIOD
+    cpu_shares: int | None = None
+    pids: int | None = None
+
+
 @dataclass(frozen=True)
 class AppPlan:
     """One app as the executor runs it.
@@ -135,6 +152,10 @@ class AppPlan:
     mounts: tuple[Mount, ...]
     pre_start: tuple[str, ...] = ()
     post_stop: tuple[str, ...] = ()
+    #: The app's cgroup limits (resource/memory, resource/cpu, os/linux/cpu-shares, pids).
+    limits: CgroupLimits = field(default_factory=CgroupLimits)
+    #: os/linux/oom-score-adj, written to the app's /proc/<pid>/oom_score_adj; None: inherit.
+    oom_score_adj: int | None = None
 
     def env(self) -> dict[str, str]:
         return dict(self.environment)
@@ -152,6 +173,8 @@ class PodPlan:
     files: tuple[GeneratedFile, ...]
     volumes: tuple[VolumeDirectory, ...]
     apps: tuple[AppPlan, ...]
+    #: Limits of the pod's cgroup as a whole (the apps' are below it).
+    limits: CgroupLimits = field(default_factory=CgroupLimits)
 
     def app(self, name: str) -> AppPlan:
         for app in self.apps:

@@ -9,10 +9,16 @@ import re
 import stat
 
 from appc.schema.app import App
+from appc.schema.isolator import Isolator, by_name
+from appc.schema.linux import CPU_SHARES, OOM_SCORE_ADJ, CPUShares, OOMScoreAdj
+from appc.schema.resource import CPU, MEMORY, Resource
 from rkt.stage1 import capabilities, environment, executable, hosts, mounts, rootfs, user
 from rkt.stage1.plan import (
+    CFS_PERIOD,
+    MIN_CPU_QUOTA,
     AppInput,
     AppPlan,
+    CgroupLimits,
     GeneratedFile,
     Mount,
     PlanError,
@@ -24,6 +30,10 @@ from rkt.stage1.plan import (
 
 #: The generated /etc files live here under the pod dir, out of every app's reach.
 GENERATED_DIR = "stage1/etc"
+#: Non-standard isolator of this runtime: ``{"max": N}`` caps the app's processes (pids.max).
+PIDS_LIMIT = "rkt.coreos.com/pids-limit"
+#: Every pod's cgroup holds at most this many processes unless an app asks for fewer.
+DEFAULT_POD_PIDS = 16384
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9-]{1,63})*")
 
 
@@ -89,6 +99,53 @@ def _event_handlers(
                 f'"{handler.name}" event handler: {err.message}', hint=err.hint
             ) from err
     return result
+
+
+def _resource_limit(isolators: tuple[Isolator, ...], name: str) -> Resource | None:
+    isolator = by_name(isolators, name)
+    value = isolator.value if isolator is not None else None
+    return value if isinstance(value, Resource) and value.limit is not None else None
+
+
+def limits(isolators: tuple[Isolator, ...]) -> CgroupLimits:
+    """The cgroup limits of an app: resource/memory's limit in bytes, resource/cpu's limit in
+    millicores as a CFS quota, os/linux/cpu-shares, and :data:`PIDS_LIMIT`'s max. Requests
+    are not enforced (rkt 1.30 did not either)."""
+    memory = _resource_limit(isolators, MEMORY)
+    cpu = _resource_limit(isolators, CPU)
+    shares = by_name(isolators, CPU_SHARES)
+    pids = by_name(isolators, PIDS_LIMIT)
+    result = CgroupLimits(
+        memory=memory.limit.value() if memory is not None and memory.limit is not None else None,
+        cpu_quota=(
+            max(MIN_CPU_QUOTA, cpu.limit.milli_value() * CFS_PERIOD // 1000)
+            if cpu is not None and cpu.limit is not None
+            else None
+        ),
+        cpu_shares=shares.value.shares if shares and isinstance(shares.value, CPUShares) else None,
+    )
+    if pids is not None:
+        raw = pids.raw.get("max") if isinstance(pids.raw, dict) else None
+        if not isinstance(raw, int) or isinstance(raw, bool) or raw < 1:
+            raise PlanError(f"{PIDS_LIMIT} needs a positive integer max", hint='e.g. {"max": 512}')
+        result = CgroupLimits(
+            result.memory, result.cpu_quota, result.cpu_period, result.cpu_shares, raw
+        )
+    if result.memory is not None and result.memory < 1 << 20:
+        raise PlanError(f"memory limit {result.memory} is below 1Mi", hint="raise the limit")
+    if result.cpu_shares is not None and not 2 <= result.cpu_shares <= 262144:
+        raise PlanError(f"cpu shares {result.cpu_shares} not in 2..262144")
+    return result
+
+
+def oom_score_adj(isolators: tuple[Isolator, ...]) -> int | None:
+    isolator = by_name(isolators, OOM_SCORE_ADJ)
+    if isolator is None or not isinstance(isolator.value, OOMScoreAdj):
+        return None
+    score = isolator.value.score
+    if not -1000 <= score <= 1000:
+        raise PlanError(f"oom score adjustment {score} not in -1000..1000")
+    return score
 
 
 def _etc_mounts(item: AppInput, options: PodOptions) -> list[Mount]:
@@ -169,6 +226,8 @@ def plan_app(item: AppInput, pod: PodInput) -> tuple[AppPlan, list[VolumeDirecto
         mounts=tuple(plan_mounts),
         pre_start=handlers.get("pre-start", ()),
         post_stop=handlers.get("post-stop", ()),
+        limits=limits(app.isolators),
+        oom_score_adj=oom_score_adj(app.isolators),
     )
     return plan, directories
 
@@ -209,4 +268,5 @@ def plan_pod(pod: PodInput) -> PodPlan:
         files=tuple(files),
         volumes=tuple(directories.values()),
         apps=tuple(apps),
+        limits=CgroupLimits(pids=DEFAULT_POD_PIDS),
     )

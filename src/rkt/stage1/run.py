@@ -15,24 +15,32 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import signal
 import sys
 from types import FrameType
 
-from rkt.linux import mount, namespace, process
+from rkt.linux import cgroup, mount, namespace, process
 from rkt.linux.kernel import RealKernel
 from rkt.pod import layout
-from rkt.stage1 import supervisor
-from rkt.stage1.executor import ExecutorError, prepare_pod_files, write_atomically
+from rkt.stage1 import seccomp_groups, supervisor
+from rkt.stage1.executor import (
+    ExecutorError,
+    build_filter,
+    prepare_pod_files,
+    write_atomically,
+)
 from rkt.stage1.load import LoadError, load
-from rkt.stage1.plan import PlanError, PodPlan
+from rkt.stage1.plan import AppPlan, PlanError, PodPlan
 from rkt.stage1.pod import plan_pod
 
 FAILURE = 254
 #: Isolators this executor could not enforce, per app; ace.md requires that they be reported.
 UNENFORCED = "stage1/unenforced-isolators.json"
+#: Each app's resolved seccomp filter, ``<app>.json`` (seccomp_groups.Filter.to_json).
+SECCOMP_DIR = "stage1/seccomp"
 _NAMESPACES = {
     "mount": namespace.CLONE_NEWNS,
     "uts": namespace.CLONE_NEWUTS,
@@ -49,14 +57,35 @@ def _fail(message: str) -> int:
 
 
 def _record_unenforced(plan: PodPlan, pod_dir: str, debug: bool) -> None:
-    # TODO(seccomp): install the filter once pyseccomp/libseccomp bindings are a dependency.
-    # Until then every planned filter is reported here (and on stderr with --debug).
-    unenforced = {app.name: ["seccomp"] for app in plan.apps if app.seccomp is not None}
+    # Seccomp is enforced (the executor loads each app's filter): nothing is unenforced, but the
+    # record stays for ace.md. Each app's resolved filter is checked here, before the pod starts,
+    # and kept in SECCOMP_DIR for enter, which installs the same filter.
+    unenforced: dict[str, list[str]] = {}
+    for app in plan.apps:
+        _save_filter(app, pod_dir, debug)
     path = os.path.join(pod_dir, UNENFORCED)
     os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
     write_atomically(path, json.dumps(unenforced, sort_keys=True).encode() + b"\n", 0o644)
-    if debug and unenforced:
-        print(f"stage1: seccomp not enforced for {', '.join(unenforced)}", file=sys.stderr)
+
+
+def _save_filter(app: AppPlan, pod_dir: str, debug: bool) -> None:
+    try:
+        resolved = seccomp_groups.resolve(app.seccomp)
+    except seccomp_groups.SeccompError as err:
+        raise ExecutorError(f'app "{app.name}": {err}') from err
+    directory = os.path.join(pod_dir, SECCOMP_DIR)
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    path = os.path.join(directory, f"{app.name}.json")
+    if resolved is None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return
+    built = build_filter(resolved)
+    content = json.dumps(resolved.to_json(), sort_keys=True).encode() + b"\n"
+    write_atomically(path, content, 0o644)
+    if debug and built is not None and built.skipped:
+        names = ", ".join(built.skipped)
+        print(f"stage1: {app.name}: seccomp: not on this architecture: {names}", file=sys.stderr)
 
 
 def _pod_process(plan: PodPlan, pod_dir: str, report: int) -> None:
@@ -129,9 +158,27 @@ def _lock_fd() -> int | None:
     return fd
 
 
+def _setup_cgroups(plan: PodPlan, pod_dir: str) -> None:
+    """The pod's cgroup (``rkt/<uuid>``) and its apps', limits written and recorded for the
+    supervisor, status and gc; this process joins the pod's supervisor leaf, so PID 1 and every
+    app (each moved on to its own leaf before it execs) are inside the pod's cgroup."""
+    apps = {app.name: cgroup.Limits(**dataclasses.asdict(app.limits)) for app in plan.apps}
+    try:
+        layout_ = cgroup.host_layout()
+    except cgroup.CgroupError:
+        if any(apps.values()):
+            raise
+        return  # No cgroups on this host, and no app asked for a limit.
+    pod_limits = cgroup.Limits(**dataclasses.asdict(plan.limits))
+    pod = cgroup.create_pod(layout_, os.path.basename(pod_dir.rstrip("/")), pod_limits, apps)
+    cgroup.save(pod, pod_dir)
+    cgroup.attach(pod.procs(cgroup.SUPERVISOR))
+
+
 def execute(plan: PodPlan, pod_dir: str, *, debug: bool = False) -> int:
     prepare_pod_files(plan)
     _record_unenforced(plan, pod_dir, debug)
+    _setup_cgroups(plan, pod_dir)
     forwarder = _Forwarder()
     for signum in _FORWARDED:
         signal.signal(signum, forwarder.handle)

@@ -32,6 +32,7 @@ import sys
 import time
 from types import FrameType
 
+from rkt.linux import cgroup
 from rkt.linux.kernel import Kernel
 from rkt.pod import layout
 from rkt.stage1.executor import (
@@ -80,6 +81,20 @@ class Supervisor:
         self.post_stops: dict[int, tuple[str, int, float]] = {}
         self.stop_deadline: float | None = None
         self.post_stop_timeout: float = POST_STOP_TIMEOUT
+        #: The pod's cgroups (recorded by the outer stage1), None without cgroups.
+        self.pod_dir = pod_dir
+        self.cgroups = cgroup.load(pod_dir)
+
+    def _cgroup_procs(self, name: str) -> tuple[str, ...]:
+        return self.cgroups.procs(name) if self.cgroups is not None else ()
+
+    def _note_oom(self, name: str) -> None:
+        """Mark an app the OOM killer killed in (``stage1/oom/<app>``, for ``rkt status``)."""
+        if self.cgroups is None or not cgroup.oom_kills(self.cgroups, name):
+            return
+        directory = os.path.join(self.pod_dir, cgroup.OOM_DIR)
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+        write_atomically(os.path.join(directory, name), b"true\n", 0o644)
 
     # --- signals ----------------------------------------------------------------------------
 
@@ -133,6 +148,7 @@ class Supervisor:
 
     def _record(self, name: str, code: int) -> None:
         self.exits.append((name, code))
+        self._note_oom(name)
         path = layout.app_status(self.stage1_root, name)
         write_atomically(path, f"{code}\n".encode(), 0o644)
 
@@ -140,7 +156,7 @@ class Supervisor:
         os.makedirs(layout.status_dir(self.stage1_root), mode=0o755, exist_ok=True)
         for app in self.plan.apps:
             apply_mounts(app, self.kernel)
-            pid, report = fork_app(app)
+            pid, report = fork_app(app, cgroup_procs=self._cgroup_procs(app.name))
             # Known before it has exec'ed: a stop during its pre-start handler reaches it.
             self.running[pid] = app.name
             if self.stopping:  # A stop arrived before this app was forked.
@@ -161,7 +177,7 @@ class Supervisor:
         if not app.post_stop or self.aborting:
             return False
         try:
-            pid = start_app(app, app.post_stop)
+            pid = start_app(app, app.post_stop, self._cgroup_procs(name))
         except (ExecutorError, OSError) as err:
             print(f"stage1: post-stop: {err}", file=sys.stderr, flush=True)
             return False

@@ -1,0 +1,387 @@
+"""A pod's cgroups on cgroup v1 (and hybrid) and cgroup v2: create, limit, join, read, remove.
+
+The layout is found in /proc/self/mountinfo and /proc/self/cgroup (their texts are arguments,
+and every mount point can be prefixed, so unit tests lay out a temp dir as v1 or v2). On a
+hybrid host (v1 controllers plus a controller-less cgroup2 mount) the v1 controllers are used.
+
+A pod's cgroup is ``rkt/<uuid>`` below the cgroup the caller is in, in each hierarchy of the
+memory, cpu, cpuacct and pids controllers (v1; co-mounted controllers share a directory) or in
+the one unified hierarchy (v2, with those controllers enabled in every ancestor's
+``cgroup.subtree_control`` from the caller's cgroup down). Its processes live in leaves only
+(v2's "no internal processes" rule): the runtime's in :data:`SUPERVISOR`, each app's in a
+sub-cgroup named after the app (an AC name, so it never collides with it).
+
+Stdlib only; nothing here raises an rlimit or needs more than root's write access to cgroupfs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+V1 = "v1"
+V2 = "v2"
+HYBRID = "hybrid"
+#: The v1 controllers a pod gets a cgroup in (cpuacct only to account, for status and tests).
+CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
+#: The v2 controllers enabled for pods (cpuacct is part of v2's cpu).
+V2_CONTROLLERS = ("cpu", "memory", "pids")
+#: The leaf cgroup of the runtime's own processes (outer stage1, PID 1); not an AC name.
+SUPERVISOR = "rkt-stage1.scope"
+#: The pod cgroup's parent, below the caller's cgroup.
+PARENT = "rkt"
+CFS_PERIOD = 100_000
+#: The kernel refuses CFS quotas under 1 ms.
+MIN_QUOTA = 1_000
+#: Record of a pod's cgroups, under the pod dir (for status, the supervisor and gc).
+RECORD = "stage1/cgroup"
+#: Under the pod dir: one file per app whose cgroup the OOM killer killed in.
+OOM_DIR = "stage1/oom"
+
+
+class CgroupError(OSError):
+    """The pod's cgroups cannot be set up as asked."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Limits of one cgroup; ``None`` leaves the kernel's default (no limit)."""
+
+    memory: int | None = None
+    cpu_quota: int | None = None
+    cpu_period: int = CFS_PERIOD
+    cpu_shares: int | None = None
+    pids: int | None = None
+
+    def __bool__(self) -> bool:
+        return any(v is not None for v in (self.memory, self.cpu_quota, self.cpu_shares, self.pids))
+
+
+def quota_from_millicores(millicores: int, period: int = CFS_PERIOD) -> int:
+    """CFS quota in µs per ``period`` for a cpu limit in millicores (ace.md "resource/cpu")."""
+    return max(MIN_QUOTA, millicores * period // 1000)
+
+
+def shares_to_weight(shares: int) -> int:
+    """cpu.shares (2..262144) to cpu.weight (1..10000), as runc converts them."""
+    shares = min(max(shares, 2), 262144)
+    return 1 + ((shares - 2) * 9999) // 262142
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the caller's cgroups are: ``bases`` maps each wanted controller to the directory
+    of the caller's cgroup in its hierarchy (v1), or all of them to the one v2 directory;
+    ``top`` is the v2 mount point (whose ancestors of ``bases`` get subtree_control)."""
+
+    version: str
+    bases: Mapping[str, str]
+    top: str = ""
+    available: tuple[str, ...] = ()
+
+
+def _unescape(field_: str) -> str:
+    out, i = [], 0
+    while i < len(field_):
+        if field_[i] == "\\" and field_[i + 1 : i + 4].isdigit():
+            out.append(chr(int(field_[i + 1 : i + 4], 8)))
+            i += 4
+        else:
+            out.append(field_[i])
+            i += 1
+    return "".join(out)
+
+
+def _mounts(mountinfo: str) -> list[tuple[str, str, str, set[str]]]:
+    """(fstype, mount root, mount point, super options) of the cgroup mounts."""
+    found = []
+    for line in mountinfo.splitlines():
+        head, sep, tail = line.partition(" - ")
+        if not sep:
+            continue
+        fields, rest = head.split(" "), tail.split(" ")
+        if len(fields) < 5 or len(rest) < 3 or rest[0] not in ("cgroup", "cgroup2"):
+            continue
+        found.append((rest[0], _unescape(fields[3]), _unescape(fields[4]), set(rest[2].split(","))))
+    return found
+
+
+def _own(proc_cgroup: str) -> dict[str, str]:
+    """Controller (or "" for v2) to the caller's cgroup path, from /proc/self/cgroup."""
+    own: dict[str, str] = {}
+    for line in proc_cgroup.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        for name in parts[1].split(",") if parts[1] else [""]:
+            own[name] = parts[2]
+    return own
+
+
+def _join(mount_point: str, mount_root: str, path: str, prefix: str) -> str:
+    # A mount of a sub-tree (cgroup namespaces, containers) shows paths relative to its root.
+    if mount_root != "/" and (path == mount_root or path.startswith(mount_root + "/")):
+        path = path[len(mount_root) :]
+    return os.path.normpath(prefix + mount_point + "/" + path.lstrip("/"))
+
+
+def detect(mountinfo: str, proc_cgroup: str, prefix: str = "") -> Layout:
+    """The cgroup layout from the texts of /proc/self/mountinfo and /proc/self/cgroup.
+
+    v1 if v1 hierarchies hold any of :data:`CONTROLLERS` (hybrid when a cgroup2 is mounted
+    too), else v2 if cgroup2 is mounted; CgroupError when there are no cgroups at all.
+    ``prefix`` is put before every mount point (a temp dir in tests).
+    """
+    mounts = _mounts(mountinfo)
+    own = _own(proc_cgroup)
+    bases: dict[str, str] = {}
+    unified = None
+    for fstype, root, point, options in mounts:
+        if fstype == "cgroup2":
+            unified = unified or (root, point)
+            continue
+        for name in CONTROLLERS:
+            if name in options and name not in bases and name in own:
+                bases[name] = _join(point, root, own[name], prefix)
+    if bases:
+        return Layout(HYBRID if unified else V1, bases, available=tuple(sorted(bases)))
+    if unified is None:
+        raise CgroupError(errno.ENOENT, "no cgroup hierarchy is mounted")
+    root, point = unified
+    base = _join(point, root, own.get("", "/"), prefix)
+    top = os.path.normpath(prefix + point)
+    try:
+        with open(os.path.join(top, "cgroup.controllers"), encoding="ascii") as f:
+            present = f.read().split()
+        available = tuple(c for c in V2_CONTROLLERS if c in present)
+    except OSError:
+        available = ()
+    return Layout(V2, dict.fromkeys(V2_CONTROLLERS, base), top, available)
+
+
+def host_layout() -> Layout:
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+        mountinfo = f.read()
+    with open("/proc/self/cgroup", encoding="utf-8", errors="surrogateescape") as f:
+        proc_cgroup = f.read()
+    return detect(mountinfo, proc_cgroup)
+
+
+def _write(path: str, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class PodCgroups:
+    """A pod's cgroups: ``dirs`` maps each controller to the pod's directory in its hierarchy
+    (several controllers may share one); ``apps`` are the app names with a sub-cgroup."""
+
+    version: str
+    dirs: Mapping[str, str]
+    apps: tuple[str, ...] = ()
+
+    def roots(self) -> tuple[str, ...]:
+        """The pod's distinct directories, one per hierarchy."""
+        return tuple(sorted(set(self.dirs.values())))
+
+    def path(self) -> str:
+        """The pod's cgroup to show: the memory hierarchy's (or the only) directory."""
+        return self.dirs.get("memory") or self.roots()[0]
+
+    def sub(self, name: str) -> tuple[str, ...]:
+        return tuple(os.path.join(d, name) for d in self.roots())
+
+    def procs(self, name: str) -> tuple[str, ...]:
+        """The ``cgroup.procs`` files of a leaf (an app's, or :data:`SUPERVISOR`)."""
+        return tuple(os.path.join(d, "cgroup.procs") for d in self.sub(name))
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"version": self.version, "dirs": dict(self.dirs), "apps": list(self.apps)},
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> PodCgroups:
+        doc = json.loads(text)
+        return cls(str(doc["version"]), dict(doc["dirs"]), tuple(doc.get("apps", ())))
+
+
+def write_limits(version: str, dirs: Mapping[str, str], limits: Limits) -> list[str]:
+    """Write ``limits`` into the cgroup whose directory per controller is ``dirs``; the files
+    written, in order. v1 also caps memory+swap at the memory limit (when the kernel accounts
+    swap), v2 swap at 0, so that a limit is not escaped into swap."""
+    written: list[str] = []
+
+    def put(controller: str, name: str, value: str, optional: bool = False) -> None:
+        directory = dirs.get(controller)
+        if directory is None:
+            return
+        path = os.path.join(directory, name)
+        if optional and not os.path.exists(path):
+            return
+        _write(path, value)
+        written.append(path)
+
+    if version == V2:
+        if limits.memory is not None:
+            put("memory", "memory.max", str(limits.memory))
+            put("memory", "memory.swap.max", "0", optional=True)
+        if limits.cpu_quota is not None:
+            put("cpu", "cpu.max", f"{limits.cpu_quota} {limits.cpu_period}")
+        if limits.cpu_shares is not None:
+            put("cpu", "cpu.weight", str(shares_to_weight(limits.cpu_shares)))
+    else:
+        if limits.memory is not None:
+            put("memory", "memory.limit_in_bytes", str(limits.memory))
+            put("memory", "memory.memsw.limit_in_bytes", str(limits.memory), optional=True)
+        if limits.cpu_quota is not None:
+            put("cpu", "cpu.cfs_period_us", str(limits.cpu_period))
+            put("cpu", "cpu.cfs_quota_us", str(limits.cpu_quota))
+        if limits.cpu_shares is not None:
+            put("cpu", "cpu.shares", str(limits.cpu_shares))
+    if limits.pids is not None:
+        put("pids", "pids.max", str(limits.pids))
+    return written
+
+
+def _enable_subtree(layout: Layout, pod: str) -> None:
+    """v2: enable the pod controllers in subtree_control of every cgroup from the mount point
+    down to the pod's (so the pod and its apps get them)."""
+    wanted = " ".join(f"+{c}" for c in layout.available)
+    if not wanted:
+        return
+    top = layout.top.rstrip("/")
+    chain = [top]
+    relative = os.path.relpath(pod, top)
+    for part in relative.split("/"):
+        chain.append(os.path.join(chain[-1], part))
+    for directory in chain:
+        try:
+            _write(os.path.join(directory, "cgroup.subtree_control"), wanted)
+        except OSError as err:
+            raise CgroupError(
+                err.errno, f"cannot enable {wanted} in {directory}: {err.strerror}"
+            ) from err
+
+
+def create_pod(
+    layout: Layout,
+    uuid: str,
+    pod_limits: Limits,
+    app_limits: Mapping[str, Limits],
+) -> PodCgroups:
+    """Create ``rkt/<uuid>`` with its supervisor leaf and one leaf per app, and write the
+    limits; a half-made pod cgroup is removed again on failure."""
+    if "/" in uuid or uuid in ("", ".", ".."):
+        raise CgroupError(errno.EINVAL, f"bad pod cgroup name {uuid!r}")
+    dirs = {c: os.path.join(b, PARENT, uuid) for c, b in layout.bases.items()}
+    version = V2 if layout.version == V2 else V1
+    pod = PodCgroups(version, dirs, tuple(app_limits))
+    try:
+        for directory in pod.roots():
+            os.makedirs(directory, mode=0o755, exist_ok=True)
+        if version == V2:
+            _enable_subtree(layout, pod.roots()[0])
+        write_limits(version, dirs, pod_limits)
+        for name in (SUPERVISOR, *app_limits):
+            for directory in pod.sub(name):
+                os.makedirs(directory, mode=0o755, exist_ok=True)
+            leaf = {c: os.path.join(d, name) for c, d in dirs.items()}
+            write_limits(version, leaf, app_limits.get(name, Limits()))
+    except OSError as err:
+        remove(pod, timeout=0)
+        if isinstance(err, CgroupError):
+            raise
+        raise CgroupError(err.errno, f"cannot set up the pod's cgroups: {err}") from err
+    return pod
+
+
+def attach(procs_files: Iterable[str], pid: int = 0) -> None:
+    """Move ``pid`` (0: the caller) into the cgroup of each ``cgroup.procs`` file."""
+    for path in procs_files:
+        with open(path, "w", encoding="ascii") as f:
+            f.write(str(pid))
+
+
+def oom_kills(pod: PodCgroups, name: str) -> int:
+    """How many processes the OOM killer has killed in a leaf (v1 ``memory.oom_control``
+    ``oom_kill``, v2 ``memory.events`` ``oom_kill``); 0 when unknown."""
+    directory = pod.dirs.get("memory")
+    if directory is None:
+        return 0
+    file = "memory.events" if pod.version == V2 else "memory.oom_control"
+    try:
+        with open(os.path.join(directory, name, file), encoding="ascii") as f:
+            text = f.read()
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "oom_kill" and value.strip().isdigit():
+            return int(value)
+    return 0
+
+
+def _tree(root: str) -> list[str]:
+    """``root`` and every directory below it, deepest first (on cgroupfs: its sub-cgroups)."""
+    found = [top for top, _, _ in os.walk(root, topdown=False, followlinks=False)]
+    return found or [root]
+
+
+def remove(
+    pod: PodCgroups,
+    *,
+    timeout: float = 5.0,
+    rmdir: Callable[[str], None] = os.rmdir,
+) -> list[str]:
+    """Remove the pod's cgroups, deepest first (every sub-cgroup found, then the pod's, then
+    ``rkt`` if it is empty), retrying on EBUSY (processes still draining) until ``timeout``
+    seconds in all; the errors met (a directory already gone is none)."""
+    errors: list[str] = []
+    deadline = time.monotonic() + timeout
+    for root in pod.roots():
+        for directory in _tree(root):
+            while True:
+                try:
+                    rmdir(directory)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as err:
+                    if err.errno == errno.EBUSY and time.monotonic() < deadline:
+                        time.sleep(0.02)
+                        continue
+                    errors.append(f"{directory}: {err.strerror}")
+                    break
+    for root in pod.roots():
+        # Shared by every pod; left in place while another pod uses it.
+        with contextlib.suppress(OSError):
+            rmdir(os.path.dirname(root))
+    return errors
+
+
+def save(pod: PodCgroups, pod_dir: str) -> None:
+    path = os.path.join(pod_dir, RECORD)
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    _write(tmp, pod.to_json() + "\n")
+    os.rename(tmp, path)
+
+
+def load(pod_dir: str) -> PodCgroups | None:
+    """The pod's recorded cgroups, or None when it has none (or an unreadable record)."""
+    try:
+        with open(os.path.join(pod_dir, RECORD), encoding="utf-8") as f:
+            return PodCgroups.from_json(f.read())
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

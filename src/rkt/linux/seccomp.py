@@ -1,0 +1,130 @@
+"""Seccomp filters through libseccomp (seccomp(2), seccomp_init(3)), via pyseccomp's ctypes binding.
+
+pyseccomp (and with it libseccomp.so) is imported by :func:`build`, not by ``import rkt.linux``:
+a process that never builds a filter never loads the library. A filter is built while the host's
+filesystem is still reachable and loaded later (``Filter.load``), which only calls into the
+already loaded library: after a pivot_root nothing new can be imported.
+
+The filter covers the native architecture only; a call made through another ABI (x32, or int 0x80
+on x86_64) hits libseccomp's bad-architecture action, which kills. libseccomp's own
+no_new_privs attribute is turned off: whether the process sets no_new_privs is its caller's
+decision (seccomp(2) needs it, or CAP_SYS_ADMIN, to load a filter).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+#: libseccomp's SCMP_FLTATR_CTL_NNP.
+_ATTR_CTL_NNP = 3
+#: seccomp_api_get(3) level from which SCMP_ACT_KILL_PROCESS is supported.
+_API_KILL_PROCESS = 3
+
+
+class SeccompError(OSError):
+    """libseccomp missing or refusing a filter."""
+
+
+@dataclass(frozen=True)
+class Action:
+    """What a rule does: "allow", "kill" (the process, with SIGSYS) or "errno" (fail with
+    ``errno``)."""
+
+    kind: str
+    errno: int = 0
+
+    @classmethod
+    def allow(cls) -> Action:
+        return cls("allow")
+
+    @classmethod
+    def kill(cls) -> Action:
+        return cls("kill")
+
+    @classmethod
+    def fail(cls, errno: int) -> Action:
+        return cls("errno", errno)
+
+
+def _library() -> Any:
+    try:
+        return importlib.import_module("pyseccomp")
+    except (ImportError, RuntimeError) as err:
+        # pyseccomp raises RuntimeError when libseccomp.so cannot be found.
+        raise SeccompError(f"seccomp needs libseccomp and pyseccomp: {err}") from err
+
+
+def _code(lib: Any, action: Action) -> int:
+    if action.kind == "allow":
+        return int(lib.ALLOW)
+    if action.kind == "errno":
+        return int(lib.ERRNO(action.errno))
+    if action.kind == "kill":
+        try:
+            process_kill = int(lib.get_api()) >= _API_KILL_PROCESS
+        except NotImplementedError:
+            process_kill = False
+        # KILL_THREAD kills a single-threaded process just the same; KILL_PROCESS also the
+        # other threads of a threaded one.
+        return int(lib.KILL_PROCESS if process_kill else lib.KILL)
+    raise ValueError(f"unknown seccomp action {action.kind!r}")
+
+
+@dataclass
+class Filter:
+    """A built, not yet loaded, filter; ``skipped`` are the names this architecture does not
+    have (no rule was added for them)."""
+
+    handle: Any
+    skipped: tuple[str, ...]
+
+    def load(self) -> None:
+        """Install the filter on the calling thread (and what it forks and execs)."""
+        try:
+            self.handle.load()
+        except OSError as err:
+            raise SeccompError(
+                err.errno, f"cannot load the seccomp filter: {err.strerror}"
+            ) from err
+
+
+def build(default: Action, rules: Iterable[tuple[str, Action]]) -> Filter:
+    """A filter taking ``default`` for every call but the ``rules`` (syscall name, action).
+    A rule whose action is the default's is dropped (libseccomp refuses it)."""
+    lib = _library()
+    default_code = _code(lib, default)
+    try:
+        handle = lib.SyscallFilter(default_code)
+        handle.set_attr(_ATTR_CTL_NNP, 0)
+    except OSError as err:
+        raise SeccompError(err.errno, f"cannot create a seccomp filter: {err.strerror}") from err
+    skipped: list[str] = []
+    seen: set[str] = set()
+    for name, action in rules:
+        if name in seen:
+            continue
+        seen.add(name)
+        number = int(lib.resolve_syscall(lib.Arch.NATIVE, name))
+        if number < 0:
+            # -1: no such call anywhere; below: a call of other architectures only.
+            skipped.append(name)
+            continue
+        code = _code(lib, action)
+        if code == default_code:
+            continue
+        try:
+            handle.add_rule(code, number)
+        except OSError as err:
+            raise SeccompError(err.errno, f"cannot add {name} to the seccomp filter") from err
+    return Filter(handle, tuple(skipped))
+
+
+def mode(status: bytes) -> int:
+    """The ``Seccomp:`` field of a /proc/PID/status text: 0 none, 1 strict, 2 filter."""
+    for line in status.splitlines():
+        if line.startswith(b"Seccomp:"):
+            return int(line.split(b":", 1)[1])
+    return 0

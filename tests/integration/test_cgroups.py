@@ -1,0 +1,157 @@
+"""Resource isolators through cgroups, observed on real pods (``rkt run``, busybox ACIs).
+
+A memory hog is killed at its limit and reported by ``rkt status``; a CPU hog is held near its
+quota (the app cgroup's cpuacct usage, read from the host after the pod exited); an app's
+oom_score_adj and cgroup are what it sees in /proc/self; a pids limit stops a fork loop; and gc
+removes the pod's cgroup directories.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rkt.linux import cgroup
+from tests.integration import podkit
+from tests.integration.podkit import make_image, rkt, run_pod
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0, reason="pods need root"),
+    pytest.mark.skipif(not os.path.exists(podkit.BUSYBOX), reason="needs busybox-static"),
+    pytest.mark.skipif(not os.path.isdir("/sys/fs/cgroup"), reason="needs cgroups"),
+]
+
+APPLETS = ("head", "tr", "kill", "true")
+
+
+def _customize(root: Path) -> None:
+    for name in APPLETS:
+        link = root / "bin" / name
+        if not link.exists():
+            link.symlink_to("busybox")
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = podkit.make_base_rootfs(tmp_path_factory.mktemp("base") / "rootfs")
+    _customize(root)
+    return root
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path / "data"
+    podkit.cleanup(tmp_path / "data", tmp_path)
+
+
+def _isolators(**values: Any) -> list[dict[str, Any]]:
+    return [{"name": name, "value": value} for name, value in values.items()]
+
+
+def _run(
+    data: Path, base: Path, tmp_path: Path, script: str, isolators: list[dict[str, Any]]
+) -> tuple[Any, str, cgroup.PodCgroups]:
+    app = {"exec": ["/bin/sh", "-c", script], "isolators": isolators}
+    aci = make_image(base, tmp_path, "cg", app)
+    uuid_file = tmp_path / "uuid"
+    done = run_pod(data, str(aci), f"--uuid-file-save={uuid_file}", timeout=60)
+    uuid = uuid_file.read_text().strip()
+    [pod_dir] = list((data / "pods").glob(f"*/{uuid}"))
+    pod = cgroup.load(str(pod_dir))
+    assert pod is not None, done.stderr
+    return done, uuid, pod
+
+
+def _status(data: Path, uuid: str) -> list[str]:
+    done = rkt(data, "status", uuid)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_memory_hog_is_oom_killed_and_reported(data: Path, base: Path, tmp_path: Path) -> None:
+    script = 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived'
+    done, uuid, pod = _run(
+        data, base, tmp_path, script, _isolators(**{"resource/memory": {"limit": "32Mi"}})
+    )
+    assert "survived" not in done.stdout
+    assert done.returncode == 137, (done.returncode, done.stderr)
+    assert cgroup.oom_kills(pod, "cg") >= 1
+    with open(os.path.join(pod.dirs["memory"], "cg", _memory_file(pod)), encoding="ascii") as f:
+        assert f.read().split()[0] in ("33554432", "33554432\n")
+    status = _status(data, uuid)
+    assert "app-cg=137" in status and "app-cg-oom=true" in status
+    assert f"cgroup={pod.path()}" in status
+
+
+def _memory_file(pod: cgroup.PodCgroups) -> str:
+    return "memory.max" if pod.version == cgroup.V2 else "memory.limit_in_bytes"
+
+
+def _cpu_seconds(pod: cgroup.PodCgroups, app: str) -> float:
+    if pod.version == cgroup.V2:
+        text = Path(pod.dirs["cpu"], app, "cpu.stat").read_text()
+        usage = dict(line.split() for line in text.splitlines())["usage_usec"]
+        return int(usage) / 1e6
+    return int(Path(pod.dirs["cpuacct"], app, "cpuacct.usage").read_text()) / 1e9
+
+
+def test_cpu_hog_is_held_near_its_quota(data: Path, base: Path, tmp_path: Path) -> None:
+    script = "sh -c 'while :; do :; done' & sleep 1; kill $!; echo done"
+    started = time.monotonic()
+    done, _, pod = _run(
+        data, base, tmp_path, script, _isolators(**{"resource/cpu": {"limit": "200m"}})
+    )
+    assert done.returncode == 0 and "done" in done.stdout, done.stderr
+    assert time.monotonic() - started < 30
+    used = _cpu_seconds(pod, "cg")
+    # 200m over ~1 s is 0.2 s; a generous tolerance for scheduling and the period boundary.
+    assert 0.05 < used < 0.45, used
+
+
+def test_oom_score_adj_shares_and_cgroup_seen_by_the_app(
+    data: Path, base: Path, tmp_path: Path
+) -> None:
+    script = "cat /proc/self/oom_score_adj; cat /proc/self/cgroup"
+    isolators = _isolators(**{"os/linux/oom-score-adj": 500, "os/linux/cpu-shares": 512})
+    done, uuid, pod = _run(data, base, tmp_path, script, isolators)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.splitlines()
+    assert out[0] == "500"
+    memory_line = next(line for line in out if ":memory:" in line or line.startswith("0::"))
+    assert memory_line.endswith(f"/rkt/{uuid}/cg"), out
+    if pod.version == cgroup.V1:
+        assert Path(pod.dirs["cpu"], "cg", "cpu.shares").read_text().strip() == "512"
+
+
+def test_pids_limit_holds_a_fork_loop(data: Path, base: Path, tmp_path: Path) -> None:
+    # busybox sh gives up at its first failed fork; what runs after it uses builtins only.
+    script = (
+        "sh -c 'i=0; while [ $i -lt 100 ]; do sleep 30 & i=$((i+1)); done; echo all'"
+        " 2>/dev/null; echo rc=$?; n=0; for p in /proc/[0-9]*; do n=$((n+1)); done; echo count=$n"
+    )
+    done, _, pod = _run(
+        data, base, tmp_path, script, _isolators(**{"rkt.coreos.com/pids-limit": {"max": 16}})
+    )
+    out = done.stdout.splitlines()
+    assert "all" not in out and "rc=0" not in out, (out, done.stderr)
+    count = [int(line[6:]) for line in out if line.startswith("count=")]
+    # The app's cgroup holds at most 16 processes; PID 1 (in /proc too) is outside it.
+    assert count and 10 <= count[0] <= 16 + 1, out
+    assert Path(pod.dirs["pids"], "cg", "pids.max").read_text().strip() == "16"
+
+
+def test_gc_removes_the_pod_cgroups(data: Path, base: Path, tmp_path: Path) -> None:
+    done, _, pod = _run(data, base, tmp_path, "true", [])
+    assert done.returncode == 0, done.stderr
+    dirs = [*pod.roots(), *pod.sub("cg"), *pod.sub(cgroup.SUPERVISOR)]
+    assert all(os.path.isdir(d) for d in dirs)
+    for _ in range(2):
+        rkt(data, "gc", "--grace-period=0s", timeout=60)
+    assert not any(os.path.exists(d) for d in dirs)
