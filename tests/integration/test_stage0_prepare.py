@@ -101,7 +101,7 @@ def test_prepare_no_overlay_copies(
 
 
 def test_prepare_refuses_unknown_network(data: Path, aci: Path) -> None:
-    assert rkt(data, "run", "--net=default", str(aci)) == 254
+    assert rkt(data, "run", "--net=nosuchnet", str(aci)) == 254
     assert not (data / "pods").exists()  # refused before any pod was created
 
 

@@ -83,7 +83,7 @@ def test_mount_readonly_and_gids() -> None:
         (["img", "--exec=/a", "--exec=/b"], "multiple times"),
         (["img", "--exec=relative"], "absolute"),
         (["img", "--bogus"], "unknown flag"),
-        (["img", "--memory=1G"], "not supported"),
+        (["img", "--stdin=null"], "not supported"),
         (["img", "--exec"], "needs an argument"),
         (["img", "--environment=NOEQUALS"], "key=value"),
         (["img", "--mount=volume=x"], "volume=NAME,target=PATH"),
@@ -171,5 +171,9 @@ def test_options_json() -> None:
     assert doc["options"]["hosts_entries"] == [["10.0.0.1", ["a", "b"]]]
     assert doc["app_environment"] == {"busybox": [["A", "b"]]}
     assert "pod_dir" not in doc["options"]
-    with pytest.raises(ConfigError, match="unsupported network"):
-        StageOptions(net="default").to_json("u")
+    assert "netns" not in doc
+    cni = json.loads(StageOptions(net="default,mynet:K=V").to_json("u"))
+    assert cni["net"] == "default,mynet:K=V" and cni["netns"] == "netns"
+    assert cni["options"]["host_network"] is False
+    with pytest.raises(ConfigError, match="cannot be combined"):
+        StageOptions(net="host,default").to_json("u")

@@ -51,7 +51,7 @@ def add_pod_flags(parser: argparse.ArgumentParser, *, run: bool) -> dict[str, bo
         add(name, default="", help="ignored: the built-in stage1 is always used")
     add("--stage1-from-dir", default="", help="ignored: the built-in stage1 is always used")
     if run:
-        add("--net", nargs="?", const="default", default="default", help="none or host")
+        add("--net", nargs="?", const="default", default="default", help="host, none or networks")
         add("--interactive", action="store_true", help="run the pod interactively")
         add("--dns", action="append", default=[], help="name servers, 'host' or 'none'")
         add("--dns-search", action="append", default=[])
@@ -142,11 +142,10 @@ def prepare_config(
     except ValidationError as err:
         raise ConfigError(f"invalid --volume: {err}") from err
     pod_mounts = tuple(parse_mount(m) for m in args.mount)
+    from rkt.net.pod import select
+
     net = args.net if run else "none"
-    if net not in ("none", "host"):
-        raise ConfigError(
-            f'--net="{net}" is not supported yet', hint="use --net=none or --net=host"
-        )
+    _, networks = select(config.dirs, net)  # before any pod exists: a bad --net creates none
     options = StageOptions(
         hostname=args.hostname if run else "",
         interactive=args.interactive if run else False,
@@ -160,6 +159,7 @@ def prepare_config(
         net=net,
         insecure_paths=bool(config.insecure & Insecure.PATHS),
         insecure_seccomp=bool(config.insecure & Insecure.SECCOMP),
+        insecure_capabilities=bool(config.insecure & Insecure.CAPABILITIES),
     )
     use_overlay = not args.no_overlay
     if use_overlay and not overlay_supported():
@@ -182,6 +182,7 @@ def prepare_config(
             options=options,
             use_overlay=use_overlay,
             inherit_env=args.inherit_env,
+            networks=networks,
         )
         uuid = prepare(store, datadir.pods, stage0)
     return uuid, stage0

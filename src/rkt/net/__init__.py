@@ -1,6 +1,6 @@
 """Pod networking through CNI (issue #6): network configs, a CNI client, network namespaces.
 
-Not yet wired into ``rkt run``. How stage0/stage1 are meant to use it, after rkt 1.30:
+Wired into ``rkt run`` by :mod:`rkt.net.pod`. How stage0/stage1 use it, after rkt 1.30:
 
 1. stage0 parses ``--net`` (:func:`config.parse_net_list`), loads the networks
    (:func:`config.load_networks` over the config dirs, built-ins ``default`` and

@@ -7,9 +7,10 @@ exclusively (→ "deleting") and removed. Every step takes a non-blocking lock o
 so gc never waits for, nor disturbs, a running pod.
 
 Deleting an *exited* pod needs its executor's teardown first: the ``teardown`` argument,
-by default :func:`executor_teardown`, stage1's gc entry point (lazily unmount the app roots;
-later also the network namespace and CNI addresses). Whatever it leaves mounted makes the
-delete refuse: removing a tree with mounts inside would follow them into host volumes.
+by default :func:`executor_teardown`, stage1's gc entry point (CNI DEL of the pod's networks
+and removal of its netns file, then lazily unmount the app roots). Whatever it leaves
+mounted makes the delete refuse: removing a tree with mounts inside would follow them into
+host volumes.
 
 Messages go to ``report(text, to_stdout)`` as rkt prints them, so the CLI stays the only
 printer.

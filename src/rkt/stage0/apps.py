@@ -11,9 +11,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from appc.errors import ValidationError
+from appc.schema.isolator import Isolator, parse_isolator
+from appc.schema.linux import (
+    CAPABILITIES_REMOVE_SET,
+    CAPABILITIES_RETAIN_SET,
+    CPU_SHARES,
+    OOM_SCORE_ADJ,
+    SECCOMP_REMOVE_SET,
+    SECCOMP_RETAIN_SET,
+)
 from appc.schema.name import ac_name
 from appc.schema.pod import Mount
+from appc.schema.resource import CPU, MEMORY, Resource
 from rkt.errors import ConfigError
+from rkt.linux import capability
 
 #: Per-app flags → whether they take a value (``--readonly-rootfs`` is a boolean).
 APP_FLAGS: Mapping[str, bool] = {
@@ -30,20 +42,34 @@ APP_FLAGS: Mapping[str, bool] = {
     "--annotation": True,
     "--user-annotation": True,
     "--user-label": True,
+    "--memory": True,
+    "--cpu": True,
+    "--cpu-shares": True,
+    "--oom-score-adj": True,
+    "--caps-retain": True,
+    "--caps-remove": True,
+    "--seccomp": True,
 }
 
-#: rkt's per-app isolator and I/O flags; refused by name rather than as "unknown".
+#: The isolator flags → the isolator names a flag's isolator replaces in the image's app
+#: (rkt's prepareIsolators: a capability or seccomp flag replaces both sets of its kind).
+ISOLATOR_FLAGS: Mapping[str, tuple[str, ...]] = {
+    "--memory": (MEMORY,),
+    "--cpu": (CPU,),
+    "--cpu-shares": (CPU_SHARES,),
+    "--oom-score-adj": (OOM_SCORE_ADJ,),
+    "--caps-retain": (CAPABILITIES_RETAIN_SET, CAPABILITIES_REMOVE_SET),
+    "--caps-remove": (CAPABILITIES_RETAIN_SET, CAPABILITIES_REMOVE_SET),
+    "--seccomp": (SECCOMP_RETAIN_SET, SECCOMP_REMOVE_SET),
+}
+#: rkt's --memory refuses less than 4 KiB (most likely ``16m``, milli-bytes, for ``16M``).
+MIN_MEMORY = 4096
+
+#: rkt's per-app flags we do not take (I/O modes); refused by name rather than as "unknown".
 UNSUPPORTED_APP_FLAGS = frozenset(
     {
-        "--memory",
-        "--cpu",
-        "--cpu-shares",
-        "--caps-retain",
-        "--caps-remove",
         "--cap-retain",
         "--cap-remove",
-        "--seccomp",
-        "--oom-score-adj",
         "--stdin",
         "--stdout",
         "--stderr",
@@ -73,6 +99,8 @@ class AppArgs:
     annotations: dict[str, str] = field(default_factory=dict)
     user_annotations: dict[str, str] | None = None
     user_labels: dict[str, str] | None = None
+    #: isolators from --memory, --cpu, ..., by flag (a later one of a flag wins, as in rkt)
+    isolators: dict[str, Isolator] = field(default_factory=dict)
 
 
 @dataclass
@@ -136,6 +164,10 @@ def parse_apps(words: Sequence[str], pod_flags: Mapping[str, bool]) -> AppList:
         else:
             raise ConfigError(f"unknown flag: {name}")
     for app in result.apps:
+        if "--caps-retain" in app.isolators and "--caps-remove" in app.isolators:
+            raise ConfigError(
+                f"cannot use both --caps-retain and --caps-remove on the same image ({app.image})"
+            )
         if app.exec is not None and not app.exec.startswith("/"):
             # appc requires an absolute exec path; catch it before the pod exists.
             raise ConfigError(f'--exec "{app.exec}" for {app.image} must be an absolute path')
@@ -176,6 +208,94 @@ def _bool(flag: str, text: str) -> bool:
     if text in _FALSE:
         return False
     raise ConfigError(f'invalid boolean "{text}" for {flag}')
+
+
+def _integer(flag: str, text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError as err:
+        raise ConfigError(f'invalid {flag} "{text}": expected an integer') from err
+
+
+def _capability_set(flag: str, text: str) -> dict[str, object]:
+    names = []
+    for word in text.split(","):
+        try:
+            names.append(capability.name_of(capability.parse(word)))
+        except ValueError as err:
+            raise ConfigError(
+                f'invalid {flag} "{text}": unknown capability "{word}"',
+                hint="names look like CAP_NET_ADMIN (see capabilities(7))",
+            ) from err
+    return {"set": names}
+
+
+def parse_seccomp(text: str) -> tuple[str, dict[str, object]]:
+    """``--seccomp mode=retain|remove[,errno=NAME],syscall,...`` (rkt's SeccompOverride): the
+    isolator's name and value. Words with ``=`` are options, the others syscalls or groups."""
+    mode, errno, syscalls = "", "", []
+    for word in text.split(","):
+        key, eq, value = word.partition("=")
+        if not eq:
+            if word:
+                syscalls.append(word)
+        elif key == "mode":
+            mode = value
+        elif key == "errno":
+            errno = value
+        else:
+            raise ConfigError(
+                f'invalid --seccomp "{text}": unknown option "{key}"',
+                hint="mode=retain|remove[,errno=NAME],syscall,...",
+            )
+    if mode not in ("retain", "remove"):
+        raise ConfigError(
+            f'invalid --seccomp "{text}": mode must be retain or remove',
+            hint="mode=retain|remove[,errno=NAME],syscall,...",
+        )
+    document: dict[str, object] = {"set": syscalls}
+    if errno:
+        document["errno"] = errno
+    return (SECCOMP_RETAIN_SET if mode == "retain" else SECCOMP_REMOVE_SET), document
+
+
+def isolator_for(flag: str, text: str) -> Isolator:
+    """The isolator an isolator flag stands for, read (and so checked) by appc.schema."""
+    value: object
+    if flag in ("--memory", "--cpu"):
+        # rkt: NewResourceMemoryIsolator(s, s) / NewResourceCPUIsolator(s, s).
+        name, value = (MEMORY if flag == "--memory" else CPU), {"request": text, "limit": text}
+    elif flag == "--cpu-shares":
+        name, value = CPU_SHARES, _integer(flag, text)
+    elif flag == "--oom-score-adj":
+        name, value = OOM_SCORE_ADJ, _integer(flag, text)
+    elif flag in ("--caps-retain", "--caps-remove"):
+        retain = flag == "--caps-retain"
+        name = CAPABILITIES_RETAIN_SET if retain else CAPABILITIES_REMOVE_SET
+        value = _capability_set(flag, text)
+    elif flag == "--seccomp":
+        name, value = parse_seccomp(text)
+    else:
+        raise ConfigError(f"{flag} is not an isolator flag")
+    try:
+        isolator = parse_isolator({"name": name, "value": value}, flag)
+    except ValidationError as err:
+        raise ConfigError(f'invalid {flag} "{text}": {err}') from err
+    if flag == "--memory" and isinstance(isolator.value, Resource):
+        limit = isolator.value.limit
+        if limit is not None and limit.value() < MIN_MEMORY:
+            raise ConfigError(
+                f'invalid --memory "{text}": {limit.value()} bytes is too low',
+                hint="try a reasonable value, such as --memory=16M",
+            )
+    if flag == "--cpu" and isinstance(isolator.value, Resource):
+        limit = isolator.value.limit
+        if limit is not None and limit.milli_value() <= 0:
+            raise ConfigError(
+                f'invalid --cpu "{text}": expected a positive amount of CPU',
+                hint="in cores or millicores, such as --cpu=500m",
+            )
+    return isolator
 
 
 def _apply(app: AppArgs, flag: str, value: str) -> None:
@@ -221,3 +341,5 @@ def _apply(app: AppArgs, flag: str, value: str) -> None:
     elif flag == "--user-label":
         key, val = parse_pair(flag, value)
         app.user_labels = {**(app.user_labels or {}), key: val}
+    elif flag in ISOLATOR_FLAGS:
+        app.isolators[flag] = isolator_for(flag, value)

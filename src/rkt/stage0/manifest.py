@@ -20,12 +20,13 @@ from appc.schema.annotations import Annotation
 from appc.schema.app import App
 from appc.schema.environment import EnvironmentVariable
 from appc.schema.image import ImageManifest
+from appc.schema.isolator import Isolator, check_isolators
 from appc.schema.name import sanitize_ac_name
 from appc.schema.pod import Mount, PodManifest, RuntimeApp, RuntimeImage
 from appc.schema.semver import SemVer
 from appc.schema.volume import Volume
 from rkt.errors import ConfigError
-from rkt.stage0.apps import AppArgs
+from rkt.stage0.apps import ISOLATOR_FLAGS, AppArgs
 
 #: rkt marks every pod it prepares as immutable (no `rkt app add`) with this annotation.
 MUTABLE_ANNOTATION = "coreos.com/rkt/stage1/mutable"
@@ -68,6 +69,15 @@ def merge_mounts(pod_mounts: Sequence[Mount], app_mounts: Sequence[Mount]) -> tu
     return (*(m for m in pod_mounts if m.path not in paths), *app_mounts)
 
 
+def merge_isolators(
+    base: Sequence[Isolator], overrides: Mapping[str, Isolator]
+) -> tuple[Isolator, ...]:
+    """rkt's prepareIsolators: each isolator flag's isolator replaces the image's isolators of
+    its kind (both sets for capabilities and seccomp) and comes after the image's others."""
+    replaced = {name for flag in overrides for name in ISOLATOR_FLAGS[flag]}
+    return (*(i for i in base if i.name not in replaced), *overrides.values())
+
+
 def _app_section(resolved: ResolvedApp, inherit_env: Mapping[str, str] | None) -> App:
     args, image = resolved.args, resolved.image
     app = image.app
@@ -98,6 +108,13 @@ def _app_section(resolved: ResolvedApp, inherit_env: Mapping[str, str] | None) -
         changes["user_annotations"] = dict(args.user_annotations)
     if args.user_labels is not None:
         changes["user_labels"] = dict(args.user_labels)
+    if args.isolators:
+        isolators = merge_isolators(app.isolators, args.isolators)
+        try:
+            check_isolators(isolators)
+        except ValidationError as err:
+            raise ConfigError(f"invalid isolators for image {image.name}: {err}") from err
+        changes["isolators"] = isolators
     environment = app.environment
     if inherit_env is not None:
         # --inherit-env never overrides the image's own variables (rkt's order).

@@ -15,7 +15,11 @@ from rkt.errors import ConfigError
 
 OPTIONS_FILE = "stage1/options.json"
 VERSION = 1
+#: The ``--net`` values that need no CNI network; any other joins the pod's netns (``netns``).
 NETS = ("none", "host")
+#: Where stage0 keeps the pod's network namespace, relative to the pod directory
+#: (rkt.net.pod.NETNS); stage1 joins it instead of unsharing a fresh one.
+NETNS = "netns"
 
 
 @dataclass(frozen=True)
@@ -32,13 +36,15 @@ class StageOptions:
     net: str = "none"
     insecure_paths: bool = False
     insecure_seccomp: bool = False
+    insecure_capabilities: bool = False
     #: per-app --environment, the top layer of each app's environment
     app_environment: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
     def to_json(self, uuid: str) -> bytes:
         """The document; the hostname defaults to rkt's ``rkt-<uuid>``."""
-        if self.net not in NETS:
-            raise ConfigError(f'unsupported network "{self.net}"', hint="use none or host")
+        from rkt.net.config import parse_net_list
+
+        net_list = parse_net_list([self.net])  # ConfigError for a malformed --net
         options = {
             "hostname": self.hostname or f"rkt-{uuid}",
             "interactive": self.interactive,
@@ -49,9 +55,10 @@ class StageOptions:
             "dns_options": list(self.dns_options),
             "dns_domain": self.dns_domain,
             "hosts_entries": [[ip, list(names)] for ip, names in self.hosts_entries],
-            "host_network": self.net == "host",
+            "host_network": net_list.host,
             "insecure_paths": self.insecure_paths,
             "insecure_seccomp": self.insecure_seccomp,
+            "insecure_capabilities": self.insecure_capabilities,
         }
         document = {
             "version": VERSION,
@@ -61,6 +68,8 @@ class StageOptions:
             },
             "net": self.net,
         }
+        if not (net_list.host or net_list.none):
+            document["netns"] = NETNS
         return json.dumps(document, indent=2).encode() + b"\n"
 
 

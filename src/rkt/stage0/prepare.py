@@ -24,6 +24,7 @@ from rkt.stage0.manifest import ResolvedApp, app_name, pod_manifest
 from rkt.stage0.options import OPTIONS_FILE, StageOptions
 
 if TYPE_CHECKING:
+    from rkt.net.pod import Selected
     from rkt.store import Store
 
 
@@ -35,6 +36,8 @@ class PrepareConfig:
     options: StageOptions = field(default_factory=StageOptions)
     use_overlay: bool = True
     inherit_env: bool = False
+    #: the CNI networks ``--net`` selected (rkt.net.pod.select), ADDed when the pod runs
+    networks: Sequence[Selected] = ()
 
 
 def app_root(app: str) -> str:
@@ -133,6 +136,10 @@ def prepare(store: Store, pods: Path, config: PrepareConfig) -> str:
         }
         options = replace(config.options, app_environment=environments)
         _write(pod_dir / OPTIONS_FILE, options.to_json(pod.uuid))
+        if config.networks:
+            from rkt.net.pod import save_selection
+
+            save_selection(pod_dir, config.networks)
         pod.to_prepared()
         return pod.uuid
     except BaseException:

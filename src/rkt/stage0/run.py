@@ -24,6 +24,7 @@ from pathlib import Path
 from types import FrameType
 
 from rkt.errors import PodError
+from rkt.linux import tty
 from rkt.pod.pod import Pod
 from rkt.pod.state import PodState
 
@@ -32,6 +33,9 @@ LOCK_FD_ENV = "RKT_LOCK_FD"
 #: Signals that stage0 passes on to stage1, which stops the pod in order. SIGINT from a
 #: terminal reaches stage1 directly (same process group), so stage0 only ignores it.
 _FORWARDED = (signal.SIGTERM, signal.SIGHUP)
+#: Ignored while an interactive pod runs: its app has the terminal, whose ^Z (or a background
+#: read or write before the app has taken it) must not stop us (rkt.linux.tty).
+_TERMINAL_STOPS = (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 
 
 def stage1_command(pod_dir: Path, *, debug: bool, interactive: bool) -> list[str]:
@@ -49,7 +53,21 @@ def run_prepared(pods: Path, uuid: str, *, debug: bool = False, interactive: boo
         if pod.state is not PodState.PREPARED:
             raise PodError(f"pod {pod.uuid} is not prepared", hint=f"it is {pod.state}")
         pod.to_run()
+        _setup_network(pod)
         return _spawn(pod, debug=debug, interactive=interactive)
+
+
+def _setup_network(pod: Pod) -> None:
+    """ADD the pod's CNI networks into ``<pod>/netns`` before stage1 starts (rkt.net.pod).
+
+    Here rather than in stage1: the plugins are processes of their own, so stage0 only makes the
+    namespace file; the pod is already in ``run/`` and locked, so if we die from here on it becomes
+    an exited pod whose gc DELs whatever the CNI cache records. A failed ADD is undone at once.
+    """
+    from rkt.net.pod import has_networks, setup
+
+    if has_networks(pod.path):
+        setup(pod.path, pod.uuid)
 
 
 class _Forked:
@@ -88,7 +106,11 @@ class _Forked:
 def _spawn(pod: Pod, *, debug: bool, interactive: bool) -> int:
     fd = pod.fd
     command = stage1_command(pod.path, debug=debug, interactive=interactive)
-    previous = {sig: signal.getsignal(sig) for sig in (*_FORWARDED, signal.SIGINT)}
+    previous = {
+        sig: signal.getsignal(sig) for sig in (*_FORWARDED, signal.SIGINT, *_TERMINAL_STOPS)
+    }
+    # The terminal's foreground group before the app makes itself the foreground (rkt.linux.tty).
+    foreground = tty.foreground_group(0) if interactive else None
     child: _Forked | subprocess.Popen[bytes]
     if threading.active_count() == 1:
         child = _Forked(command[3:], fd)
@@ -112,7 +134,12 @@ def _spawn(pod: Pod, *, debug: bool, interactive: bool) -> int:
             for sig in _FORWARDED:
                 signal.signal(sig, forward)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            for sig in _TERMINAL_STOPS if interactive else ():
+                signal.signal(sig, signal.SIG_IGN)
         status = child.wait()
+        if foreground is not None:  # The app made itself the foreground; ours again.
+            with contextlib.suppress(OSError):
+                tty.set_foreground(0, foreground)
     finally:
         if main_thread:
             for sig, handler in previous.items():

@@ -107,6 +107,28 @@ def bounding_set(isolators: Iterable[Isolator]) -> tuple[str, ...]:
     return _names(caps)
 
 
+def runtime_bounding(status: str = "/proc/self/status") -> int:
+    """The calling process's bounding set as a bit mask (``CapBnd``); read only, so planning
+    stays free of the kernel module."""
+    try:
+        with open(status, "rb") as f:
+            for line in f:
+                key, _, value = line.partition(b":")
+                if key == b"CapBnd":
+                    return int(value.strip(), 16)
+    except (OSError, ValueError) as err:
+        raise PlanError(f"cannot read the bounding set from {status}: {err}") from err
+    raise PlanError(f"no CapBnd line in {status}")
+
+
+def unrestricted(bounding_mask: int, uid: int) -> Capabilities:
+    """``--insecure-options=capabilities``: the bounding set as the runtime has it (a bit mask,
+    as /proc/self/status's CapBnd), the capability isolators ignored; root is granted it all."""
+    bounding = tuple(name for name in KNOWN_CAPABILITIES if bounding_mask >> _ORDER[name] & 1)
+    granted = bounding if uid == 0 else ()
+    return Capabilities(bounding, granted, granted, granted, ())
+
+
 def capabilities(isolators: Iterable[Isolator], uid: int) -> Capabilities:
     bounding = bounding_set(isolators)
     granted = bounding if uid == 0 else ()

@@ -9,17 +9,15 @@ The old root is detached, so nothing of the host or of the other apps stays reac
 After the pivot the interpreter's library is outside the root: :func:`exec_app` only calls
 functions already imported here and formats no traceback (that would import lazily).
 
-TODO(interactive): ``--interactive`` only binds stage1's stdin tty onto /dev/console (the plan's
-"console" bind); the app does not yet get it as its controlling terminal. To do: carry
-``interactive`` in the PodPlan (the single app's), and in :func:`exec_app`, after the pivot and
-before dropping capabilities, ``os.setsid()`` then ``fcntl.ioctl(0, termios.TIOCSCTTY, 1)``
-(1: take the tty from stage0's session; needs CAP_SYS_ADMIN, so before
-``_reduce_capabilities``), dup the console onto 0-2, ``os.tcsetpgrp(0, os.getpid())``; the
-pre-start handler must then run in the app's foreground process group. stage1's run.py and the
-supervisor must ignore SIGTTOU/SIGTTIN/SIGTSTP and, when the pod exits, give the tty back
-(stage0's shell re-takes the foreground on its own). ``fcntl``/``termios`` must be imported at
-module top (nothing is importable after the pivot). Test with ``pty.fork()`` as root: ``tty``,
-``ps -o pid,pgid,sid,tpgid`` inside, ^Z/^C reaching the app.
+``--interactive`` (a single app): the plan's "console" bind puts stage0's terminal (stage1's
+stdin; :func:`operations` refuses without one) on the app's /dev/console. The app process opens
+it after the pivot, has it as 0-2 and becomes the terminal's foreground process group
+(``rkt.linux.tty.take_foreground``: a group of its own in stage0's session, whose controlling
+terminal it is; a session of its own only if stage0 had none): ^C/^Z/^\\ and SIGWINCH reach
+the app (and its pre-start handler, which it forks) and no runtime process, which also ignores
+SIGTSTP/SIGTTIN/SIGTTOU (stage1's run.py). Same device, no pty relay: see ``rkt.linux.tty``.
+``fcntl``/``termios`` are imported (by ``rkt.linux.tty``) at module top: nothing is importable
+after the pivot.
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ import contextlib
 import os
 import signal
 
-from rkt.linux import capability, cgroup, lookup, process
+from rkt.linux import capability, cgroup, lookup, process, tty
 from rkt.linux import mount as linux_mount
 from rkt.linux import seccomp as linux_seccomp
 from rkt.linux.kernel import Kernel
@@ -68,7 +66,13 @@ _RESET_SIGNALS = (
     signal.SIGPIPE,
     signal.SIGXFSZ,
     signal.SIGQUIT,
+    # Ignored by the runtime of an interactive pod, which the terminal must not stop.
+    signal.SIGTSTP,
+    signal.SIGTTIN,
+    signal.SIGTTOU,
 )
+#: Where an interactive app finds its terminal, inside its root.
+CONSOLE = "/dev/console"
 
 
 class ExecutorError(Exception):
@@ -104,7 +108,7 @@ def operations(mount: Mount) -> list[Operation]:
         if "console" in rest:
             console = _console_source()
             if console is None:
-                return []
+                raise ExecutorError("--interactive needs a terminal: stdin is not a tty")
             source = console
         is_file = os.path.exists(source) and not os.path.isdir(source)
         return [
@@ -148,6 +152,21 @@ def _symlink(root: str, mount: Mount) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def is_interactive(app: AppPlan) -> bool:
+    """Whether the app gets the pod's terminal (``--interactive``: the plan binds the console)."""
+    return any(m.kind == "bind" and "console" in m.options for m in app.mounts)
+
+
+def _take_console() -> None:
+    """In the pivoted app process: the console as 0-2, the app's process group its foreground
+    group (see ``rkt.linux.tty``)."""
+    fd = os.open(CONSOLE, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    tty.take_foreground(fd)
+    for target in (0, 1, 2):
+        os.dup2(fd, target)
+    os.close(fd)
 
 
 def apply_mounts(app: AppPlan, kernel: Kernel) -> None:
@@ -303,6 +322,8 @@ def exec_app(
         # Built before the pivot: libseccomp is loaded from the host's filesystem.
         filter_ = app_filter(app)
         _pivot(app.root)
+        if not argv and is_interactive(app):
+            _take_console()
         os.chdir(app.working_directory)
         _reduce_capabilities(app, None if app.no_new_privs else filter_)
         if app.no_new_privs:

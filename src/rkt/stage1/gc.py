@@ -58,11 +58,24 @@ def remove_cgroups(pod_dir: str) -> list[str]:
     return cgroup.remove(pod) if pod is not None else []
 
 
+def teardown_network(pod_dir: str) -> list[str]:
+    """CNI DEL of every network the pod joined and removal of its netns file (rkt.net.pod),
+    before the mounts go: a plugin's DEL needs the namespace to clean up inside it."""
+    from pathlib import Path
+
+    from rkt.net.pod import teardown
+
+    try:
+        return teardown(Path(pod_dir), os.path.basename(pod_dir.rstrip("/")))
+    except Exception as err:  # gc must go on: the mounts and cgroups are still to be removed
+        return [f"network teardown: {err}"]
+
+
 def gc(pod_dir: str) -> list[str]:
-    """Detach every mount under ``pod_dir`` and remove the pod's cgroups; the errors met (none
-    fatal), for --debug."""
+    """DEL the pod's networks, detach every mount under ``pod_dir`` and remove the pod's
+    cgroups; the errors met (none fatal), for --debug."""
     top = os.path.realpath(pod_dir)
-    errors: list[str] = []
+    errors: list[str] = teardown_network(top)
     for _ in range(MAX_PASSES):
         targets = mounts_under(top)
         if not targets:

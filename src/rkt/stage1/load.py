@@ -20,7 +20,8 @@ from rkt.stage1.plan import AppInput, PodInput, PodOptions
 
 OPTIONS_FILE = "stage1/options.json"
 OPTIONS_VERSION = 1
-#: Networks this executor can give a pod; CNI networks come with rkt.net.
+#: Networks this executor can give a pod by itself; any other ``net`` (CNI networks) comes with
+#: ``netns``, the namespace file stage0 made and ADDed the networks to (rkt.net.pod).
 NETWORKS = ("none", "host")
 #: Option files are small; a larger one is a mistake, not something to parse.
 MAX_FILE_SIZE = 4 << 20
@@ -36,6 +37,8 @@ class LoadError(Exception):
 class Loaded:
     input: PodInput
     net: str
+    #: the pod's network namespace file to join (absolute), "" for none/host
+    netns: str = ""
 
 
 def app_root(pod_dir: str, app: str) -> str:
@@ -90,6 +93,26 @@ def _options(pod_dir: str, raw: dict[str, Any], interactive: bool) -> PodOptions
         raise LoadError(f"{OPTIONS_FILE}: {err}") from err
 
 
+def _network_dns(pod_dir: str, options: PodOptions) -> PodOptions:
+    """rkt's precedence: ``--dns*`` flags, else the DNS the CNI networks returned, else none."""
+    if options.dns or options.dns_search or options.dns_options or options.dns_domain:
+        return options
+    from pathlib import Path
+
+    from rkt.net.pod import dns
+
+    got = dns(Path(pod_dir), os.path.basename(pod_dir.rstrip("/")))
+    if not got.nameservers:
+        return options
+    return replace(
+        options,
+        dns=got.nameservers,
+        dns_search=got.search,
+        dns_options=got.options,
+        dns_domain=got.domain,
+    )
+
+
 def load(pod_dir: str, *, interactive: bool = False) -> Loaded:
     """Everything the plan needs, from the pod directory; LoadError names what is wrong."""
     try:
@@ -107,11 +130,16 @@ def load(pod_dir: str, *, interactive: bool = False) -> Loaded:
         if not isinstance(raw, dict) or raw.get("version") != OPTIONS_VERSION:
             raise LoadError(f"{OPTIONS_FILE}: expected an object with version {OPTIONS_VERSION}")
     net = raw.get("net", "none")
-    if net not in NETWORKS:
+    netns = raw.get("netns") or ""
+    if not isinstance(netns, str) or netns.startswith("/") or ".." in netns.split("/"):
+        raise LoadError(f"{OPTIONS_FILE}: netns must be a path inside the pod directory")
+    if net not in NETWORKS and not netns:
         raise LoadError(f'network "{net}" is not supported yet')
     options = _options(pod_dir, raw.get("options") or {}, interactive)
     if net == "host":
         options = replace(options, host_network=True)
+    if netns and not options.host_network:
+        options = _network_dns(pod_dir, options)
     app_env = raw.get("app_environment") or {}
     apps = []
     for runtime_app in manifest.apps:
@@ -128,4 +156,8 @@ def load(pod_dir: str, *, interactive: bool = False) -> Loaded:
             raise LoadError(f'app "{runtime_app.name}": its root {root} is missing')
         env = _env(app_env.get(runtime_app.name, []), f"app_environment[{runtime_app.name}]")
         apps.append(AppInput(runtime_app, image, root, env))
-    return Loaded(PodInput(manifest, tuple(apps), options), "host" if options.host_network else net)
+    return Loaded(
+        PodInput(manifest, tuple(apps), options),
+        "host" if options.host_network else net,
+        "" if options.host_network or not netns else os.path.join(pod_dir, netns),
+    )

@@ -224,6 +224,10 @@ class PodOptions:
     metadata_url: str = ""
     insecure_paths: bool = False
     insecure_seccomp: bool = False
+    #: ``--insecure-options=capabilities``: no capability restriction; apps get the bounding
+    #: set stage1 has, whatever their capability isolators say (rkt's
+    #: ``--disable-capabilities-restriction``).
+    insecure_capabilities: bool = False
 
 
 @dataclass(frozen=True)

@@ -219,7 +219,11 @@ def plan_app(item: AppInput, pod: PodInput) -> tuple[AppPlan, list[VolumeDirecto
         supplementary_gids=app.supplementary_gids,
         working_directory=workdir,
         environment=env,
-        capabilities=capabilities.capabilities(app.isolators, identity.uid),
+        capabilities=(
+            capabilities.unrestricted(capabilities.runtime_bounding(), identity.uid)
+            if options.insecure_capabilities
+            else capabilities.capabilities(app.isolators, identity.uid)
+        ),
         no_new_privs=capabilities.no_new_privs(app.isolators, identity.uid, filter_),
         seccomp=filter_,
         read_only_rootfs=item.runtime_app.read_only_root_fs,

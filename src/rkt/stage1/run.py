@@ -22,7 +22,7 @@ import signal
 import sys
 from types import FrameType
 
-from rkt.linux import cgroup, mount, namespace, process
+from rkt.linux import cgroup, mount, namespace, netif, process
 from rkt.linux.kernel import RealKernel
 from rkt.pod import layout
 from rkt.stage1 import seccomp_groups, supervisor
@@ -49,6 +49,9 @@ _NAMESPACES = {
     "net": namespace.CLONE_NEWNET,
 }
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+#: With --interactive the app has the terminal; its ^Z (or a background read or write before
+#: the app has taken it) must not stop the runtime. Inherited by PID 1; the app resets them.
+_TERMINAL_STOPS = (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 
 
 def _fail(message: str) -> int:
@@ -88,8 +91,19 @@ def _save_filter(app: AppPlan, pod_dir: str, debug: bool) -> None:
         print(f"stage1: {app.name}: seccomp: not on this architecture: {names}", file=sys.stderr)
 
 
-def _pod_process(plan: PodPlan, pod_dir: str, report: int) -> None:
-    """The forked child: new namespaces, then PID 1. Never returns."""
+def _join_netns(path: str) -> None:
+    """Enter the network namespace stage0 made for the pod's CNI networks; bring ``lo`` up."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        namespace.setns(fd, namespace.CLONE_NEWNET)
+    finally:
+        os.close(fd)
+    netif.link_up("lo")
+
+
+def _pod_process(plan: PodPlan, pod_dir: str, report: int, netns: str = "") -> None:
+    """The forked child: new namespaces (the pod's netns joined if given), then PID 1. Never
+    returns."""
     code = FAILURE
     try:
         # Inherited by PID 1, which the apps can see (SECURITY.md 9).
@@ -100,6 +114,9 @@ def _pod_process(plan: PodPlan, pod_dir: str, report: int) -> None:
         flags = 0
         for name in plan.namespaces:
             flags |= _NAMESPACES[name]
+        if netns:
+            _join_netns(netns)
+            flags &= ~namespace.CLONE_NEWNET
         namespace.unshare(flags)
         mount.make_rprivate("/")
         pid = os.fork()
@@ -175,7 +192,7 @@ def _setup_cgroups(plan: PodPlan, pod_dir: str) -> None:
     cgroup.attach(pod.procs(cgroup.SUPERVISOR))
 
 
-def execute(plan: PodPlan, pod_dir: str, *, debug: bool = False) -> int:
+def execute(plan: PodPlan, pod_dir: str, *, debug: bool = False, netns: str = "") -> int:
     prepare_pod_files(plan)
     _record_unenforced(plan, pod_dir, debug)
     _setup_cgroups(plan, pod_dir)
@@ -188,7 +205,7 @@ def execute(plan: PodPlan, pod_dir: str, *, debug: bool = False) -> int:
     child = os.fork()
     if child == 0:
         os.close(read)
-        _pod_process(plan, pod_dir, write)
+        _pod_process(plan, pod_dir, write, netns)
     os.close(write)
     data = b""
     while chunk := os.read(read, 64):
@@ -207,6 +224,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interactive", action="store_true")
     args = parser.parse_args(argv)
     pod_dir = os.path.abspath(args.pod_dir)
+    if args.interactive:
+        if not os.isatty(0):
+            return _fail("--interactive needs a terminal: stdin is not a tty")
+        for signum in _TERMINAL_STOPS:
+            signal.signal(signum, signal.SIG_IGN)
     try:
         _lock_fd()
         loaded = load(pod_dir, interactive=args.interactive)
@@ -220,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             for line in app.describe_mounts():
                 print(f"stage1: {app.name}: {line}", file=sys.stderr)
     try:
-        return execute(plan, pod_dir, debug=args.debug)
+        return execute(plan, pod_dir, debug=args.debug, netns=loaded.netns)
     except (ExecutorError, OSError) as err:
         return _fail(str(err))
 

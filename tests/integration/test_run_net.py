@@ -1,0 +1,364 @@
+"""``rkt run --net=<CNI networks>`` end to end, as root: user networks from ``net.d`` (ptp and
+host-local, a random 172.29.x.0/24 and 172.30.x.0/24, leases under tmp_path, no ipMasq so the
+host's iptables stay untouched), pod-to-pod and pod-to-host traffic, ``rkt list``/``status``,
+and gc leaving no veth, lease, netns file or mount behind, also after SIGKILL of ``rkt run``.
+
+All traffic stays between the pods' namespaces and the host ends of their veths.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.integration import podkit
+from tests.integration.podkit import RKT, mounts_under, rkt
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.root,
+    pytest.mark.skipif(
+        not podkit.is_root_with_busybox(), reason="needs root (netns, CNI) and busybox-static"
+    ),
+    pytest.mark.skipif(
+        not os.access("/usr/lib/cni/ptp", os.X_OK), reason="needs containernetworking-plugins"
+    ),
+    pytest.mark.skipif(shutil.which("ip") is None, reason="needs iproute2"),
+]
+
+TIMEOUT = 60
+NET_APPLETS = ("ip", "ifconfig", "nc", "route")
+
+
+def _host_text() -> str:
+    done = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True, check=True)
+    routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True, check=True)
+    return done.stdout + routes.stdout
+
+
+def _subnet(second_octet: int) -> ipaddress.IPv4Network:
+    used = _host_text()
+    for _ in range(100):
+        net = ipaddress.IPv4Network(f"172.{second_octet}.{random.randrange(256)}.0/24")
+        prefix = str(net.network_address).rpartition(".")[0] + "."
+        if prefix not in used:
+            return net
+    pytest.skip("no free test subnet")
+
+
+def _gateway(net: ipaddress.IPv4Network) -> str:
+    return str(net.network_address + 1)  # host-local's default gateway: the first address
+
+
+def _devices_with(address: str) -> list[str]:
+    """Host interfaces carrying ``address`` (the host ends of the pods' ptp veths)."""
+    done = subprocess.run(
+        ["ip", "-4", "-o", "addr", "show", "to", f"{address}/32"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return [line.split()[1].partition("@")[0] for line in done.stdout.splitlines() if line]
+
+
+def _leases(data_dir: Path) -> list[str]:
+    """host-local's lease files: one per address, named after it."""
+    if not data_dir.exists():
+        return []
+    found = []
+    for path in data_dir.rglob("*"):
+        with contextlib.suppress(ValueError):
+            ipaddress.ip_address(path.name)
+            found.append(str(path))
+    return found
+
+
+@dataclass
+class Env:
+    tmp: Path
+    data: Path
+    etc: Path
+    leases: Path
+    net: ipaddress.IPv4Network
+    restricted: ipaddress.IPv4Network
+    aci: Path
+    procs: list[subprocess.Popen[str]]
+
+    def rkt(self, *args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
+        return rkt(self.data, f"--local-config={self.etc}", *args, timeout=timeout)
+
+    def run(self, net: str, *words: str) -> subprocess.CompletedProcess[str]:
+        return self.rkt("--insecure-options=image", "run", f"--net={net}", str(self.aci), *words)
+
+    def start(self, net: str, uuid_file: Path, out: Path, *words: str) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [*RKT, f"--dir={self.data}", f"--local-config={self.etc}",
+             "--insecure-options=image", "run", f"--net={net}", str(self.aci), *words,
+             f"--uuid-file-save={uuid_file}"],
+            stdout=out.open("w"), stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )  # fmt: skip
+        self.procs.append(proc)
+        return proc
+
+
+def _network(name: str, subnet: ipaddress.IPv4Network, leases: Path, *, default: bool) -> str:
+    ipam: dict[str, object] = {"type": "host-local", "subnet": str(subnet), "dataDir": str(leases)}
+    if default:
+        ipam["routes"] = [{"dst": "0.0.0.0/0"}]
+    doc = {
+        "cniVersion": "1.0.0",
+        "name": name,
+        "type": "ptp",
+        "ipMasq": False,
+        "ipam": ipam,
+        "dns": {"nameservers": ["127.0.0.53"], "search": ["rkt.test"]},
+    }
+    return json.dumps(doc)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    net, restricted = _subnet(29), _subnet(30)
+    etc = tmp_path / "etc"
+    (etc / "net.d").mkdir(parents=True)
+    leases = tmp_path / "leases"
+    (etc / "net.d/10-test.conf").write_text(_network("test", net, leases, default=True))
+    (etc / "net.d/20-test-restricted.conf").write_text(
+        _network("test-restricted", restricted, leases, default=False)
+    )
+    base = podkit.make_base_rootfs(tmp_path / "base")
+    for applet in NET_APPLETS:
+        (base / "bin" / applet).symlink_to("busybox")
+    aci = podkit.make_image(base, tmp_path, "netbox", {"exec": ["/bin/sh", "-c", "true"]})
+    found = Env(tmp_path, tmp_path / "data", etc, leases, net, restricted, aci, [])
+    try:
+        yield found
+    finally:
+        for proc in found.procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(30)
+        podkit.cleanup(found.data, tmp_path)  # gc twice: CNI DEL, netns removal, unmounts
+        # Whatever gc could not remove: the host ends of the veths (deleting one end deletes
+        # the pair) and any netns or overlay mount under tmp_path.
+        for subnet in (net, restricted):
+            for device in _devices_with(_gateway(subnet)):
+                subprocess.run(["ip", "link", "del", device], check=False)
+
+
+def _wait_running(env: Env, uuid_file: Path, out: Path) -> str:
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        if uuid_file.exists() and (uuid := uuid_file.read_text().strip()):
+            status = env.rkt("status", uuid)
+            if "state=running" in status.stdout and "READY" in out.read_text():
+                return uuid
+        assert time.monotonic() < deadline, out.read_text()
+        time.sleep(0.1)
+
+
+def _pod_ip(env: Env, uuid: str, network: str) -> str:
+    status = env.rkt("status", uuid).stdout
+    found = re.search(rf"networks={re.escape(network)}:ip4=([0-9.]+)", status)
+    assert found, status
+    return found.group(1)
+
+
+class _HostServer:
+    """A one-line TCP server in the host's namespace, bound to the pods' gateway address only."""
+
+    def __init__(self, address: str) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((address, 0))
+        self.sock.listen(4)
+        self.sock.settimeout(TIMEOUT)
+        self.port = self.sock.getsockname()[1]
+        self.peers: list[str] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            conn, peer = self.sock.accept()
+            with conn:
+                self.peers.append(peer[0])
+                conn.sendall(b"from-host\n")
+
+    def close(self) -> None:
+        self.sock.close()
+        self.thread.join(5)
+
+
+def test_two_pods_on_a_user_network(env: Env) -> None:
+    gateway = _gateway(env.net)
+    uuid_file, out = env.tmp / "a.uuid", env.tmp / "a.out"
+    script = (
+        "ip -4 -o addr show dev eth0; ip -o link show dev lo; echo READY; "
+        "exec nc -ll -p 8080 -e echo hi"
+    )
+    proc = env.start("test", uuid_file, out, "--exec=/bin/sh", "--", "-c", script, "---")
+    uuid_a = _wait_running(env, uuid_file, out)
+    ip_a = _pod_ip(env, uuid_a, "test")
+    assert ipaddress.ip_address(ip_a) in env.net
+    text_a = out.read_text()
+    assert f"inet {ip_a}/24" in text_a and ",UP" in text_a.split("lo:")[1].split("\n")[0]
+
+    # rkt list shows the network and address of a running pod; net-info.json is rkt's shape.
+    listed = env.rkt("list", "--full").stdout
+    assert f"test:ip4={ip_a}" in listed, listed
+    pod_dir = env.data / "pods/run" / uuid_a
+    info = json.loads((pod_dir / "net-info.json").read_text())
+    assert [(n["netName"], n["ifName"], n["ip"], n["mask"]) for n in info] == [
+        ("test", "eth0", ip_a, "255.255.255.0")
+    ]
+    assert (pod_dir / "netns").exists()
+
+    server = _HostServer(gateway)
+    try:
+        script_b = (
+            "ip -4 -o addr show dev eth0; ip route; cat /etc/resolv.conf; echo ==A==; "
+            f"for i in 1 2 3 4 5 6 7 8 9 10; do nc -w 3 {ip_a} 8080 </dev/null && break; "
+            "sleep 0.3; done; echo ==HOST==; "
+            f"nc -w 3 {gateway} {server.port} </dev/null"
+        )
+        done = env.run("test", "--exec=/bin/sh", "--", "-c", script_b, "---")
+    finally:
+        server.close()
+    assert done.returncode == 0, done.stderr
+    before_a, _, rest = done.stdout.partition("==A==")
+    from_a, _, from_host = rest.partition("==HOST==")
+    ip_b = re.search(r"inet ([0-9.]+)/24", before_a)
+    assert ip_b and ipaddress.ip_address(ip_b.group(1)) in env.net and ip_b.group(1) != ip_a
+    assert f"default via {gateway}" in before_a
+    assert "nameserver 127.0.0.53" in before_a and "search rkt.test" in before_a
+    assert from_a.split() == ["hi"], done.stdout
+    assert from_host.split() == ["from-host"], done.stdout
+    assert server.peers == [ip_b.group(1)]
+
+    # SIGKILL rkt run, stage1 and pod A at once; gc must still DEL its network.
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    for _ in range(2):
+        assert env.rkt("gc", "--grace-period=0s").returncode == 0
+    assert env.rkt("list", "--no-legend").stdout.strip() == ""
+    assert _devices_with(gateway) == []
+    assert _leases(env.leases) == []
+    assert not any((env.data / "pods").rglob("netns"))
+    assert mounts_under(env.tmp) == []
+
+
+def test_restricted_network_has_no_default_route(env: Env) -> None:
+    script = "ip route; ip -o link show dev lo; ip -4 -o addr show dev eth0"
+    done = env.run("test-restricted", "--exec=/bin/sh", "--", "-c", script, "---")
+    assert done.returncode == 0, done.stderr
+    assert "default" not in done.stdout
+    assert str(env.restricted) in done.stdout  # the subnet route via the host end of the veth
+    assert ",UP" in done.stdout.split("lo:")[1].split("\n")[0]
+    found = re.search(r"inet ([0-9.]+)/24", done.stdout)
+    assert found and ipaddress.ip_address(found.group(1)) in env.restricted
+    # Exited, the pod still holds its lease and veth until gc.
+    assert len(_leases(env.leases)) == 1
+    assert len(_devices_with(_gateway(env.restricted))) == 1
+    for _ in range(2):
+        assert env.rkt("gc", "--grace-period=0s").returncode == 0
+    assert _leases(env.leases) == []
+    assert _devices_with(_gateway(env.restricted)) == []
+    assert not (env.data / "pods").exists() or not any((env.data / "pods").rglob("netns"))
+    assert mounts_under(env.tmp) == []
+
+
+def test_unknown_network_is_refused_before_any_pod(env: Env) -> None:
+    done = env.run("nosuchnet")
+    assert done.returncode == 254 and "nosuchnet" in done.stderr
+    assert not (env.data / "pods").exists() or not any((env.data / "pods").iterdir())
+
+
+def test_net_args_reach_the_plugin(env: Env) -> None:
+    """``--net=name:K=V``: CNI_ARGS; host-local honours ``IP=`` (with IgnoreUnknown)."""
+    wanted = str(env.net.network_address + 77)
+    done = env.run(
+        f"test:IgnoreUnknown=1;IP={wanted}",
+        "--exec=/bin/sh", "--", "-c", "ip -4 -o addr show dev eth0", "---",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"inet {wanted}/24" in done.stdout
+    for _ in range(2):
+        env.rkt("gc", "--grace-period=0s")
+    assert _leases(env.leases) == []
+
+
+def _nat_rules_of(uuid: str) -> list[str]:
+    done = subprocess.run(
+        ["iptables-save", "-t", "nat"], capture_output=True, text=True, check=True
+    )
+    return [line for line in done.stdout.splitlines() if uuid in line]
+
+
+def _default_leases_of(uuid: str) -> list[Path]:
+    folder = Path("/var/lib/cni/networks/default")
+    if not folder.is_dir():
+        return []
+    return [p for p in folder.iterdir() if p.is_file() and uuid in p.read_text(errors="replace")]
+
+
+@pytest.mark.skipif(shutil.which("iptables-save") is None, reason="needs iptables")
+def test_builtin_default_with_lost_netns_leaks_nothing(env: Env) -> None:
+    """The default network (ipMasq): gc removes its NAT rules and lease even when the netns
+    file was lost before gc (ptp alone cannot then find the addresses to unmasquerade)."""
+    uuid_file = env.tmp / "uuid"
+    try:
+        done = env.rkt(
+            "--insecure-options=image", "run", str(env.aci),  # no --net: rkt's default
+            "--exec=/bin/sh", "--", "-c", "ip -4 -o addr show dev eth0; ip route", "---",
+            f"--uuid-file-save={uuid_file}",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        uuid = uuid_file.read_text().strip()
+        assert "inet 172.16.28." in done.stdout and "default via 172.16.28.1" in done.stdout
+        assert _nat_rules_of(uuid) != [] and _default_leases_of(uuid) != []
+        assert "default:ip4=172.16.28." not in env.rkt("list").stdout  # exited: no networks
+        # Lose the namespace, as a reboot or a careless umount would.
+        netns_file = env.data / "pods/run" / uuid / "netns"
+        subprocess.run(["umount", "-l", str(netns_file)], check=True)
+        for _ in range(2):
+            assert env.rkt("gc", "--grace-period=0s").returncode == 0
+        assert _nat_rules_of(uuid) == []
+        assert _default_leases_of(uuid) == []
+        assert mounts_under(env.tmp) == []
+    finally:
+        if uuid_file.exists():
+            uuid = uuid_file.read_text().strip()
+            podkit.cleanup(env.data, env.tmp)
+            for lease in _default_leases_of(uuid):
+                lease.unlink()
+            from rkt.net.cni import Attachment
+            from rkt.net.config import builtin_networks
+            from rkt.net.pod import sweep_ipmasq
+            from rkt.net.result import parse_result
+
+            for ip in range(2, 255):  # whatever address it had: the rules name the uuid
+                if not _nat_rules_of(uuid):
+                    break
+                result = parse_result(
+                    {"cniVersion": "1.0.0", "ips": [{"address": f"172.16.28.{ip}/24"}]}
+                )
+                sweep_ipmasq(
+                    Attachment(builtin_networks()["default"], uuid, "eth0", "", "", 0, result)
+                )
