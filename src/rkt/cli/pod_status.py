@@ -3,7 +3,9 @@
 Prints ``key=value`` lines in rkt's order: state, created, started (once known), networks
 (running or exited pods), then for pods that ran: pid (once known), exited, and after exit
 ``app-<name>=<status>`` per app in manifest order (and ``app-<name>-oom=true`` when the OOM
-killer killed in its cgroup); ``cgroup=<dir>`` (after pid) is the pod's cgroup (its memory
+killer killed in its cgroup), and ``app-<name>-isolators=enforced:<n>,...;ignored:<n>,...``
+per app with isolators (stage1's ``stage1/isolators.json``, ace.md's report of enforced and
+ignored isolators; running pods too); ``cgroup=<dir>`` (after pid) is the pod's cgroup (its memory
 hierarchy's). ``--format=json|json-pretty`` prints one v1.Pod object. ``--wait`` and
 ``--wait-ready`` take a boolean or a Go duration (``10s``,
 ``1m30s``); true or a negative duration waits forever, false or zero not at all.
@@ -12,6 +14,7 @@ hierarchy's). ``--format=json|json-pretty`` prints one v1.Pod object. ``--wait``
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import time
@@ -23,6 +26,7 @@ from rkt.linux.cgroup import load as load_cgroups
 from rkt.pod import info
 from rkt.pod.pod import Pod, read_uuid_file
 from rkt.pod.state import PodState
+from rkt.stage1.isolator_report import REPORT, summary
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -111,6 +115,7 @@ def status_lines(pod: Pod) -> list[str]:
         lines.append(f"cgroup={cgroups.path()}")
     exited = state in (PodState.EXITED, PodState.EXITED_GARBAGE)
     lines.append(f"exited={'true' if exited else 'false'}")
+    lines.extend(_isolator_lines(pod))
     if state is not PodState.RUNNING:
         for app in info.apps(pod, info.manifest_document(pod)):
             code = info.exit_code(pod, app.name)
@@ -119,6 +124,20 @@ def status_lines(pod: Pod) -> list[str]:
             if (pod.path / OOM_DIR / app.name).exists():
                 lines.append(f"app-{app.name}-oom=true")
     return lines
+
+
+def _isolator_lines(pod: Pod) -> list[str]:
+    try:
+        report = json.loads((pod.path / REPORT).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []  # Not run by this stage1 (or not yet).
+    if not isinstance(report, dict):
+        return []
+    return [
+        f"app-{name}-isolators={summary(entries)}"
+        for name, entries in report.items()
+        if isinstance(entries, list) and entries
+    ]
 
 
 def uuid_argument(args: argparse.Namespace, verb: str) -> str:

@@ -42,7 +42,7 @@ def add_pod_flags(parser: argparse.ArgumentParser, *, run: bool) -> dict[str, bo
     add("--set-env-file", metavar="FILE", help="a file of K=V lines for all apps")
     add("--volume", action="append", default=[], help="volumes to make available in the pod")
     add("--mount", action="append", default=[], help="volume=NAME,target=PATH for all apps")
-    add("--port", action="append", default=[], help="NAME:HOSTPORT (unsupported yet)")
+    add("--port", action="append", default=[], help="NAME:[HOSTIP:]HOSTPORT: forward a port")
     add("--pod-manifest", default="", help="the path to a pod manifest (unsupported yet)")
     add("--signature", metavar="FILE", help="signature of the single image")
     add("--user-annotation", action="append", default=[], help=argparse.SUPPRESS)
@@ -93,8 +93,10 @@ def parse_command(args: argparse.Namespace, *, run: bool) -> AppList:
         raise ConfigError("--private-users is not supported yet")
     if args.pod_manifest:
         raise ConfigError("--pod-manifest is not supported yet")
-    if args.port:
-        raise ConfigError("--port is not supported yet", hint="it needs a contained network")
+    if args.port and not run:
+        raise ConfigError(
+            "--port is not supported by rkt prepare", hint="use rkt run --net=... --port=..."
+        )
     if args.user_annotation or args.user_label:
         raise ConfigError("pod-level --user-annotation/--user-label are not supported yet")
     if any(getattr(args, n[2:].replace("-", "_")) for n in (*STAGE1_FLAGS, "--stage1-from-dir")):
@@ -130,6 +132,7 @@ def prepare_config(
         StageOptions,
         parse_env_pairs,
         parse_hosts_entries,
+        parse_ports,
         read_env_file,
         split_lists,
     )
@@ -145,6 +148,7 @@ def prepare_config(
     from rkt.net.pod import select
 
     net = args.net if run else "none"
+    ports = parse_ports(args.port)
     _, networks = select(config.dirs, net)  # before any pod exists: a bad --net creates none
     options = StageOptions(
         hostname=args.hostname if run else "",
@@ -183,6 +187,7 @@ def prepare_config(
             use_overlay=use_overlay,
             inherit_env=args.inherit_env,
             networks=networks,
+            ports=ports,
         )
         uuid = prepare(store, datadir.pods, stage0)
     return uuid, stage0

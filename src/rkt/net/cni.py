@@ -46,6 +46,8 @@ class Attachment:
     args: str
     seq: int  # the order attachments were made in; teardown goes backwards
     result: Result | None  # None when the ADD did not finish
+    #: the runtimeConfig of the ADD (``portMappings``), which DEL needs again (portmap)
+    runtime_config: Mapping[str, Any] | None = None
 
 
 class Client:
@@ -146,6 +148,7 @@ class Client:
             "cniArgs": entry.args,
             "seq": entry.seq,
             "result": None if entry.result is None else dict(entry.result.raw),
+            "runtimeConfig": None if entry.runtime_config is None else dict(entry.runtime_config),
         }
         # Write-then-rename: a crash leaves the old entry or the new one, never half of one.
         tmp = path.with_suffix(".tmp")
@@ -157,6 +160,9 @@ class Client:
             doc = json.loads(path.read_bytes())
             network = parse_network(doc["config"].encode(), doc["source"])
             raw = doc["result"]
+            runtime = doc.get("runtimeConfig")
+            if runtime is not None and not isinstance(runtime, dict):
+                raise ValueError("runtimeConfig is not an object")
             return Attachment(
                 network,
                 doc["containerId"],
@@ -165,6 +171,7 @@ class Client:
                 doc["cniArgs"],
                 int(doc["seq"]),
                 None if raw is None else parse_result(raw, str(path)),
+                runtime,
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
             raise NetworkError(f"{path}: unreadable cni cache entry: {err}") from err
@@ -201,7 +208,7 @@ class Client:
         plugin's error is raised; the cache entry stays if that DEL fails too, for gc.
         """
         seq = max((a.seq + 1 for a in self.attachments(container_id)), default=0)
-        entry = Attachment(network, container_id, ifname, netns, args, seq, None)
+        entry = Attachment(network, container_id, ifname, netns, args, seq, None, runtime_config)
         self._write_cache(entry)
         env = _env(container_id, netns, ifname, args)
         prev: Mapping[str, Any] | None = None
@@ -224,7 +231,7 @@ class Client:
         assert prev is not None  # a network has at least one plugin
         result = parse_result(prev, f"network {network.name!r}: result")
         self._write_cache(
-            Attachment(network, container_id, ifname, netns, args, seq, result),
+            Attachment(network, container_id, ifname, netns, args, seq, result, runtime_config),
         )
         return result
 
@@ -264,12 +271,16 @@ class Client:
         The configuration the attachment was made with (from the cache) wins over ``network``,
         so editing net.d cannot strand a lease. A netns that is gone (the pod crashed, the
         host rebooted) is passed as ``CNI_NETNS=""``, which the spec allows for DEL: plugins
-        then release what lives outside the pod. Every plugin is tried; the first error is
-        raised after all have run, and the cache entry is kept so that gc can try again.
+        then release what lives outside the pod. Without ``runtime_config`` the one cached with
+        the ADD is used (portmap removes its rules only for the mappings it is given). Every
+        plugin is tried; the first error is raised after all have run, and the cache entry is
+        kept so that gc can try again.
         """
         entry = self.cached(network.name, container_id, ifname)
         conf = entry.network if entry else network
         prev = entry.result.raw if entry and entry.result else None
+        if runtime_config is None and entry is not None:
+            runtime_config = entry.runtime_config
         env = _env(container_id, netns if is_netns(netns) else "", ifname, args)
         first: NetworkError | None = None
         for index in reversed(range(len(conf.plugins))):

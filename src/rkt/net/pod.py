@@ -11,6 +11,22 @@
 - gc/rm (:func:`teardown`, from stage1's gc): DEL of every cached attachment, newest first, with
   the namespace's *current* path (the pod directory has moved to ``exited-garbage/`` since the
   ADD, and ptp's ipMasq teardown needs the namespace), then the namespace file is removed.
+
+Port forwarding (``rkt run --port=NAME:[HOSTIP:]HOSTPORT``, :func:`forward_ports`): the ports go
+to one network, as in rkt (``GetForwardableNet``): the first with ``ipMasq``, else the last one.
+Unless its chain already has a plugin taking ``portMappings``, the CNI ``portmap`` plugin is
+appended to it (a ``.conf`` becomes a ``.conflist``) with ``"snat": true``, and the mappings
+are given to it as runtimeConfig, for ADD and (from the CNI cache) for DEL, which removes the
+rules. portmap's DNAT rules hook ``PREROUTING`` and ``OUTPUT`` (so the host itself reaches the
+pod through any of its addresses, 127.0.0.1 included); for 127.0.0.1 it sets
+``net.ipv4.conf.<host end of the veth>.route_localnet=1`` (that interface goes with the pod)
+and its SNAT masquerades the connections coming from 127.0.0.1, which the pod could not answer.
+
+IPv6: networks are dual-stack when their host-local IPAM has an IPv6 range next to the IPv4 one
+(``"ranges": [[{"subnet": "172.29.7.0/24"}], [{"subnet": "fd00:1:2:3::/64"}]]``, routes
+``0.0.0.0/0`` and ``::/0``). ptp then enables IPv6 forwarding on the host
+(``net.ipv6.conf.all.forwarding=1``), as it does ``net.ipv4.ip_forward`` for IPv4. The built-in
+``default`` stays IPv4-only: a dual-stack default is a user ``default`` in net.d.
 """
 
 from __future__ import annotations
@@ -19,7 +35,7 @@ import hashlib
 import json
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -36,8 +52,10 @@ __all__ = [
     "CONF_DIR",
     "NETNS",
     "NETWORKS_FILE",
+    "PORTMAP",
     "Selected",
     "dns",
+    "forward_ports",
     "has_networks",
     "save_selection",
     "select",
@@ -52,6 +70,8 @@ CACHE_DIR = "net/cache"
 NETWORKS_FILE = "net/networks.json"
 
 Selected = tuple[NetworkConfig, str]  # a network and its CNI_ARGS
+#: The plugin appended to the forwarding network's chain when the pod has ports to forward.
+PORTMAP: dict[str, Any] = {"type": "portmap", "snat": True, "capabilities": {"portMappings": True}}
 
 
 def select(dirs: ConfigDirs, net: str) -> tuple[NetList, list[Selected]]:
@@ -65,8 +85,66 @@ def select(dirs: ConfigDirs, net: str) -> tuple[NetList, list[Selected]]:
     return net_list, [(n, net_list.args(n.name)) for n in chosen]
 
 
-def save_selection(pod_dir: Path, selected: Sequence[Selected]) -> None:
-    """Copy the networks' configurations into the pod and list them for :func:`setup`."""
+def _takes_port_mappings(network: NetworkConfig) -> bool:
+    for plugin in network.plugins:
+        capabilities = plugin.get("capabilities")
+        if isinstance(capabilities, dict) and capabilities.get("portMappings") is True:
+            return True
+    return False
+
+
+def with_portmap(network: NetworkConfig) -> NetworkConfig:
+    """``network`` with :data:`PORTMAP` at the end of its chain, unless a plugin of the chain
+    already takes ``portMappings`` (a user conflist with its own portmap)."""
+    if _takes_port_mappings(network):
+        return network
+    plugins = []
+    for plugin in network.plugins:
+        plain = json.loads(json.dumps(dict(plugin)))
+        if not network.is_list:
+            plain.pop("name", None)
+            plain.pop("cniVersion", None)
+        plugins.append(plain)
+    doc: dict[str, Any] = {
+        "cniVersion": network.cni_version,
+        "name": network.name,
+        "plugins": [*plugins, PORTMAP],
+    }
+    if network.disable_check:
+        doc["disableCheck"] = True
+    base = network.source.removesuffix(".conflist").removesuffix(".conf")
+    return parse_network(json.dumps(doc, indent=1).encode(), base + ".conflist")
+
+
+def forward_ports(
+    selected: Sequence[Selected], mappings: Sequence[Mapping[str, Any]]
+) -> tuple[list[Selected], int]:
+    """The networks with portmap in the forwarding one's chain, and that network's index.
+
+    rkt's ``GetForwardableNet``: the first network with ``ipMasq``, else the last. ``mappings``
+    are CNI ``portMappings``; without any, the selection is returned as it is (index -1).
+    """
+    if not mappings or not selected:
+        return list(selected), -1
+    masq = [i for i, (n, _) in enumerate(selected) if n.plugins[0].get("ipMasq") is True]
+    index = masq[0] if masq else len(selected) - 1
+    chosen = list(selected)
+    network, args = chosen[index]
+    chosen[index] = (with_portmap(network), args)
+    return chosen, index
+
+
+def save_selection(
+    pod_dir: Path,
+    selected: Sequence[Selected],
+    port_mappings: Sequence[Mapping[str, Any]] = (),
+) -> None:
+    """Copy the networks' configurations into the pod and list them for :func:`setup`.
+
+    With ``port_mappings``, the forwarding network (:func:`forward_ports`) gets portmap and
+    the mappings as its ``runtimeConfig``.
+    """
+    selected, forwarding = forward_ports(selected, port_mappings)
     conf_dir = pod_dir / CONF_DIR
     conf_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
     entries = []
@@ -75,7 +153,10 @@ def save_selection(pod_dir: Path, selected: Sequence[Selected]) -> None:
         suffix = ".conflist" if network.is_list else ".conf"
         name = f"{index:02d}-{network.name}{suffix}"
         (conf_dir / name).write_bytes(network.raw)
-        entries.append({"name": network.name, "conf": f"{CONF_DIR}/{name}", "args": args})
+        entry: dict[str, Any] = {"name": network.name, "conf": f"{CONF_DIR}/{name}", "args": args}
+        if index == forwarding:
+            entry["runtimeConfig"] = {"portMappings": [dict(m) for m in port_mappings]}
+        entries.append(entry)
     _write_json(pod_dir / NETWORKS_FILE, entries)
 
 
@@ -85,7 +166,9 @@ def _write_json(path: Path, doc: Any) -> None:
     os.replace(tmp, path)
 
 
-def _load_selection(pod_dir: Path) -> list[tuple[NetworkConfig, str, Path]]:
+def _load_selection(
+    pod_dir: Path,
+) -> list[tuple[NetworkConfig, str, Path, Mapping[str, Any] | None]]:
     path = pod_dir / NETWORKS_FILE
     try:
         doc = json.loads(path.read_bytes())
@@ -93,14 +176,22 @@ def _load_selection(pod_dir: Path) -> list[tuple[NetworkConfig, str, Path]]:
         return []
     except (OSError, ValueError) as err:
         raise NetworkError(f"{path}: unreadable: {err}") from err
-    found = []
+    found: list[tuple[NetworkConfig, str, Path, Mapping[str, Any] | None]] = []
     for entry in doc if isinstance(doc, list) else []:
         conf = pod_dir / str(entry["conf"])
         try:
             network = parse_network(conf.read_bytes(), str(conf))
         except (OSError, ConfigError) as err:
             raise NetworkError(f"{conf}: cannot load network {entry.get('name')!r}: {err}") from err
-        found.append((network, str(entry.get("args") or ""), conf))
+        runtime = entry.get("runtimeConfig")
+        found.append(
+            (
+                network,
+                str(entry.get("args") or ""),
+                conf,
+                runtime if isinstance(runtime, dict) else None,
+            )
+        )
     return found
 
 
@@ -122,9 +213,9 @@ def setup(pod_dir: Path, uuid: str, client: Client | None = None) -> list[netinf
     infos = []
     try:
         netns.create(path)
-        for index, (network, args, conf) in enumerate(selection):
+        for index, (network, args, conf, runtime) in enumerate(selection):
             ifname = f"eth{index}"
-            result = client.add(network, uuid, str(path), ifname, args)
+            result = client.add(network, uuid, str(path), ifname, args, runtime)
             plugin = client.find_plugin(network.type)
             infos.append(netinfo.from_result(network.name, conf, plugin, ifname, args, result))
         netinfo.save(pod_dir, infos)

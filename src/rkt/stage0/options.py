@@ -10,8 +10,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rkt.errors import ConfigError
+
+if TYPE_CHECKING:
+    from appc.schema.app import ExposedPort, Port
 
 OPTIONS_FILE = "stage1/options.json"
 VERSION = 1
@@ -116,3 +120,92 @@ def parse_hosts_entries(values: Sequence[str]) -> tuple[tuple[str, tuple[str, ..
 def split_lists(values: Sequence[str]) -> tuple[str, ...]:
     """Repeated, comma-separated flag values (``--dns=a,b --dns=c``) as one list."""
     return tuple(part for value in values for part in value.split(",") if part)
+
+
+def parse_ports(values: Sequence[str]) -> tuple[ExposedPort, ...]:
+    """``--port=NAME:[HOSTIP:]HOSTPORT`` (repeatable): the forwards, not yet resolved.
+
+    ``HOSTIP`` may be an IPv6 address, bare or in brackets (``http:[::1]:8080``); the name is
+    everything before the first colon and the port everything after the last one.
+    """
+    import ipaddress
+
+    from appc.errors import ValidationError
+    from appc.schema.app import ExposedPort
+    from appc.schema.name import ac_name
+
+    found: dict[str, ExposedPort] = {}
+    for text in values:
+        name, colon, rest = text.partition(":")
+        host_ip, _, port_text = rest.rpartition(":")
+        host_ip = host_ip.removeprefix("[").removesuffix("]")
+        if not colon or not name or not port_text.isdigit():
+            raise ConfigError(f'--port "{text}" is not in the form NAME:[HOSTIP:]HOSTPORT')
+        try:
+            ac_name(name, "--port")
+        except ValidationError as err:
+            raise ConfigError(f'--port "{text}": invalid port name: {err}') from err
+        port = int(port_text)
+        if not 1 <= port <= 65535:
+            raise ConfigError(f'--port "{text}": host port {port} is not in 1-65535')
+        if host_ip:
+            try:
+                ipaddress.ip_address(host_ip)
+            except ValueError:
+                raise ConfigError(f'--port "{text}": {host_ip!r} is not an IP address') from None
+        if name in found:
+            raise ConfigError(f"--port {name} given more than once")
+        found[name] = ExposedPort(name, port, host_ip)
+    return tuple(found.values())
+
+
+def resolve_ports(
+    ports: Sequence[ExposedPort], app_ports: Sequence[Port], net: str
+) -> tuple[ExposedPort, ...]:
+    """Each forward with its image port (``podPort``); ConfigError for an unknown name or a
+    pod without a network of its own (``--net=host``/``none``), where there is nothing to map."""
+    from msgspec.structs import replace
+
+    if not ports:
+        return ()
+    if net in NETS:
+        raise ConfigError(
+            f"--port cannot be used with --net={net}",
+            hint="ports are forwarded to a pod's CNI network (e.g. --net=default)"
+            if net == "none"
+            else "with --net=host the apps' ports are the host's already",
+        )
+    by_name = {p.name: p for p in app_ports}
+    resolved = []
+    for port in ports:
+        pod_port = by_name.get(port.name)
+        if pod_port is None:
+            known = ", ".join(sorted(by_name)) or "none"
+            raise ConfigError(
+                f"--port {port.name}: no app of the pod has a port named {port.name!r} "
+                f"(the images' ports: {known})"
+            )
+        if port.host_port + pod_port.count > 65536:
+            raise ConfigError(
+                f"--port {port.name}: {pod_port.count} ports from {port.host_port} pass 65535"
+            )
+        resolved.append(replace(port, pod_port=pod_port))
+    return tuple(resolved)
+
+
+def port_mappings(ports: Sequence[ExposedPort]) -> list[dict[str, object]]:
+    """The CNI ``portMappings`` runtime config of resolved forwards (one per port of a range)."""
+    mappings: list[dict[str, object]] = []
+    for port in ports:
+        if port.pod_port is None:
+            continue
+        for offset in range(port.pod_port.count):
+            mapping: dict[str, object] = {
+                "hostPort": port.host_port + offset,
+                "containerPort": port.pod_port.port + offset,
+                "protocol": port.pod_port.protocol,
+            }
+            if port.host_ip:
+                mapping["hostIP"] = port.host_ip
+            mappings.append(mapping)
+    return mappings

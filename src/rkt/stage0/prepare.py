@@ -15,9 +15,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from appc.schema.app import ExposedPort
 from appc.schema.pod import Mount
 from appc.schema.volume import Volume
-from rkt.errors import PodError
+from rkt.errors import ConfigError, PodError
 from rkt.pod import layout
 from rkt.pod.pod import Pod
 from rkt.stage0.manifest import ResolvedApp, app_name, pod_manifest
@@ -38,6 +39,8 @@ class PrepareConfig:
     inherit_env: bool = False
     #: the CNI networks ``--net`` selected (rkt.net.pod.select), ADDed when the pod runs
     networks: Sequence[Selected] = ()
+    #: ``--port`` forwards, unresolved (rkt.stage0.options.parse_ports); resolved by prepare
+    ports: Sequence[ExposedPort] = ()
 
 
 def app_root(app: str) -> str:
@@ -102,6 +105,22 @@ def detach(targets: Sequence[Path]) -> None:
             umount2(str(target), MNT_DETACH)
 
 
+def _resolve_ports(config: PrepareConfig) -> tuple[ExposedPort, ...]:
+    """The ``--port`` forwards with their image ports, before any pod exists (ConfigError)."""
+    from rkt.stage0.options import resolve_ports
+
+    image_ports = [
+        port
+        for resolved in config.apps
+        if resolved.image.app is not None
+        for port in resolved.image.app.ports
+    ]
+    ports = resolve_ports(config.ports, image_ports, config.options.net)
+    if ports and not config.networks:
+        raise ConfigError(f"--port: --net={config.options.net} selects no network to forward to")
+    return ports
+
+
 def prepare(store: Store, pods: Path, config: PrepareConfig) -> str:
     """Create, fill and publish the pod; returns its UUID (the pod is in ``prepared/``)."""
     inherit = dict(os.environ) if config.inherit_env else None
@@ -109,6 +128,11 @@ def prepare(store: Store, pods: Path, config: PrepareConfig) -> str:
         config.apps, volumes=config.volumes, pod_mounts=config.pod_mounts, inherit_env=inherit
     )
     names = [app_name(a) for a in config.apps]
+    ports = _resolve_ports(config)
+    if ports:
+        from msgspec.structs import replace as replace_struct
+
+        manifest = replace_struct(manifest, ports=ports)
     mounted: list[Path] = []
     pod = Pod.new(pods)
     try:
@@ -138,8 +162,9 @@ def prepare(store: Store, pods: Path, config: PrepareConfig) -> str:
         _write(pod_dir / OPTIONS_FILE, options.to_json(pod.uuid))
         if config.networks:
             from rkt.net.pod import save_selection
+            from rkt.stage0.options import port_mappings
 
-            save_selection(pod_dir, config.networks)
+            save_selection(pod_dir, config.networks, port_mappings(ports))
         pod.to_prepared()
         return pod.uuid
     except BaseException:

@@ -46,7 +46,7 @@ from rkt.linux.mount import (
     Tmpfs,
 )
 from rkt.linux.namespace import CLONE_NEWNS, unshare
-from rkt.stage1 import seccomp_groups
+from rkt.stage1 import seccomp_groups, sysctl
 from rkt.stage1.plan import AppPlan, Mount, PodPlan
 
 #: The mount options that are flags, not filesystem data.
@@ -177,6 +177,22 @@ def apply_mounts(app: AppPlan, kernel: Kernel) -> None:
             continue
         for operation in operations(mount):
             operation.apply(kernel, app.root)
+
+
+def apply_sysctls(sysctls: tuple[tuple[str, str], ...], proc_sys: str = "/proc/sys") -> None:
+    """Write the pod's sysctls (checked as namespaced by the plan). Called in PID 1, which is in
+    the pod's namespaces: /proc/sys resolves net, ipc and uts entries by the writing task's
+    namespaces, so the writes change the pod's, never the host's."""
+    for key, value in sysctls:
+        path = os.path.join(proc_sys, sysctl.proc_path(key))
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+            try:
+                os.write(fd, value.encode())
+            finally:
+                os.close(fd)
+        except OSError as err:
+            raise ExecutorError(f'sysctl "{key}": cannot set "{value}": {err.strerror}') from err
 
 
 def write_atomically(path: str, content: bytes, mode: int) -> None:

@@ -110,6 +110,18 @@ class Seccomp:
     errno: str = ""
 
 
+@dataclass(frozen=True)
+class IsolatorStatus:
+    """What the executor does with one isolator (ace.md: executors report which isolators were
+    enforced or ignored): ``status`` "enforced" or "ignored", ``reason`` a short phrase,
+    ``scope`` "app" (the app's own isolator) or "pod" (the pod manifest's)."""
+
+    name: str
+    status: str
+    reason: str
+    scope: str = "app"
+
+
 #: The CFS period the cpu quotas are of, in µs; the kernel takes no quota under 1 ms.
 CFS_PERIOD = 100_000
 MIN_CPU_QUOTA = 1_000
@@ -156,6 +168,8 @@ class AppPlan:
     limits: CgroupLimits = field(default_factory=CgroupLimits)
     #: os/linux/oom-score-adj, written to the app's /proc/<pid>/oom_score_adj; None: inherit.
     oom_score_adj: int | None = None
+    #: What becomes of each of the app's and the pod's isolators (rkt.stage1.isolator_report).
+    isolators: tuple[IsolatorStatus, ...] = ()
 
     def env(self) -> dict[str, str]:
         return dict(self.environment)
@@ -175,6 +189,9 @@ class PodPlan:
     apps: tuple[AppPlan, ...]
     #: Limits of the pod's cgroup as a whole (the apps' are below it).
     limits: CgroupLimits = field(default_factory=CgroupLimits)
+    #: os/unix/sysctl of the apps and the pod, checked as namespaced (rkt.stage1.sysctl):
+    #: (key, value), written by PID 1 before any app starts.
+    sysctls: tuple[tuple[str, str], ...] = ()
 
     def app(self, name: str) -> AppPlan:
         for app in self.apps:

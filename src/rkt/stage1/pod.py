@@ -12,7 +12,17 @@ from appc.schema.app import App
 from appc.schema.isolator import Isolator, by_name
 from appc.schema.linux import CPU_SHARES, OOM_SCORE_ADJ, CPUShares, OOMScoreAdj
 from appc.schema.resource import CPU, MEMORY, Resource
-from rkt.stage1 import capabilities, environment, executable, hosts, mounts, rootfs, user
+from rkt.stage1 import (
+    capabilities,
+    environment,
+    executable,
+    hosts,
+    isolator_report,
+    mounts,
+    rootfs,
+    sysctl,
+    user,
+)
 from rkt.stage1.plan import (
     CFS_PERIOD,
     MIN_CPU_QUOTA,
@@ -232,6 +242,7 @@ def plan_app(item: AppInput, pod: PodInput) -> tuple[AppPlan, list[VolumeDirecto
         post_stop=handlers.get("post-stop", ()),
         limits=limits(app.isolators),
         oom_score_adj=oom_score_adj(app.isolators),
+        isolators=isolator_report.report(app.isolators, pod.manifest.isolators, options),
     )
     return plan, directories
 
@@ -254,6 +265,17 @@ def plan_pod(pod: PodInput) -> PodPlan:
         apps.append(plan)
         for directory in dirs:
             directories.setdefault(directory.path, directory)
+    spaces = namespaces(options)
+    sysctls = sysctl.pod_sysctls(
+        [
+            ("pod manifest", pod.manifest.isolators),
+            *(
+                (f'app "{item.runtime_app.name}"', _effective_app(item).isolators)
+                for item in pod.apps
+            ),
+        ],
+        spaces,
+    )
     files = []
     resolv = hosts.resolv_conf(options)
     if resolv is not None:
@@ -265,7 +287,7 @@ def plan_pod(pod: PodInput) -> PodPlan:
         hosts_text = hosts.hosts(options, name)
         files.append(GeneratedFile(hosts_path, hosts_text))
     return PodPlan(
-        namespaces=namespaces(options),
+        namespaces=spaces,
         hostname=name,
         hosts=hosts_text,
         resolv_conf=resolv,
@@ -273,4 +295,5 @@ def plan_pod(pod: PodInput) -> PodPlan:
         volumes=tuple(directories.values()),
         apps=tuple(apps),
         limits=CgroupLimits(pids=DEFAULT_POD_PIDS),
+        sysctls=sysctls,
     )

@@ -25,7 +25,7 @@ from types import FrameType
 from rkt.linux import cgroup, mount, namespace, netif, process
 from rkt.linux.kernel import RealKernel
 from rkt.pod import layout
-from rkt.stage1 import seccomp_groups, supervisor
+from rkt.stage1 import isolator_report, seccomp_groups, supervisor
 from rkt.stage1.executor import (
     ExecutorError,
     build_filter,
@@ -38,7 +38,11 @@ from rkt.stage1.pod import plan_pod
 
 FAILURE = 254
 #: Isolators this executor could not enforce, per app; ace.md requires that they be reported.
+#: Names of the ignored isolators of each app that has any.
 UNENFORCED = "stage1/unenforced-isolators.json"
+#: Every isolator of each app (and of the pod) with its status, ``{"<app>": [{"name", "status",
+#: "reason", "scope"}]}`` (rkt.stage1.isolator_report); ``rkt status`` summarises it.
+ISOLATORS = isolator_report.REPORT
 #: Each app's resolved seccomp filter, ``<app>.json`` (seccomp_groups.Filter.to_json).
 SECCOMP_DIR = "stage1/seccomp"
 _NAMESPACES = {
@@ -60,15 +64,21 @@ def _fail(message: str) -> int:
 
 
 def _record_unenforced(plan: PodPlan, pod_dir: str, debug: bool) -> None:
-    # Seccomp is enforced (the executor loads each app's filter): nothing is unenforced, but the
-    # record stays for ace.md. Each app's resolved filter is checked here, before the pod starts,
-    # and kept in SECCOMP_DIR for enter, which installs the same filter.
+    # ace.md: which isolators are enforced and which ignored (ISOLATORS), and the names of the
+    # ignored ones (UNENFORCED). Each app's resolved seccomp filter is checked here, before the
+    # pod starts, and kept in SECCOMP_DIR for enter, which installs the same filter.
     unenforced: dict[str, list[str]] = {}
+    report: dict[str, list[dict[str, str]]] = {}
     for app in plan.apps:
         _save_filter(app, pod_dir, debug)
-    path = os.path.join(pod_dir, UNENFORCED)
-    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-    write_atomically(path, json.dumps(unenforced, sort_keys=True).encode() + b"\n", 0o644)
+        report[app.name] = isolator_report.to_json(app.isolators)
+        ignored = [s.name for s in app.isolators if s.status == isolator_report.IGNORED]
+        if ignored:
+            unenforced[app.name] = ignored
+    for name, content in ((UNENFORCED, unenforced), (ISOLATORS, report)):
+        path = os.path.join(pod_dir, name)
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        write_atomically(path, json.dumps(content, sort_keys=True).encode() + b"\n", 0o644)
 
 
 def _save_filter(app: AppPlan, pod_dir: str, debug: bool) -> None:

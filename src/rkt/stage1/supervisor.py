@@ -38,6 +38,7 @@ from rkt.pod import layout
 from rkt.stage1.executor import (
     ExecutorError,
     apply_mounts,
+    apply_sysctls,
     fork_app,
     start_app,
     wait_started,
@@ -233,6 +234,8 @@ def run(plan: PodPlan, pod_dir: str, kernel: Kernel) -> int:
         pass  # Only cosmetic.
     kernel.sethostname(plan.hostname)
     try:
+        # Before any app runs, in the pod's namespaces (os/unix/sysctl).
+        apply_sysctls(plan.sysctls)
         supervisor.start()
     except (ExecutorError, OSError) as err:
         print(f"stage1: {err}", file=sys.stderr, flush=True)
