@@ -59,7 +59,7 @@ echo "== rkt fetch"
 "${rkt[@]}" fetch "$out/busybox.aci"
 echo "== rkt image list"
 "${rkt[@]}" image list
-echo "== rkt run (a pod of the fetched image; no network yet)"
+echo "== rkt run (a pod of the fetched image, with no network: --net=none)"
 "${rkt[@]}" run --net=none rocket.example/busybox:1.35.0
 echo "== rkt list"
 "${rkt[@]}" list
