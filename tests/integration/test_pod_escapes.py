@@ -296,13 +296,6 @@ def _host_devices(*paths: str) -> list[tuple[str, str, int, int]]:
     return found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no device cgroup: rkt puts the app in cpu/cpuacct/memory/pids cgroups but not in "
-    "a devices cgroup (rkt 1.30's stage1 sets DevicePolicy=closed with DeviceAllow for the "
-    "default /dev nodes only), so the pod's root, which keeps CAP_MKNOD, can mknod any host "
-    "device (e.g. /dev/cpu_dma_latency c 10:259, /dev/loop0 b 7:0) and open and read it",
-)
 def test_mknod_host_device_outside_the_default_set_cannot_be_opened(attack: Any) -> None:
     devices = _host_devices("/dev/cpu_dma_latency", "/dev/loop0", "/dev/loop-control")
     if not devices:

@@ -28,7 +28,7 @@ V1 = "v1"
 V2 = "v2"
 HYBRID = "hybrid"
 #: The v1 controllers a pod gets a cgroup in (cpuacct only to account, for status and tests).
-CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
+CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "devices")
 #: The v2 controllers enabled for pods (cpuacct is part of v2's cpu).
 V2_CONTROLLERS = ("cpu", "memory", "pids")
 #: The leaf cgroup of the runtime's own processes (outer stage1, PID 1); not an AC name.
@@ -216,6 +216,35 @@ class PodCgroups:
         return cls(str(doc["version"]), dict(doc["dirs"]), tuple(doc.get("apps", ())))
 
 
+#: The devices a pod may open (v1 ``devices`` controller): the character devices of the
+#: minimal /dev the executor builds (null, zero, full, random, urandom, tty, console, ptmx and
+#: the pts it allocates). Creating nodes stays allowed (``m``), opening any other device is
+#: denied — otherwise CAP_MKNOD would let a pod's root make and open any host device (rkt
+#: closed this with systemd's DevicePolicy=closed; runc and Docker use the same list).
+DEVICE_RULES = (
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+)
+
+
+def write_device_policy(directory: str) -> None:
+    """Deny all devices in the v1 ``devices`` cgroup ``directory``, then allow
+    :data:`DEVICE_RULES`; sub-cgroups made afterwards inherit the list. (cgroup v2 has no
+    devices files: the same policy needs a BPF_CGROUP_DEVICE program, not written yet.)"""
+    _write(os.path.join(directory, "devices.deny"), "a")
+    for rule in DEVICE_RULES:
+        _write(os.path.join(directory, "devices.allow"), rule)
+
+
 def write_limits(version: str, dirs: Mapping[str, str], limits: Limits) -> list[str]:
     """Write ``limits`` into the cgroup whose directory per controller is ``dirs``; the files
     written, in order. v1 also caps memory+swap at the memory limit (when the kernel accounts
@@ -292,6 +321,8 @@ def create_pod(
             os.makedirs(directory, mode=0o755, exist_ok=True)
         if version == V2:
             _enable_subtree(layout, pod.roots()[0])
+        elif "devices" in dirs:
+            write_device_policy(dirs["devices"])
         write_limits(version, dirs, pod_limits)
         for name in (SUPERVISOR, *app_limits):
             for directory in pod.sub(name):
