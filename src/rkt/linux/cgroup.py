@@ -316,6 +316,10 @@ def create_pod(
     dirs = {c: os.path.join(b, PARENT, uuid) for c, b in layout.bases.items()}
     version = V2 if layout.version == V2 else V1
     pod = PodCgroups(version, dirs, tuple(app_limits))
+    # Left by an earlier run of this pod that was killed before gc (the same UUID runs again
+    # with run-prepared or in tests): empty cgroups, removed so that the new ones start clean
+    # (v1 also refuses to change the device policy of a cgroup that has children).
+    remove(pod, timeout=0)
     try:
         for directory in pod.roots():
             os.makedirs(directory, mode=0o755, exist_ok=True)
