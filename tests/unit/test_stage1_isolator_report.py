@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from appc.schema.pod import PodManifest
+from rkt.pod.info import isolator_summary
 from rkt.stage1 import isolator_report, plan_pod
 from rkt.stage1.plan import AppInput, IsolatorStatus, PodInput, PodOptions
 from rkt.stage1.pod import PIDS_LIMIT
@@ -143,10 +144,10 @@ def test_json_and_summary() -> None:
         "scope": "pod",
     }
     assert (
-        isolator_report.summary(entries)
+        isolator_summary(entries)
         == "enforced:os/unix/sysctl,os/linux/cpu-shares;ignored:example.com/x"
     )
-    assert isolator_report.summary([]) == "enforced:;ignored:"
+    assert isolator_summary([]) == "enforced:;ignored:"
 
 
 @pytest.mark.parametrize("name", [isolator_report.PIDS_LIMIT])

@@ -23,10 +23,9 @@ from typing import TYPE_CHECKING
 from rkt.errors import PodError
 from rkt.linux.cgroup import OOM_DIR
 from rkt.linux.cgroup import load as load_cgroups
-from rkt.pod import info
+from rkt.pod import info, layout
 from rkt.pod.pod import Pod, read_uuid_file
 from rkt.pod.state import PodState
-from rkt.stage1.isolator_report import REPORT, summary
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -128,13 +127,13 @@ def status_lines(pod: Pod) -> list[str]:
 
 def _isolator_lines(pod: Pod) -> list[str]:
     try:
-        report = json.loads((pod.path / REPORT).read_text(encoding="utf-8"))
+        report = json.loads((pod.path / layout.ISOLATOR_REPORT).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []  # Not run by this stage1 (or not yet).
     if not isinstance(report, dict):
         return []
     return [
-        f"app-{name}-isolators={summary(entries)}"
+        f"app-{name}-isolators={info.isolator_summary(entries)}"
         for name, entries in report.items()
         if isinstance(entries, list) and entries
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,3 +195,13 @@ def networks(pod: Pod) -> list[dict[str, Any]]:
 def format_networks(nets: list[dict[str, Any]]) -> str:
     """``default:ip4=172.16.28.7, other:ip4=…`` as rkt list and status print them."""
     return ", ".join(f"{n.get('netName', '')}:ip4={n.get('ip', '<nil>')}" for n in nets)
+
+
+def isolator_summary(entries: Iterable[dict[str, str]]) -> str:
+    """``enforced:<n1>,<n2>;ignored:<n3>`` of an isolator report's entries (``rkt status``)."""
+    entries = list(entries)
+    parts = []
+    for status in (layout.ISOLATOR_ENFORCED, layout.ISOLATOR_IGNORED):
+        names = [str(e.get("name", "")) for e in entries if e.get("status") == status]
+        parts.append(f"{status}:{','.join(names)}")
+    return ";".join(parts)

@@ -46,6 +46,11 @@ OVERLAY_PREPARED = "overlay-prepared"
 PRIVATE_USERS_PREPARED = "private-users-prepared"
 STAGE1_ROOTFS = "stage1/rootfs"
 MUTATION_LOCK = "pod.lck"
+#: stage1's per-app isolator report (ace.md: which isolators were enforced or ignored), and
+#: the two statuses an entry has in it
+ISOLATOR_REPORT = "stage1/isolators.json"
+ISOLATOR_ENFORCED = "enforced"
+ISOLATOR_IGNORED = "ignored"
 UUID_LENGTH = 36
 
 

@@ -31,12 +31,13 @@ from appc.schema.resource import (
     NETWORK_BANDWIDTH,
     Resource,
 )
+from rkt.pod import layout
 from rkt.stage1.plan import IsolatorStatus, PodOptions
 
 #: Where run.py writes the report, under the pod dir.
-REPORT = "stage1/isolators.json"
-ENFORCED = "enforced"
-IGNORED = "ignored"
+REPORT = layout.ISOLATOR_REPORT
+ENFORCED = layout.ISOLATOR_ENFORCED
+IGNORED = layout.ISOLATOR_IGNORED
 #: Non-standard isolator of this runtime (rkt.stage1.pod.PIDS_LIMIT).
 PIDS_LIMIT = "rkt.coreos.com/pids-limit"
 
@@ -112,13 +113,3 @@ def to_json(statuses: Iterable[IsolatorStatus]) -> list[dict[str, str]]:
     return [
         {"name": s.name, "status": s.status, "reason": s.reason, "scope": s.scope} for s in statuses
     ]
-
-
-def summary(entries: Iterable[dict[str, str]]) -> str:
-    """``enforced:<n1>,<n2>;ignored:<n3>`` of a report's JSON entries (for ``rkt status``)."""
-    entries = list(entries)
-    parts = []
-    for status in (ENFORCED, IGNORED):
-        names = [str(e.get("name", "")) for e in entries if e.get("status") == status]
-        parts.append(f"{status}:{','.join(names)}")
-    return ";".join(parts)
