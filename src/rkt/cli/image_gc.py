@@ -4,46 +4,21 @@ whatever files crashed processes left behind (orphan blobs and trees, temporary 
 from __future__ import annotations
 
 import argparse
-import re
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from rkt.cli.duration import parse_duration
 from rkt.cli.image_common import open_store, quote, warn
 
 if TYPE_CHECKING:
     from rkt.config import Config
 
 VERB = "image gc"
-_UNITS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "μs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 
 def go_duration(text: str) -> timedelta:
-    """A duration as Go's ``time.ParseDuration`` reads it: ``24h``, ``1h30m``, ``0``, ``-5m``."""
-    body = text.lstrip("+-")
-    sign = -1 if text.startswith("-") else 1
-    if body == "0":
-        return timedelta(0)
-    seconds = 0.0
-    pos = 0
-    while pos < len(body):
-        match = _PART.match(body, pos)
-        if match is None:
-            raise argparse.ArgumentTypeError(f"invalid duration {text!r}")
-        seconds += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if not body:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r}")
-    return timedelta(seconds=sign * seconds)
+    """``--grace-period`` as a timedelta (Go's duration syntax, :mod:`rkt.cli.duration`)."""
+    return timedelta(seconds=parse_duration(text))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

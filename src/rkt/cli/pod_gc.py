@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from rkt.cli.pod_status import parse_duration
+from rkt.cli.duration import parse_duration
 
 if TYPE_CHECKING:
     from rkt.config import Config

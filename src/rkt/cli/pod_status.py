@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from typing import TYPE_CHECKING
 
+from rkt.cli.duration import parse_duration
 from rkt.errors import PodError
 from rkt.linux.cgroup import OOM_DIR
 from rkt.linux.cgroup import load as load_cgroups
@@ -36,27 +36,7 @@ if TYPE_CHECKING:
 _GO_BOOL = dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True) | dict.fromkeys(
     ("0", "f", "F", "FALSE", "false", "False"), False
 )
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
-_UNITS["h"] = 3600.0
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _POLL = 0.1  # rkt polls every 100 ms
-
-
-def parse_duration(text: str) -> float:
-    """Go's ``time.ParseDuration`` in seconds: ``30m0s``, ``1.5h``, ``-10s``, ``0``."""
-    sign = -1.0 if text.startswith("-") else 1.0
-    body = text[1:] if text[:1] in "+-" else text
-    if body == "0":
-        return 0.0
-    pos, total = 0, 0.0
-    for match in _DURATION.finditer(body):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if not body or pos != len(body):
-        raise argparse.ArgumentTypeError(f'time: invalid duration "{text}"')
-    return sign * total
 
 
 def parse_wait(text: str) -> float | None:
