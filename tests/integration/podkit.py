@@ -26,11 +26,12 @@ PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n
 GROUP = "root:x:0:\napp:x:1000:\nextra:x:2000:\n"
 
 
-def make_base_rootfs(root: Path) -> Path:
-    """A rootfs with /bin/busybox, its applet links, /etc/passwd and /etc/group."""
+def make_base_rootfs(root: Path, extra_applets: Iterable[str] = ()) -> Path:
+    """A rootfs with /bin/busybox, its applet links (:data:`APPLETS` and ``extra_applets``),
+    /etc/passwd and /etc/group."""
     (root / "bin").mkdir(parents=True)
     shutil.copy(BUSYBOX, root / "bin/busybox")
-    for name in APPLETS:
+    for name in dict.fromkeys((*APPLETS, *extra_applets)):
         (root / "bin" / name).symlink_to("busybox")
     (root / "etc").mkdir()
     (root / "etc/passwd").write_text(PASSWD)

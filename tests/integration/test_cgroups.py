@@ -31,18 +31,9 @@ pytestmark = [
 APPLETS = ("head", "tr", "kill", "true")
 
 
-def _customize(root: Path) -> None:
-    for name in APPLETS:
-        link = root / "bin" / name
-        if not link.exists():
-            link.symlink_to("busybox")
-
-
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = podkit.make_base_rootfs(tmp_path_factory.mktemp("base") / "rootfs")
-    _customize(root)
-    return root
+    return podkit.make_base_rootfs(tmp_path_factory.mktemp("base") / "rootfs", APPLETS)
 
 
 @pytest.fixture

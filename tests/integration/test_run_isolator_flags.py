@@ -24,18 +24,9 @@ APPLETS = ("head", "tr", "chown", "mkdir")
 CAP_NET_BIND_SERVICE = 1 << 10
 
 
-def _customize(root: Path) -> None:
-    for name in APPLETS:
-        link = root / "bin" / name
-        if not link.exists():
-            link.symlink_to("busybox")
-
-
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = podkit.make_base_rootfs(tmp_path_factory.mktemp("base") / "rootfs")
-    _customize(root)
-    return root
+    return podkit.make_base_rootfs(tmp_path_factory.mktemp("base") / "rootfs", APPLETS)
 
 
 @pytest.fixture
