@@ -7,7 +7,9 @@ forked, single-threaded child.
 
 from __future__ import annotations
 
+import errno
 import os
+from dataclasses import dataclass
 
 from rkt.linux.syscall import check, libc
 
@@ -21,10 +23,13 @@ __all__ = [
     "CLONE_NEWUSER",
     "CLONE_NEWUTS",
     "KINDS",
+    "IdMap",
     "namespace_id",
     "open_namespace",
     "setns",
     "unshare",
+    "user_namespace",
+    "write_id_maps",
 ]
 
 # include/uapi/linux/sched.h
@@ -72,3 +77,56 @@ def namespace_id(kind: str, pid: int | str = "self") -> int:
     for every namespace on a host, so the inode suffices for comparisons made on one host.)
     """
     return os.stat(f"/proc/{pid}/ns/{kind}").st_ino
+
+
+@dataclass(frozen=True)
+class IdMap:
+    """One line of a ``uid_map``/``gid_map``: ``count`` ids from ``inside`` in the namespace are
+    ``outside`` and up on the host (man 7 user_namespaces)."""
+
+    outside: int
+    count: int
+    inside: int = 0
+
+    def line(self) -> bytes:
+        return f"{self.inside} {self.outside} {self.count}\n".encode()
+
+
+def write_id_maps(pid: int, uids: IdMap, gids: IdMap) -> None:
+    """Give the user namespace of ``pid`` its maps; once only, by a process with CAP_SETUID and
+    CAP_SETGID over the parent namespace (then setgroups(2) stays allowed in it)."""
+    for name, id_map in (("uid_map", uids), ("gid_map", gids)):
+        fd = os.open(f"/proc/{pid}/{name}", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, id_map.line())
+        finally:
+            os.close(fd)
+
+
+def user_namespace(uids: IdMap, gids: IdMap) -> int:
+    """An fd of a new user namespace with these maps, which no process lives in: a forked
+    helper unshares it, we write its maps and open it, and the helper exits (the fd keeps the
+    namespace). For idmapped mounts (rkt.linux.mount.idmapped_bind)."""
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    done_r, done_w = os.pipe2(os.O_CLOEXEC)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the helper child
+        try:
+            os.close(ready_r)
+            os.close(done_w)
+            unshare(CLONE_NEWUSER)
+            os.write(ready_w, b"1")
+            os.read(done_r, 1)
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    os.close(done_r)
+    try:
+        if os.read(ready_r, 1) != b"1":
+            raise OSError(errno.EPERM, "unshare(CLONE_NEWUSER) failed in a helper process")
+        write_id_maps(pid, uids, gids)
+        return open_namespace("user", pid)
+    finally:
+        os.close(done_w)
+        os.close(ready_r)
+        os.waitpid(pid, 0)

@@ -94,10 +94,12 @@ def _show(value: object) -> str:
 
 # Syscalls glibc does not wrap (pivot_root until 2.35 had none; Debian 12 ships 2.36 but its
 # wrapper is not in every libc). Numbers from arch/*/entry/syscalls and include/uapi/asm-generic.
+# Calls added since Linux 5.1 have one number on every architecture but alpha (_MOUNT_API).
+_MOUNT_API = {"open_tree": 428, "move_mount": 429, "mount_setattr": 442}
 _NUMBERS: dict[str, dict[str, int]] = {
-    "x86_64": {"pivot_root": 155, "close_range": 436},
-    "aarch64": {"pivot_root": 41, "close_range": 436},
-    "riscv64": {"pivot_root": 41, "close_range": 436},
+    "x86_64": {"pivot_root": 155, "close_range": 436, **_MOUNT_API},
+    "aarch64": {"pivot_root": 41, "close_range": 436, **_MOUNT_API},
+    "riscv64": {"pivot_root": 41, "close_range": 436, **_MOUNT_API},
 }
 
 
