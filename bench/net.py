@@ -8,7 +8,8 @@
 2. The CNI part of rkt's time: ``rkt.net.pod.setup`` (netns + ADD of ``default`` +
    net-info.json) and ``rkt.net.pod.teardown`` (DEL + ipMasq sweep + netns removal) of one
    pod, timed in process on a pod directory made for it (the selection saved as ``rkt run``
-   saves it); and, as a cross-check, ``--net=default`` minus ``--net=none`` from 1.
+   saves it); and, as a cross-check, ``--net=default`` minus ``--net=none`` from 1. Both are
+   part of ``rkt run``'s time: stage0 tears the network down as the pod exits.
 
 Needs root, /bin/busybox and podman (bench/setup-peers.sh). Everything lives in a temporary
 directory that is removed at the end: every rkt pod is gc'd (``rkt gc --grace-period=0s``
@@ -149,7 +150,7 @@ def main() -> int:
         print(f"   {'cross-check: rkt --net=default - --net=none (1.)':58} {ms(fallback)}")
         share = (cni["setup"] + cni["teardown"]) / medians["rkt --net=default"]
         print(f"   {'ADD+DEL vs the whole --net=default run':58} {share * 100:7.1f} %  "
-              "(DEL runs at gc, outside the run)")  # fmt: skip
+              "(both inside the run: DEL as the pod exits)")  # fmt: skip
     finally:
         cleanup(bench)
     left = sorted(set(leftovers()) - before)

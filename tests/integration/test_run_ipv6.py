@@ -16,7 +16,9 @@ import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,3 +137,147 @@ def test_ping6_between_two_pods(dual: tuple[Path, Path, Path, ipaddress.IPv6Netw
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, signal.SIGKILL)
         server.wait(30)
+
+
+def _devices_with6(address: str) -> list[str]:
+    done = subprocess.run(["ip", "-6", "-o", "addr", "show", "to", f"{address}/128"],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    return [line.split()[1].partition("@")[0] for line in done.stdout.splitlines() if line]
+
+
+def _rules_naming(text: str) -> list[str]:
+    found = []
+    for tool in ("iptables-save", "ip6tables-save"):
+        done = subprocess.run([tool, "-t", "nat"], capture_output=True, text=True, check=False)
+        found += [line for line in done.stdout.splitlines() if text in line]
+    return found
+
+
+def _default_leases_naming(uuids: list[str]) -> list[str]:
+    folder = Path("/var/lib/cni/networks/default")
+    if not folder.is_dir():
+        return []
+    return [p.name for p in folder.iterdir()
+            if p.is_file() and any(u in p.read_text(errors="replace") for u in uuids)]  # fmt: skip
+
+
+class _HostServer6:
+    """A one-line TCP server in the host's namespace on the pods' IPv6 gateway address only
+    (on the host ends of their veths); it waits for the address to leave DAD (tentative)."""
+
+    def __init__(self, address: str) -> None:
+        self.sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.sock.bind((address, 0))
+                break
+            except OSError:  # EADDRNOTAVAIL while the address is tentative
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        self.sock.listen(4)
+        self.sock.settimeout(TIMEOUT)
+        self.port = self.sock.getsockname()[1]
+        self.peers: list[str] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            conn, peer = self.sock.accept()
+            with conn:
+                self.peers.append(peer[0])
+                conn.sendall(b"from-host\n")
+
+    def close(self) -> None:
+        self.sock.close()
+        self.thread.join(5)
+
+
+@pytest.mark.skipif(shutil.which("ip6tables-save") is None, reason="needs ip6tables")
+def test_dual_stack_builtin_default(tmp_path: Path) -> None:
+    """``net.d/default.ipv6`` makes the built-in ``default`` dual-stack: two pods ping each
+    other over IPv6, a pod reaches the host end of its veth over IPv6, and after the pods exit
+    and gc nothing is left: veth, netns file or mount, v4 and v6 leases, NAT rules."""
+    net6 = ipaddress.IPv6Network(
+        f"fd00:{random.randrange(1, 0xFFFF):x}:{random.randrange(0xFFFF):x}::/64"
+    )
+    gateway6 = str(net6.network_address + 1)
+    etc = tmp_path / "etc"
+    (etc / "net.d").mkdir(parents=True)
+    (etc / "net.d/default.ipv6").write_text(f"{net6}\n")
+    base = podkit.make_base_rootfs(tmp_path / "base")
+    for applet in ("ip", "ping", "seq", "nc"):
+        (base / "bin" / applet).symlink_to("busybox")
+    aci = podkit.make_image(base, tmp_path, "v6box", {"exec": ["/bin/sh", "-c", "exit 1"]})
+    data = tmp_path / "data"
+    forwarding6 = FORWARDING6.read_text()
+    out = tmp_path / "a.out"
+    uuid_a, uuid_b = tmp_path / "a.uuid", tmp_path / "b.uuid"
+    words = [f"--dir={data}", f"--local-config={etc}", "--insecure-options=image", "run",
+             "--net=default", str(aci), f"--uuid-file-save={uuid_a}", "--exec=/bin/sh", "--",
+             "-c", f"{WAIT_DAD} ip -4 -o addr show dev eth0; echo READY; exec sleep {TIMEOUT}",
+             "---"]  # fmt: skip
+    server = subprocess.Popen([*RKT, *words], stdout=out.open("w"), stderr=subprocess.STDOUT,
+                              start_new_session=True)  # fmt: skip
+    uuids: list[str] = []
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while "READY" not in out.read_text():
+            assert server.poll() is None, out.read_text()
+            assert time.monotonic() < deadline, out.read_text()
+            time.sleep(0.1)
+        uuids.append(uuid_a.read_text().strip())
+        text = out.read_text()
+        found = re.search(r"inet6 ([0-9a-f:]+)/64 scope global", text)
+        assert found and "inet 172.16.28." in text, text
+        ip_a = ipaddress.IPv6Address(found.group(1))
+        assert ip_a in net6
+        host = _HostServer6(gateway6)
+        try:
+            script = (
+                f"{WAIT_DAD} ip -6 route; echo ==PING==; "
+                f"for i in 1 2 3 4 5; do ping -6 -c1 -W2 {ip_a} && break; sleep 0.3; done; "
+                f"echo ==HOST==; nc -w 3 {gateway6} {host.port} </dev/null"
+            )
+            done = rkt(data, f"--local-config={etc}", "--insecure-options=image", "run",
+                       "--net=default", str(aci), f"--uuid-file-save={uuid_b}",
+                       "--exec=/bin/sh", "--", "-c", script, "---", timeout=TIMEOUT)  # fmt: skip
+        finally:
+            host.close()
+        uuids.append(uuid_b.read_text().strip())
+        assert done.returncode == 0, (done.stdout, done.stderr)
+        mine, _, rest = done.stdout.partition("==PING==")
+        pinged, _, from_host = rest.partition("==HOST==")
+        ip_b = re.search(r"inet6 ([0-9a-f:]+)/64 scope global", mine)
+        assert ip_b and ipaddress.IPv6Address(ip_b.group(1)) in net6, done.stdout
+        assert f"default via {gateway6}" in mine, mine
+        assert f"from {ip_a}" in pinged and "1 packets received" in pinged, pinged
+        assert from_host.split() == ["from-host"], done.stdout
+        assert host.peers and ipaddress.IPv6Address(host.peers[0]) == ipaddress.IPv6Address(
+            ip_b.group(1)
+        )
+        os.killpg(server.pid, signal.SIGTERM)  # rkt run passes it on; the pod stops
+        server.wait(30)
+        for _ in range(2):
+            gc = rkt(data, "gc", "--grace-period=0s")
+            assert gc.returncode == 0, gc.stderr
+        deadline = time.monotonic() + 5  # the kernel destroys the namespaces asynchronously
+        while _devices_with6(gateway6) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _devices_with6(gateway6) == []
+        assert _default_leases_naming(uuids) == []
+        assert [r for u in uuids for r in _rules_naming(u)] == []
+        assert podkit.mounts_under(tmp_path) == []
+        assert not data.joinpath("pods").exists() or not any(data.joinpath("pods").rglob("netns"))
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait(30)
+        podkit.cleanup(data, tmp_path)
+        for device in _devices_with6(gateway6):
+            subprocess.run(["ip", "link", "del", device], check=False)
+        with contextlib.suppress(OSError):
+            FORWARDING6.write_text(forwarding6)

@@ -20,7 +20,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,6 +173,17 @@ def _wait_running(env: Env, uuid_file: Path, out: Path) -> str:
         time.sleep(0.1)
 
 
+def _eventually(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """``check`` becomes true within ``timeout`` s: the kernel destroys a namespace (and the
+    veth pair in it) asynchronously once its file is unmounted."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def _pod_ip(env: Env, uuid: str, network: str) -> str:
     status = env.rkt("status", uuid).stdout
     found = re.search(rf"networks={re.escape(network)}:ip4=([0-9.]+)", status)
@@ -273,9 +284,9 @@ def test_restricted_network_has_no_default_route(env: Env) -> None:
     assert ",UP" in done.stdout.split("lo:")[1].split("\n")[0]
     found = re.search(r"inet ([0-9.]+)/24", done.stdout)
     assert found and ipaddress.ip_address(found.group(1)) in env.restricted
-    # Exited, the pod still holds its lease and veth until gc.
-    assert len(_leases(env.leases)) == 1
-    assert len(_devices_with(_gateway(env.restricted))) == 1
+    # Exited, the pod has already given its network back: rkt run tore it down at exit.
+    assert _leases(env.leases) == []
+    assert _eventually(lambda: _devices_with(_gateway(env.restricted)) == [])
     for _ in range(2):
         assert env.rkt("gc", "--grace-period=0s").returncode == 0
     assert _leases(env.leases) == []
@@ -318,29 +329,80 @@ def _default_leases_of(uuid: str) -> list[Path]:
     return [p for p in folder.iterdir() if p.is_file() and uuid in p.read_text(errors="replace")]
 
 
+def _start_and_kill_stage0(env: Env, net: str, name: str) -> tuple[str, subprocess.Popen[str]]:
+    """A pod sleeping on ``net`` whose ``rkt run`` (stage0) was SIGKILLed: stage1 (a fork of
+    it) and the pod run on, and nobody is left to tear the network down when they exit."""
+    uuid_file, out = env.tmp / f"{name}.uuid", env.tmp / f"{name}.out"
+    script = "ip -4 -o addr show dev eth0; echo READY; exec sleep 60"
+    proc = env.start(net, uuid_file, out, "--exec=/bin/sh", "--", "-c", script, "---")
+    uuid = _wait_running(env, uuid_file, out)
+    os.kill(proc.pid, signal.SIGKILL)  # stage0 only, not its process group
+    proc.wait(30)
+    assert "state=running" in env.rkt("status", uuid).stdout
+    return uuid, proc
+
+
+def test_stop_tears_down_when_run_was_killed(env: Env) -> None:
+    """``rkt stop`` waits for the pod to exit and DELs its network when stage0 cannot; gc
+    afterwards finds nothing left to DEL and does not fail."""
+    uuid, _ = _start_and_kill_stage0(env, "test", "a")
+    pod_dir = env.data / "pods/run" / uuid
+    assert len(_leases(env.leases)) == 1 and (pod_dir / "netns").exists()
+    done = env.rkt("stop", uuid)
+    assert done.returncode == 0 and done.stdout.strip() == f'"{uuid}"', done.stderr
+    # When stop returns the pod has exited and its network is gone, net-info.json kept.
+    assert "state=exited" in env.rkt("status", uuid).stdout
+    assert _leases(env.leases) == []
+    assert not (pod_dir / "netns").exists()
+    assert not list((pod_dir / "net/cache").glob("*.json"))
+    assert json.loads((pod_dir / "net-info.json").read_text())[0]["netName"] == "test"
+    assert _eventually(lambda: _devices_with(_gateway(env.net)) == [])
+    for _ in range(2):
+        gc = env.rkt("gc", "--grace-period=0s")
+        assert gc.returncode == 0 and "problem" not in gc.stderr, gc.stderr
+    assert env.rkt("list", "--no-legend").stdout.strip() == ""
+    assert mounts_under(env.tmp) == []
+
+
+def test_stop_waits_for_run_own_teardown(env: Env) -> None:
+    """With ``rkt run`` alive, stage0 tears down when the pod exits, and ``rkt stop`` returns
+    once that is done; a second teardown (stop's, then gc's) has nothing left to do."""
+    uuid_file, out = env.tmp / "b.uuid", env.tmp / "b.out"
+    script = "echo READY; exec sleep 60"
+    proc = env.start("test", uuid_file, out, "--exec=/bin/sh", "--", "-c", script, "---")
+    uuid = _wait_running(env, uuid_file, out)
+    assert len(_leases(env.leases)) == 1
+    done = env.rkt("stop", uuid)
+    assert done.returncode == 0, done.stderr
+    assert _leases(env.leases) == []
+    assert not (env.data / "pods/run" / uuid / "netns").exists()
+    proc.wait(30)
+    assert _eventually(lambda: _devices_with(_gateway(env.net)) == [])
+    for _ in range(2):
+        gc = env.rkt("gc", "--grace-period=0s")
+        assert gc.returncode == 0 and "problem" not in gc.stderr, gc.stderr
+
+
 @pytest.mark.skipif(shutil.which("iptables-save") is None, reason="needs iptables")
 def test_builtin_default_with_lost_netns_leaks_nothing(env: Env) -> None:
-    """The default network (ipMasq): gc removes its NAT rules and lease even when the netns
-    file was lost before gc (ptp alone cannot then find the addresses to unmasquerade)."""
-    uuid_file = env.tmp / "uuid"
+    """The default network (ipMasq): its NAT rules and lease go even when the netns file was
+    lost first (ptp alone cannot then find the addresses to unmasquerade): ``rkt run`` is
+    killed, the namespace file unmounted, then ``rkt stop`` tears down what is left."""
+    uuid_file = env.tmp / "c.uuid"
     try:
-        done = env.rkt(
-            "--insecure-options=image", "run", str(env.aci),  # no --net: rkt's default
-            "--exec=/bin/sh", "--", "-c", "ip -4 -o addr show dev eth0; ip route", "---",
-            f"--uuid-file-save={uuid_file}",
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        uuid = uuid_file.read_text().strip()
-        assert "inet 172.16.28." in done.stdout and "default via 172.16.28.1" in done.stdout
+        uuid, _ = _start_and_kill_stage0(env, "default", "c")
         assert _nat_rules_of(uuid) != [] and _default_leases_of(uuid) != []
-        assert "default:ip4=172.16.28." not in env.rkt("list").stdout  # exited: no networks
-        # Lose the namespace, as a reboot or a careless umount would.
+        assert "default:ip4=172.16.28." in env.rkt("list").stdout  # running: its networks
+        # Lose the namespace, as a careless umount would.
         netns_file = env.data / "pods/run" / uuid / "netns"
         subprocess.run(["umount", "-l", str(netns_file)], check=True)
+        done = env.rkt("stop", "--force", uuid)
+        assert done.returncode == 0, done.stderr
+        assert _nat_rules_of(uuid) == []
+        assert _default_leases_of(uuid) == []
         for _ in range(2):
             assert env.rkt("gc", "--grace-period=0s").returncode == 0
         assert _nat_rules_of(uuid) == []
-        assert _default_leases_of(uuid) == []
         assert mounts_under(env.tmp) == []
     finally:
         if uuid_file.exists():

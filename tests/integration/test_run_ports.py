@@ -302,3 +302,28 @@ def test_dual_stack_network(env: Env) -> None:
     # The host reaches the pod over IPv6 too, through the host end of its veth.
     assert _ask(str(ip_a), 8080, socket.AF_INET6).strip() == b"hi"
     env.gc()
+
+
+def _rules6_mentioning(word: str) -> list[str]:
+    done = subprocess.run(["ip6tables", "-w", "5", "-t", "nat", "-S"], capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    return [r for r in done.stdout.splitlines() if word in r]
+
+
+@pytest.mark.skipif(shutil.which("ip6tables") is None, reason="needs ip6tables")
+def test_port_on_an_ipv6_host_address(env: Env) -> None:
+    """``--port=http:[ADDR6]:PORT`` on a dual-stack network: portmap forwards an IPv6 host
+    address (here the host end of the pod's veth) to the pod's IPv6 address, with ip6tables
+    rules that gc removes. (``[::1]`` does not work: portmap 1.1.1 installs its DNAT rule, but
+    IPv6 has no ``route_localnet``, so a packet from the loopback address is never routed out
+    to the pod and the connection times out; ``--port=http:PORT`` works over IPv6 too.)"""
+    port = _free_port()
+    env.ports.append(port)
+    gateway6 = str(env.net6.network_address + 1)  # the host end of the pod's veth
+    uuid, _ = env.start("v6p", "ptest6", f"--port=http:[{gateway6}]:{port}")
+    manifest = json.loads(env.rkt("cat-manifest", uuid).stdout)
+    assert manifest["ports"][0]["hostIP"] == gateway6
+    assert _ask(gateway6, port, socket.AF_INET6).strip() == b"hi"
+    assert _rules6_mentioning(str(port)) != []
+    env.gc()
+    assert _rules6_mentioning(str(port)) == []

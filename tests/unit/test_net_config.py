@@ -173,3 +173,35 @@ def test_select(dirs: ConfigDirs) -> None:
     assert select_networks(nets, parse_net_list(["none"])) == []
     with pytest.raises(ConfigError, match="networks not found: nope"):
         select_networks(nets, parse_net_list(["a,nope"]))
+
+
+def test_default_ipv6_file_makes_builtin_default_dual_stack(dirs: ConfigDirs) -> None:
+    write(dirs.system, "default.ipv6", "fd00:1::/64\n")
+    write(dirs.local, "default.ipv6", " fd52:6b74:1::/64 \n")  # the local dir wins
+    nets = load_networks(dirs)
+    ipam = nets["default"].plugins[0]["ipam"]
+    assert "subnet" not in ipam
+    assert ipam["ranges"] == [[{"subnet": "172.16.28.0/24"}], [{"subnet": "fd52:6b74:1::/64"}]]
+    assert ipam["routes"] == [{"dst": "0.0.0.0/0"}, {"dst": "::/0"}]
+    assert nets["default"].source == "builtin:99-default.conf"
+    # The bytes copied into a pod are the dual-stack ones (DEL uses what ADD used).
+    assert b"fd52:6b74:1::/64" in nets["default"].raw
+    # default-restricted stays as it is: the file is about default only.
+    assert nets["default-restricted"].plugins[0]["ipam"]["subnet"] == "172.31.0.0/16"
+
+
+def test_user_default_replaces_dual_stack_builtin(dirs: ConfigDirs) -> None:
+    write(dirs.local, "default.ipv6", "fd52:6b74:1::/64")
+    write(dirs.local, "50-mine.conf", conf("default", ipam={"type": "host-local"}))
+    assert "ranges" not in load_networks(dirs)["default"].plugins[0]["ipam"]
+
+
+@pytest.mark.parametrize("text", ["", "172.16.0.0/24", "fd52::1/64", "fd52::/124", "nonsense"])
+def test_default_ipv6_file_must_hold_one_ipv6_subnet(dirs: ConfigDirs, text: str) -> None:
+    path = write(dirs.local, "default.ipv6", text)
+    with pytest.raises(ConfigError, match=re.escape(str(path))):
+        load_networks(dirs)
+
+
+def test_no_default_ipv6_file_keeps_default_ipv4_only(dirs: ConfigDirs) -> None:
+    assert load_networks(dirs)["default"].plugins[0]["ipam"]["subnet"] == "172.16.28.0/24"

@@ -16,7 +16,11 @@ Wired into ``rkt run`` by :mod:`rkt.net.pod`. How stage0/stage1 use it, after rk
    pluginPath, ifName, ip, args, mask), and the pod's resolv.conf from the results' ``dns``.
 4. stage1 ``setns`` into ``<pod>/netns`` before it starts the apps (and brings ``lo`` up);
    ``rkt enter`` joins the same file.
-5. ``rkt stop``, ``gc`` and ``rm`` call :meth:`cni.Client.teardown` with the pod UUID (DEL of
-   every cached attachment, newest first, also after a crash and with the namespace gone),
-   then :func:`netns.remove`. A failed DEL keeps its cache entry, so the next gc retries it.
+5. When the pod exits, whoever holds its lock calls :func:`pod.teardown` (DEL of every cached
+   attachment, newest first, also after a crash and with the namespace gone, then
+   :func:`netns.remove`): ``rkt run`` as stage1 exits, else ``rkt stop``, else gc/rm
+   (:mod:`rkt.stage0.netdown`). A failed DEL keeps its cache entry, so the next one retries it.
+
+IPv6: ``net.d/default.ipv6`` (one IPv6 subnet) makes the built-in ``default`` dual-stack
+(:func:`config.read_default_ipv6`).
 """

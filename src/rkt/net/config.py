@@ -13,6 +13,10 @@ name, which is how a user ``default`` replaces the built-in. Networks are applie
 lexical order of their *file names*, whatever directory they came from (rkt's ``byFilename``).
 
 rkt 1.30 reads only ``*.conf``; ``*.conflist`` (CNI plugin chains) is read too, per issue #6.
+
+IPv6: a file ``net.d/default.ipv6`` holding one IPv6 subnet (``fd52:6b74:1::/64``) makes the
+built-in ``default`` dual-stack (:func:`read_default_ipv6`, :func:`dual_stack`); a user's own
+``default`` network replaces the built-in, and that file with it.
 """
 
 from __future__ import annotations
@@ -32,12 +36,15 @@ from rkt.errors import ConfigError
 __all__ = [
     "BUILTIN_DEFAULT",
     "BUILTIN_DEFAULT_RESTRICTED",
+    "DEFAULT_IPV6_FILE",
     "NetList",
     "NetworkConfig",
     "builtin_networks",
+    "dual_stack",
     "load_networks",
     "parse_net_list",
     "parse_network",
+    "read_default_ipv6",
     "select_networks",
 ]
 
@@ -174,12 +181,64 @@ def parse_network(data: bytes, source: str) -> NetworkConfig:
     return NetworkConfig(name, version, checked, source, data, True, disable)
 
 
-def builtin_networks() -> dict[str, NetworkConfig]:
+#: In a net.d directory: an IPv6 subnet that makes the built-in ``default`` dual-stack.
+DEFAULT_IPV6_FILE = "default.ipv6"
+
+
+def dual_stack(doc: Mapping[str, Any], subnet: str) -> dict[str, Any]:
+    """The built-in ``doc`` with host-local's range set for IPv6 ``subnet`` next to its IPv4
+    one, and a ``::/0`` route where it routes ``0.0.0.0/0`` (CNI host-local ``ranges``)."""
+    plain: dict[str, Any] = json.loads(json.dumps(dict(doc)))
+    ipam = plain["ipam"]
+    routes = ipam.get("routes") or []
+    ipam["ranges"] = [[{"subnet": ipam.pop("subnet")}], [{"subnet": subnet}]]
+    if any(r.get("dst") == "0.0.0.0/0" for r in routes):
+        routes = [*routes, {"dst": "::/0"}]
+    if routes:
+        ipam["routes"] = routes
+    return plain
+
+
+def builtin_networks(ipv6_subnet: str | None = None) -> dict[str, NetworkConfig]:
+    """rkt's built-ins; with ``ipv6_subnet``, ``default`` is dual-stack (:func:`dual_stack`)."""
     result = {}
     for filename, doc in _BUILTIN_FILES:
+        if ipv6_subnet and doc is BUILTIN_DEFAULT:
+            doc = dual_stack(doc, ipv6_subnet)
         raw = json.dumps(dict(doc), indent=1).encode()
         result[doc["name"]] = parse_network(raw, f"builtin:{filename}")
     return result
+
+
+def read_default_ipv6(dirs: ConfigDirs) -> str | None:
+    """The IPv6 subnet of ``net.d/default.ipv6`` (the local config dir's over the system's).
+
+    The built-in ``default`` is IPv4-only, as in rkt. A host-wide file rather than a ``--net``
+    argument (those are the plugins' ``CNI_ARGS``) or a ``rkt run`` flag: every pod on one
+    network must share its IPAM configuration and lease directory, which is also how podman
+    (containers.conf) and Docker (daemon.json ``fixed-cidr-v6``) configure theirs.
+    """
+    import ipaddress
+
+    for directory in (dirs.local, dirs.system):
+        path = directory / "net.d" / DEFAULT_IPV6_FILE
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{path}: cannot read: {err}") from err
+        try:
+            subnet = ipaddress.IPv6Network(text)
+        except ValueError as err:
+            raise ConfigError(
+                f"{path}: {text!r} is not an IPv6 subnet: {err}",
+                hint="write one subnet, e.g. fd52:6b74:1::/64",
+            ) from err
+        if subnet.prefixlen > 120:
+            raise ConfigError(f"{path}: {subnet} is too small for pods", hint="use a /64")
+        return str(subnet)
+    return None
 
 
 def _load_dir(folder: Path) -> dict[str, NetworkConfig]:
@@ -210,7 +269,7 @@ def load_networks(
     dirs: ConfigDirs, *, builtins: Mapping[str, NetworkConfig] | None = None
 ) -> dict[str, NetworkConfig]:
     """Every network by name, in the order rkt applies them (lexical by file name)."""
-    merged = dict(builtin_networks() if builtins is None else builtins)
+    merged = dict(builtin_networks(read_default_ipv6(dirs)) if builtins is None else builtins)
     for directory in (dirs.system, dirs.local):
         merged.update(_load_dir(directory / "net.d"))
     return dict(sorted(merged.items(), key=lambda item: (item[1].filename, item[0])))

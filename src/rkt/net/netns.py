@@ -13,9 +13,11 @@ import os
 from pathlib import Path
 
 from rkt.linux.mount import MNT_DETACH, MS_BIND, mount, umount2
-from rkt.linux.namespace import CLONE_NEWNET, unshare
+from rkt.linux.namespace import CLONE_NEWNET, setns, unshare
 
 __all__ = ["create", "is_netns", "remove"]
+
+_SELF = "/proc/thread-self/ns/net"
 
 
 def is_netns(path: str | os.PathLike[str]) -> bool:
@@ -35,44 +37,32 @@ def is_netns(path: str | os.PathLike[str]) -> bool:
 def create(path: Path) -> Path:
     """A new, empty network namespace (only ``lo``, down) bind-mounted at ``path``.
 
-    A forked child unshares CLONE_NEWNET and waits; the parent bind-mounts the child's
-    ``/proc/<pid>/ns/net`` onto ``path`` and lets the child exit. Only the child changes
-    namespace, so this is safe in a threaded caller. ``path`` must not exist yet.
+    Like ``ip netns add``: the calling thread unshares CLONE_NEWNET, bind-mounts its
+    ``/proc/thread-self/ns/net`` onto ``path`` and ``setns`` back into the namespace it was in.
+    Namespaces belong to threads, so other threads never see the switch, and no child is
+    forked (a fork of stage0 cost about 2.5 ms of the 25 ms setup, bench/net.py). ``path``
+    must not exist yet.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444))
-    ready_r, ready_w = os.pipe()
-    done_r, done_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child, measured through the parent
-        status = 0
-        try:
-            os.close(ready_r)
-            os.close(done_w)
-            try:
-                unshare(CLONE_NEWNET)
-                os.write(ready_w, b"0")
-            except OSError as err:
-                os.write(ready_w, str(err.errno).encode())
-                status = 1
-            os.read(done_r, 1)  # hold the namespace until the parent has mounted it
-        finally:
-            os._exit(status)
-    os.close(ready_w)
-    os.close(done_r)
     try:
-        reply = os.read(ready_r, 16)
-        if reply != b"0":
-            code = int(reply) if reply.isdigit() else errno.ECHILD
-            raise OSError(code, f"unshare(CLONE_NEWNET) for {path}: {os.strerror(code)}")
-        mount(f"/proc/{pid}/ns/net", str(path), None, MS_BIND)
+        own = os.open(_SELF, os.O_RDONLY | os.O_CLOEXEC)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    try:
+        unshare(CLONE_NEWNET)
+        try:
+            mount(_SELF, str(path), None, MS_BIND)
+        finally:
+            # Back home whatever happened: a plugin exec'd from a thread left in the new
+            # namespace would configure the wrong one.
+            setns(own, CLONE_NEWNET)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
     finally:
-        os.close(ready_r)
-        os.close(done_w)  # the child's read returns: it exits
-        os.waitpid(pid, 0)
+        os.close(own)
     return path
 
 

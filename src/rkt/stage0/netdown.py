@@ -1,0 +1,103 @@
+"""Tearing a pod's networks down when it exits, not only at ``rkt gc``/``rm`` (issue #6).
+
+Two callers, one rule: the network of a pod is torn down (:func:`rkt.net.pod.teardown`: CNI DEL
+of every cached attachment, newest first, ipMasq sweep, netns file removed) only by whoever
+holds the pod's lock once the pod has exited, so that a running pod never loses its network and
+two teardowns never run at once. ``net-info.json`` stays, for ``rkt status`` and ``rkt list``.
+
+- :func:`after_run`: ``rkt run``/``run-prepared`` (stage0) still holds the lock when stage1 has
+  exited, so it tears down then, before the lock is released; the pod is seen exited by no one
+  before its network is gone.
+- :func:`after_stop`: ``rkt stop`` waits up to :data:`STOP_WAIT` seconds for the pod's lock to
+  be free (the pod has exited and stage0 has done its teardown), takes it, and tears down
+  whatever is left: everything, if ``rkt run`` was killed (SIGKILL) and could not. rkt's own
+  ``stop`` did not wait at all; the wait is bounded so that an app that ignores SIGTERM
+  (stage1 kills it 10 s later) cannot hang a scheduler's stop; such a pod is torn down by
+  stage0 when it ends, or by gc if stage0 is gone too. Pods with nothing to tear down
+  (``--net=host``, fly, or already done) are not waited for, as before.
+
+Teardown is idempotent (a DEL that succeeded removes its cache entry), so gc after either finds
+nothing left to DEL and does not fail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from pathlib import Path
+
+from rkt.pod import layout
+from rkt.pod.pod import Pod
+
+__all__ = ["STOP_WAIT", "after_run", "after_stop"]
+
+#: How long ``rkt stop`` waits for a pod with CNI networks to exit (seconds).
+STOP_WAIT = 5.0
+
+
+def _pid1_alive(pod_dir: Path) -> bool:
+    """Whether the pod's PID 1 (``pid``) still runs: stage1's outer process can die (SIGKILL)
+    while PID 1, which also holds the lock's file, keeps the apps going."""
+    try:
+        pid = int((pod_dir / layout.PID).read_bytes().strip())
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rpartition(b")")[2].split()[0]
+    except (OSError, ValueError, IndexError):
+        return False
+    return state not in (b"Z", b"X")
+
+
+def after_run(pod: Pod) -> list[str]:
+    """Tear down the networks of a pod whose stage1 has exited; we hold its lock. The errors
+    (a failed DEL keeps its cache entry for ``rkt stop`` or gc to retry)."""
+    from rkt.net.files import needs_teardown
+
+    if not needs_teardown(pod.path) or _pid1_alive(pod.path):
+        return []
+    from rkt.net.pod import teardown
+
+    return teardown(pod.path, pod.uuid)
+
+
+def _current_path(fd: int) -> Path | None:
+    """Where the directory open at ``fd`` is now (gc may have moved it to exited-garbage/)."""
+    try:
+        target = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
+    return None if target.endswith(" (deleted)") else Path(target)
+
+
+def after_stop(pod: Pod, *, wait: float = STOP_WAIT) -> list[str]:
+    """After stage1's ``stop``: wait (bounded) for the pod to exit, then tear down what is left.
+
+    ``[]`` when there is nothing to do or the pod is still running after ``wait`` seconds
+    (stage0 or gc will do it); else the teardown's errors.
+    """
+    from rkt.net.files import needs_teardown
+
+    if not needs_teardown(pod.path):
+        return []
+    from rkt.net.pod import teardown
+
+    deadline = time.monotonic() + wait
+    pause = 0.01
+    while True:
+        try:
+            fcntl.flock(pod.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return []
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+    try:
+        path = _current_path(pod.fd)
+        if path is None or _pid1_alive(path):
+            return []
+        return teardown(path, pod.uuid)
+    finally:
+        with contextlib.suppress(OSError):
+            fcntl.flock(pod.fd, fcntl.LOCK_UN)
