@@ -25,7 +25,9 @@ from rkt.stage0.manifest import ResolvedApp, app_name, pod_manifest
 from rkt.stage0.options import OPTIONS_FILE, StageOptions
 
 if TYPE_CHECKING:
+    from appc.schema.pod import PodManifest
     from rkt.net.pod import Selected
+    from rkt.stage0.user_range import UserRange
     from rkt.store import Store
 
 
@@ -41,6 +43,8 @@ class PrepareConfig:
     networks: Sequence[Selected] = ()
     #: ``--port`` forwards, unresolved (rkt.stage0.options.parse_ports); resolved by prepare
     ports: Sequence[ExposedPort] = ()
+    #: ``--private-users``: the pod's ids shifted into a host range of its own (user_range)
+    private_users: bool = False
 
 
 def app_root(app: str) -> str:
@@ -74,14 +78,43 @@ def _write(path: Path, data: bytes, mode: int = 0o640) -> None:
     os.rename(tmp, path)
 
 
-def _mount_overlay(lower: Path, pod_dir: Path, app: str) -> Path:
-    from rkt.linux.mount import mount
+def _mount_overlay(
+    lower: Path,
+    pod_dir: Path,
+    app: str,
+    shift: Shift | None = None,
+    mounted: list[Path] | None = None,
+) -> Path:
+    """The app's root: overlayfs over the rendered tree; returns it. A mount made on the way
+    (the idmapped lower layer) is added to ``mounted``, for undoing a failed prepare.
+
+    With ``shift`` (``--private-users``) the lower layer is an idmapped bind of the tree, so
+    the pod's root sees the image's files as its own while the tree keeps its owners for other
+    pods; the upper layer belongs to the pod's root, and what the pod writes there is owned by
+    the pod's host ids.
+    """
+    from rkt.linux.mount import idmapped_bind, mount
 
     base = pod_dir / overlay_dir(app)
     upper, work = base / "upper", base / "work"
     target = pod_dir / app_root(app)
     for directory in (upper, work, target):
         directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+    if shift is not None:
+        shifted = base / "lower"
+        shifted.mkdir(mode=0o755, exist_ok=True)
+        try:
+            idmapped_bind(str(lower), str(shifted), shift.userns_fd)
+        except OSError as err:
+            raise PodError(
+                f"cannot shift the ids of app {app}'s image for --private-users: {err}",
+                hint="idmapped mounts need Linux 5.12 and a filesystem that supports them;"
+                " try --no-overlay",
+            ) from err
+        if mounted is not None:
+            mounted.append(shifted)
+        lower = shifted
+        os.chown(upper, shift.range.base, shift.range.base)
     paths = (str(lower), str(upper), str(work))
     if any(c in p for p in paths for c in ",:\\"):
         # overlayfs splits its options on "," and lowerdir on ":": such paths cannot be named.
@@ -94,6 +127,28 @@ def _mount_overlay(lower: Path, pod_dir: Path, app: str) -> Path:
             f"cannot mount the overlay of app {app}: {err.strerror}", hint="try --no-overlay"
         ) from err
     return target
+
+
+@dataclass(frozen=True)
+class Shift:
+    """A pod's ``--private-users`` range and a user namespace that maps it (for idmapping)."""
+
+    range: UserRange
+    userns_fd: int
+
+
+def _shift(pods: Path, pod_dir: Path, use_overlay: bool) -> Shift:
+    from rkt.linux.namespace import IdMap, user_namespace
+    from rkt.stage0.user_range import allocate
+
+    allocated = allocate(pods, pod_dir)
+    if not use_overlay:
+        return Shift(allocated, -1)
+    id_map = IdMap(allocated.base, allocated.count)
+    try:
+        return Shift(allocated, user_namespace(id_map, id_map))
+    except OSError as err:
+        raise PodError(f"--private-users: cannot create a user namespace: {err}") from err
 
 
 def detach(targets: Sequence[Path]) -> None:
@@ -133,42 +188,79 @@ def prepare(store: Store, pods: Path, config: PrepareConfig) -> str:
         from msgspec.structs import replace as replace_struct
 
         manifest = replace_struct(manifest, ports=ports)
+    environments = {
+        name: tuple(resolved.args.environment.items())
+        for name, resolved in zip(names, config.apps, strict=True)
+        if resolved.args.environment
+    }
+    content = PodContent(
+        manifest=manifest,
+        images=tuple(zip(names, (a.image_id for a in config.apps), strict=True)),
+        options=replace(config.options, app_environment=environments),
+        use_overlay=config.use_overlay,
+        networks=config.networks,
+        private_users=config.private_users,
+    )
+    return create(store, pods, content)
+
+
+@dataclass(frozen=True)
+class PodContent:
+    """What a pod directory is filled from, however the pod manifest came to be (made from
+    image arguments here, or a user's ``--pod-manifest``: rkt.stage0.pod_manifest)."""
+
+    manifest: PodManifest
+    #: (app name, image ID) of each app, the images in the store and rendered
+    images: Sequence[tuple[str, str]]
+    options: StageOptions
+    use_overlay: bool = True
+    networks: Sequence[Selected] = ()
+    private_users: bool = False
+
+
+def create(store: Store, pods: Path, content: PodContent) -> str:
+    """Create, fill and publish a pod; returns its UUID (the pod is in ``prepared/``). Until
+    the rename to ``prepared/`` it is a locked ``prepare/`` pod; on failure its mounts are
+    detached and ``rkt gc`` removes it."""
     mounted: list[Path] = []
     pod = Pod.new(pods)
+    shift: Shift | None = None
     try:
         pod_dir = pod.path  # stable while we hold the lock: no one else moves a locked pod
-        _write(pod_dir / layout.MANIFEST, manifest.to_json())
+        if content.private_users:
+            shift = _shift(pods, pod_dir, content.use_overlay)
+        _write(pod_dir / layout.MANIFEST, content.manifest.to_json())
         _write(pod_dir / layout.CREATED, b"")
-        for name, resolved in zip(names, config.apps, strict=True):
-            raw, _ = store.manifest(resolved.image_id)
+        for name, image_id in content.images:
+            raw, _ = store.manifest(image_id)
             _write(pod_dir / layout.app_image_manifest(name), raw)
             # The tree store keys trees by image ID: the rendered tree is the image's own.
-            _write(pod_dir / layout.app_tree_id(name), resolved.image_id.encode())
-            tree = store.render(resolved.image_id)
-            if config.use_overlay:
-                mounted.append(_mount_overlay(tree, pod_dir, name))
+            _write(pod_dir / layout.app_tree_id(name), image_id.encode())
+            tree = store.render(image_id)
+            if content.use_overlay:
+                mounted.append(_mount_overlay(tree, pod_dir, name, shift, mounted))
             else:
                 store.render_to(
-                    resolved.image_id, pod_dir / app_root(name), rootfs_only=True, overwrite=False
+                    image_id, pod_dir / app_root(name), rootfs_only=True, overwrite=False
                 )
-        if config.use_overlay:
+                if shift is not None:
+                    from rkt.stage0.user_range import shift_tree
+
+                    shift_tree(pod_dir / app_root(name), shift.range)
+        if content.use_overlay:
             _write(pod_dir / layout.OVERLAY_PREPARED, b"")
-        environments = {
-            name: tuple(resolved.args.environment.items())
-            for name, resolved in zip(names, config.apps, strict=True)
-            if resolved.args.environment
-        }
-        options = replace(config.options, app_environment=environments)
-        _write(pod_dir / OPTIONS_FILE, options.to_json(pod.uuid))
-        if config.networks:
+        _write(pod_dir / OPTIONS_FILE, content.options.to_json(pod.uuid))
+        if content.networks:
             from rkt.net.pod import save_selection
             from rkt.stage0.options import port_mappings
 
-            save_selection(pod_dir, config.networks, port_mappings(ports))
+            save_selection(pod_dir, content.networks, port_mappings(content.manifest.ports))
         pod.to_prepared()
         return pod.uuid
     except BaseException:
         detach(mounted)
         raise
     finally:
+        if shift is not None and shift.userns_fd >= 0:
+            os.close(shift.userns_fd)
         pod.close()

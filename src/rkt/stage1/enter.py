@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -49,6 +50,9 @@ NAMESPACES = (
     ("net", namespace.CLONE_NEWNET),
     ("pid", namespace.CLONE_NEWPID),
     ("mnt", namespace.CLONE_NEWNS),
+    # Last (--private-users): the namespaces above accept the host's root, which can join them
+    # all; once in the pod's user namespace our capabilities are only good inside it.
+    ("user", namespace.CLONE_NEWUSER),
 )
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 #: Python installs handlers or SIG_IGN for these; CMD must start with the defaults.
@@ -222,7 +226,38 @@ def open_target(proc: int, pid: int) -> Target:
         for fd, _ in opened:
             os.close(fd)
         raise EnterError(f"cannot open the app's process {pid}: {err}") from err
-    return Target(pid, opened, root, cwd, creds, env)
+    target = Target(pid, opened, root, cwd, creds, env)
+    if any(nstype == namespace.CLONE_NEWUSER for _, nstype in opened):
+        try:
+            # status shows the host's ids; we set ids from inside the app's user namespace.
+            target.creds = in_user_namespace(
+                creds, _read_at(proc, "uid_map"), _read_at(proc, "gid_map")
+            )
+        except (OSError, EnterError):
+            target.close()
+            raise
+    return target
+
+
+def _inside(host_id: int, id_map: bytes) -> int:
+    for line in id_map.splitlines():
+        inside, outside, count = (int(v) for v in line.split())
+        if outside <= host_id < outside + count:
+            return inside + host_id - outside
+    raise EnterError(f"id {host_id} is not mapped in the app's user namespace")
+
+
+def in_user_namespace(creds: Credentials, uid_map: bytes, gid_map: bytes) -> Credentials:
+    """The app's ids as its user namespace numbers them, from its ``uid_map``/``gid_map`` as
+    the host reads them (``inside outside count`` lines)."""
+    uids = tuple(_inside(i, uid_map) for i in creds.uids)
+    gids = tuple(_inside(i, gid_map) for i in creds.gids)
+    return dataclasses.replace(
+        creds,
+        uids=(uids[0], uids[1], uids[2]),
+        gids=(gids[0], gids[1], gids[2]),
+        groups=tuple(_inside(i, gid_map) for i in creds.groups),
+    )
 
 
 def app_filter(pod_dir: str, app: str, mode: int) -> linux_seccomp.Filter | None:

@@ -23,6 +23,7 @@ after the pivot.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 
@@ -169,9 +170,49 @@ def _take_console() -> None:
     os.close(fd)
 
 
-def apply_mounts(app: AppPlan, kernel: Kernel) -> None:
-    """Perform the app's mounts in order, inside its root."""
+def _done_before(mount: Mount) -> bool:
+    """Whether :func:`prepare_mounts` performs ``mount``. Not the bind of the root onto itself:
+    a mount made outside the user namespace is locked inside it, and pivot_root(2) refuses a
+    locked new root; made in the namespace (with the prepared mounts under it) it is not."""
+    return mount.kind in ("tmpfs", "symlink") or (mount.kind == "bind" and mount.target != "")
+
+
+def prepare_mounts(app: AppPlan, kernel: Kernel, owner: int) -> None:
+    """``--private-users``, before the user namespace exists: mount the app's tmpfs (/dev,
+    /dev/shm, /tmp; their roots owned by ``owner``, the host id of the pod's root), make its
+    symlinks, bind what it binds and make every other mount's target, so that
+    :func:`apply_mounts` creates nothing and only mounts the kernel filesystems of the pod's
+    namespaces (proc, sysfs, devpts, mqueue) and the masks and read-only remounts over them.
+
+    A filesystem mounted inside a user namespace takes no new file from an id the namespace
+    does not map (EOVERFLOW), and PID 1 keeps the host's root, which it does not map, for the
+    pod directory's sake. Made out here, these tmpfs belong to the host's namespace; what the
+    apps create in them is owned by their host ids, as on any other host filesystem. Binds are
+    made here too because inside the user namespace a bind of a mount with submounts must take
+    them all (the host's /sys, a host volume)."""
     for mount in app.mounts:
+        if mount.kind == "symlink":
+            _symlink(app.root, mount)
+        elif _done_before(mount):
+            for operation in operations(mount):
+                if isinstance(operation, Tmpfs):
+                    operation = dataclasses.replace(operation, owner=owner)
+                operation.apply(kernel, app.root)
+        elif mount.kind not in ("mask", "remount-ro"):
+            for operation in operations(mount):
+                kind = operation.kind if isinstance(operation, Bind) else "dir"
+                opened = kernel.open_in_root(
+                    app.root, mount.target, kind=kind, create=True, reject_symlink=False
+                )
+                kernel.close(opened.fd)
+
+
+def apply_mounts(app: AppPlan, kernel: Kernel, *, prepared: bool = False) -> None:
+    """Perform the app's mounts in order, inside its root; ``prepared``: but for what
+    :func:`prepare_mounts` did."""
+    for mount in app.mounts:
+        if prepared and _done_before(mount):
+            continue
         if mount.kind == "symlink":
             _symlink(app.root, mount)
             continue
@@ -261,6 +302,11 @@ def _reduce_capabilities(app: AppPlan, early: linux_seccomp.Filter | None = None
     ``early`` is loaded between the ids and capset: a filter for an app without no_new_privs,
     which seccomp(2) only takes from a task with CAP_SYS_ADMIN (a root app before capset; as
     runc does, the filter then applies to capset and the rest of the start too)."""
+    # In a user namespace (--private-users) the runtime is the host's root, which is no id
+    # there: become the namespace's root first, so that the switch to the app's ids below
+    # follows the usual rules (a non-root app loses permitted and effective). Without a user
+    # namespace we are root already and nothing changes.
+    process.set_ids(0, 0)
     caps = app.capabilities
     numbers = capability.NUMBERS
     keep_bounding = {numbers[name] for name in caps.bounding}

@@ -113,6 +113,20 @@ def _network_dns(pod_dir: str, options: PodOptions) -> PodOptions:
     )
 
 
+def _user_range(pod_dir: str) -> tuple[int, int] | None:
+    """``private-users-prepared``: ``<first host id>:<count>`` (rkt's form), for
+    ``--private-users``; None without the file."""
+    if not os.path.exists(os.path.join(pod_dir, layout.PRIVATE_USERS_PREPARED)):
+        return None
+    text = _read(pod_dir, layout.PRIVATE_USERS_PREPARED).decode("ascii", "replace").strip()
+    first, sep, count = text.partition(":")
+    if not sep or not first.isdigit() or not count.isdigit() or not 0 < int(count) <= 1 << 32:
+        raise LoadError(
+            f'{layout.PRIVATE_USERS_PREPARED}: expected "<first host id>:<count>", got {text!r}'
+        )
+    return int(first), int(count)
+
+
 def load(pod_dir: str, *, interactive: bool = False) -> Loaded:
     """Everything the plan needs, from the pod directory; LoadError names what is wrong."""
     try:
@@ -139,7 +153,10 @@ def load(pod_dir: str, *, interactive: bool = False) -> Loaded:
     if net == "host":
         options = replace(options, host_network=True)
     if netns and not options.host_network:
-        options = _network_dns(pod_dir, options)
+        options = replace(_network_dns(pod_dir, options), netns_joined=True)
+    user_range = _user_range(pod_dir)
+    if user_range is not None:
+        options = replace(options, user_range=user_range)
     app_env = raw.get("app_environment") or {}
     apps = []
     for runtime_app in manifest.apps:

@@ -135,12 +135,15 @@ def _check_overlap(targets: list[tuple[str, str]]) -> None:
                 raise PlanError(f'mount paths "{path}" and "{other_path}" overlap')
 
 
-def base_mounts(rootfs_path: str, interactive: bool) -> list[Mount]:
-    """The rootfs, kernel filesystems, /dev and /tmp, in order."""
+def base_mounts(rootfs_path: str, interactive: bool, *, sysfs: bool = True) -> list[Mount]:
+    """The rootfs, kernel filesystems, /dev and /tmp, in order. ``sysfs`` False binds the
+    host's /sys (its top mount only) read-only instead of mounting a sysfs."""
     mounts = [
         Mount("bind", rootfs_path, "", ("rbind",)),
         Mount("proc", "proc", "proc", _NOSUID_NODEV_NOEXEC),
-        Mount("sysfs", "sysfs", "sys", _NOSUID_NODEV_NOEXEC, read_only=True),
+        Mount("sysfs", "sysfs", "sys", _NOSUID_NODEV_NOEXEC, read_only=True)
+        if sysfs
+        else Mount("bind", "/sys", "sys", read_only=True),
         Mount("tmpfs", "tmpfs", "dev", ("nosuid", "strictatime", "mode=755", "size=65536k")),
     ]
     mounts += [Mount("bind", f"/dev/{name}", f"dev/{name}") for name in DEVICES]

@@ -192,6 +192,9 @@ class PodPlan:
     #: os/unix/sysctl of the apps and the pod, checked as namespaced (rkt.stage1.sysctl):
     #: (key, value), written by PID 1 before any app starts.
     sysctls: tuple[tuple[str, str], ...] = ()
+    #: ``--private-users``: the host ids (first, count) of the pod's user namespace ("user" in
+    #: ``namespaces``), whose ids 0.. they are
+    user_range: tuple[int, int] | None = None
 
     def app(self, name: str) -> AppPlan:
         for app in self.apps:
@@ -245,6 +248,10 @@ class PodOptions:
     #: set stage1 has, whatever their capability isolators say (rkt's
     #: ``--disable-capabilities-restriction``).
     insecure_capabilities: bool = False
+    #: ``--private-users``: (first host id, count) the pod's ids 0.. are mapped onto
+    user_range: tuple[int, int] | None = None
+    #: the pod joins a network namespace stage0 made (CNI), rather than unsharing its own
+    netns_joined: bool = False
 
 
 @dataclass(frozen=True)

@@ -51,9 +51,19 @@ def _generated(options: PodOptions, name: str) -> str:
     return f"{options.pod_dir.rstrip('/')}/{GENERATED_DIR}/{name}"
 
 
+def _sysfs_mountable(options: PodOptions) -> bool:
+    """Whether the pod may mount a sysfs of its own. In a user namespace only for a network
+    namespace it owns (sysfs shows the mounter's network devices): with the host's or one
+    stage0 made for CNI, the app gets the host's /sys bound read-only instead, as runc does."""
+    return options.user_range is None or not (options.host_network or options.netns_joined)
+
+
 def namespaces(options: PodOptions) -> tuple[str, ...]:
-    # --net=host shares the host's network namespace; everything else is the pod's own.
-    names = ("mount", "uts", "ipc", "pid")
+    # --net=host shares the host's network namespace; everything else is the pod's own. The
+    # user namespace comes first: the others, made with it, belong to it.
+    names: tuple[str, ...] = ("mount", "uts", "ipc", "pid")
+    if options.user_range is not None:
+        names = ("user", *names)
     return names if options.host_network else (*names, "net")
 
 
@@ -202,19 +212,21 @@ def plan_app(item: AppInput, pod: PodInput) -> tuple[AppPlan, list[VolumeDirecto
     handlers = _event_handlers(root, app, workdir, path_value)
     filter_ = capabilities.seccomp(app.isolators, disabled=options.insecure_seccomp)
     plan_mounts = [
-        *mounts.base_mounts(root, options.interactive),
+        *mounts.base_mounts(root, options.interactive, sysfs=_sysfs_mountable(options)),
         *volume_mounts,
         *_etc_mounts(item, options),
         *mounts.protection_mounts(options.insecure_paths),
     ]
     if item.runtime_app.read_only_root_fs:
         plan_mounts.append(Mount("remount-ro", "", ""))
+    # The host owns an empty volume's directory: its owner is the pod's ids' host ids.
+    shift = options.user_range[0] if options.user_range else 0
     directories = [
         VolumeDirectory(
             mounts.empty_volume_dir(options.pod_dir, m.volume.name),
             int(m.volume.mode or "0755", 8),
-            m.volume.uid or 0,
-            m.volume.gid or 0,
+            shift + (m.volume.uid or 0),
+            shift + (m.volume.gid or 0),
         )
         for m in matched
         if m.volume.kind == "empty"
@@ -296,4 +308,5 @@ def plan_pod(pod: PodInput) -> PodPlan:
         apps=tuple(apps),
         limits=CgroupLimits(pids=DEFAULT_POD_PIDS),
         sysctls=sysctls,
+        user_range=options.user_range,
     )

@@ -28,7 +28,9 @@ from rkt.pod import layout
 from rkt.stage1 import isolator_report, seccomp_groups, supervisor
 from rkt.stage1.executor import (
     ExecutorError,
+    apply_sysctls,
     build_filter,
+    prepare_mounts,
     prepare_pod_files,
     write_atomically,
 )
@@ -46,6 +48,7 @@ ISOLATORS = isolator_report.REPORT
 #: Each app's resolved seccomp filter, ``<app>.json`` (seccomp_groups.Filter.to_json).
 SECCOMP_DIR = "stage1/seccomp"
 _NAMESPACES = {
+    "user": namespace.CLONE_NEWUSER,
     "mount": namespace.CLONE_NEWNS,
     "uts": namespace.CLONE_NEWUTS,
     "ipc": namespace.CLONE_NEWIPC,
@@ -101,19 +104,67 @@ def _save_filter(app: AppPlan, pod_dir: str, debug: bool) -> None:
         print(f"stage1: {app.name}: seccomp: not on this architecture: {names}", file=sys.stderr)
 
 
-def _join_netns(path: str) -> None:
-    """Enter the network namespace stage0 made for the pod's CNI networks; bring ``lo`` up."""
+def _join_netns(path: str, *, unprivileged_ports: bool = False) -> None:
+    """Enter the network namespace stage0 made for the pod's CNI networks; bring ``lo`` up.
+
+    ``unprivileged_ports``: the pod's apps will be in a user namespace that does not own this
+    network namespace, so CAP_NET_BIND_SERVICE cannot work for them there; ports below 1024
+    are opened to every uid of the pod instead (its namespace's own sysctl, as rootless
+    podman does), so that a server in the pod can still listen on port 80."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         namespace.setns(fd, namespace.CLONE_NEWNET)
     finally:
         os.close(fd)
     netif.link_up("lo")
+    if unprivileged_ports:
+        apply_sysctls((("net.ipv4.ip_unprivileged_port_start", "0"),))
 
 
-def _pod_process(plan: PodPlan, pod_dir: str, report: int, netns: str = "") -> None:
+class _UserHandshake:
+    """``--private-users``: the pod's process unshares its user namespace, and this process,
+    in the host's, writes its id maps (which the namespace cannot do for itself)."""
+
+    def __init__(self) -> None:
+        self.unshared = os.pipe2(os.O_CLOEXEC)
+        self.mapped = os.pipe2(os.O_CLOEXEC)
+
+    def child_wait_for_maps(self) -> None:
+        os.close(self.unshared[0])
+        os.close(self.mapped[1])
+        os.write(self.unshared[1], b"1")
+        os.close(self.unshared[1])
+        if os.read(self.mapped[0], 1) != b"1":
+            raise ExecutorError("the user namespace's id maps were not written")
+        os.close(self.mapped[0])
+
+    def parent_write_maps(self, child: int, user_range: tuple[int, int]) -> None:
+        os.close(self.unshared[1])
+        os.close(self.mapped[0])
+        try:
+            if os.read(self.unshared[0], 1) == b"1":
+                id_map = namespace.IdMap(*user_range)
+                namespace.write_id_maps(child, id_map, id_map)
+                os.write(self.mapped[1], b"1")
+        finally:
+            os.close(self.unshared[0])
+            os.close(self.mapped[1])
+
+
+def _pod_process(
+    plan: PodPlan,
+    pod_dir: str,
+    report: int,
+    netns: str = "",
+    handshake: _UserHandshake | None = None,
+) -> None:
     """The forked child: new namespaces (the pod's netns joined if given), then PID 1. Never
-    returns."""
+    returns.
+
+    With a user namespace, this process and PID 1 keep the host's uid 0 inside it (shown there
+    as the overflow id): all the namespace's capabilities, which the mounts need, and the pod
+    directory's files, which are root's, stay theirs. Only the apps become the namespace's ids
+    (rkt.stage1.executor), whose host ids are the pod's range."""
     code = FAILURE
     try:
         # Inherited by PID 1, which the apps can see (SECURITY.md 9).
@@ -125,9 +176,19 @@ def _pod_process(plan: PodPlan, pod_dir: str, report: int, netns: str = "") -> N
         for name in plan.namespaces:
             flags |= _NAMESPACES[name]
         if netns:
-            _join_netns(netns)
+            _join_netns(netns, unprivileged_ports=handshake is not None)
             flags &= ~namespace.CLONE_NEWNET
+        if handshake is not None and plan.user_range is not None:
+            # A mount namespace of the host's user namespace first, for what the one made with
+            # the user namespace below (a copy of it) cannot create (prepare_mounts).
+            namespace.unshare(namespace.CLONE_NEWNS)
+            mount.make_rprivate("/")
+            kernel = RealKernel()
+            for app in plan.apps:
+                prepare_mounts(app, kernel, plan.user_range[0])
         namespace.unshare(flags)
+        if handshake is not None:
+            handshake.child_wait_for_maps()
         mount.make_rprivate("/")
         pid = os.fork()
         if pid == 0:
@@ -210,13 +271,16 @@ def execute(plan: PodPlan, pod_dir: str, *, debug: bool = False, netns: str = ""
     for signum in _FORWARDED:
         signal.signal(signum, forwarder.handle)
     read, write = os.pipe2(os.O_CLOEXEC)
+    handshake = _UserHandshake() if plan.user_range is not None else None
     sys.stdout.flush()
     sys.stderr.flush()
     child = os.fork()
     if child == 0:
         os.close(read)
-        _pod_process(plan, pod_dir, write, netns)
+        _pod_process(plan, pod_dir, write, netns, handshake)
     os.close(write)
+    if handshake is not None and plan.user_range is not None:
+        handshake.parent_write_maps(child, plan.user_range)
     data = b""
     while chunk := os.read(read, 64):
         data += chunk

@@ -156,7 +156,7 @@ class Supervisor:
     def start(self) -> None:
         os.makedirs(layout.status_dir(self.stage1_root), mode=0o755, exist_ok=True)
         for app in self.plan.apps:
-            apply_mounts(app, self.kernel)
+            apply_mounts(app, self.kernel, prepared=self.plan.user_range is not None)
             pid, report = fork_app(app, cgroup_procs=self._cgroup_procs(app.name))
             # Known before it has exec'ed: a stop during its pre-start handler reaches it.
             self.running[pid] = app.name
