@@ -25,12 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from rkt.cli.prepare import parse_command, prepare_config
+    from rkt.cli.prepare import parse_command, prepare_config, prepare_pod_manifest
     from rkt.datadir import DataDir
     from rkt.stage0.run import run_prepared
 
     apps = parse_command(args, run=True)
-    if args.interactive and len(apps.apps) != 1:
+    # A pod manifest's apps are counted once it is read (rkt.stage0.pod_manifest.prepare).
+    if args.interactive and len(apps.apps) != 1 and not args.pod_manifest:
         raise ConfigError("--interactive can only be used with a single image")
     if args.mds_register:
         raise ConfigError("--mds-register is not supported yet")
@@ -38,7 +39,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
         raise ConfigError(
             f'--ipc="{args.ipc}" is not supported yet', hint="the pod's IPC is private"
         )
-    uuid, _ = prepare_config(args, config, apps, run=True)
+    if args.pod_manifest:
+        uuid = prepare_pod_manifest(args, config, run=True)
+    else:
+        uuid, _ = prepare_config(args, config, apps, run=True)
     if args.uuid_file_save:
         _save_uuid(args.uuid_file_save, uuid)
     pods = DataDir(config.data_dir).pods
