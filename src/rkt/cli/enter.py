@@ -52,9 +52,21 @@ def choose_app(pod: Pod, wanted: str) -> str:
     return names[0]
 
 
-def enter_command(pod_dir: str, app: str, command: list[str]) -> list[str]:
-    return [sys.executable, "-m", STAGE1_ENTER, f"--pod-dir={pod_dir}", f"--app={app}", "--",
+def enter_command(
+    pod_dir: str, app: str, command: list[str], module: str = STAGE1_ENTER
+) -> list[str]:
+    return [sys.executable, "-m", module, f"--pod-dir={pod_dir}", f"--app={app}", "--",
             *command]  # fmt: skip
+
+
+def _enter_module(pod_dir: str) -> str:
+    """stage1's ``enter`` of the flavor the pod was prepared for (rkt.stage1.fly.flavor)."""
+    from rkt.stage1.fly.flavor import FlavorError, entry_module, read_flavor
+
+    try:
+        return entry_module(read_flavor(pod_dir), "enter")
+    except FlavorError as err:
+        raise PodError(str(err)) from err
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
@@ -66,10 +78,11 @@ def run(args: argparse.Namespace, config: Config) -> int:
             raise PodError(f'pod "{pod.uuid}" isn\'t currently running', hint=str(pod.state))
         app = choose_app(pod, args.app)
         pod_dir = str(pod.path)
+        module = _enter_module(pod_dir)
     if not command:
         sys.stderr.write(f'enter: no command specified, assuming "{DEFAULT_COMMAND}"\n')
         command = [DEFAULT_COMMAND]
-    argv = enter_command(pod_dir, app, command)
+    argv = enter_command(pod_dir, app, command, module)
     sys.stdout.flush()
     sys.stderr.flush()
     try:

@@ -3,9 +3,13 @@
 
 Flags before the first image are read by argparse; from the first image on, the words are read
 as rkt's parseApps does (:mod:`rkt.stage0.apps`), and pod-level flags found there are given back
-to a parser of this verb's flags. ``--stage1-*`` flags are accepted and ignored: the only stage1
-is the built-in Python one. ``--quiet`` is accepted for rkt compatibility; the UUID is the only
-thing prepare prints on stdout either way (messages go to stderr).
+to a parser of this verb's flags. ``--stage1-*`` flags pick the stage1 flavor (see
+:func:`stage1_flavor`): the built-in Python one, or fly. ``--quiet`` is accepted for rkt
+compatibility; the UUID is the only thing prepare prints on stdout either way (messages go to
+stderr).
+
+With ``--pod-manifest=FILE`` there are no images: the manifest describes the whole pod
+(:mod:`rkt.stage0.pod_manifest`), and the flags that would change it are refused.
 """
 
 from __future__ import annotations
@@ -19,9 +23,25 @@ from rkt.errors import ConfigError
 if TYPE_CHECKING:
     from rkt.config import Config
     from rkt.stage0.apps import AppList
+    from rkt.stage0.options import StageOptions
     from rkt.stage0.prepare import PrepareConfig
 
 STAGE1_FLAGS = ("--stage1-url", "--stage1-path", "--stage1-name", "--stage1-hash")
+#: rkt's name of the fly stage1 image, and its file name, which is what --stage1-path, -url and
+#: -from-dir name it by (CoreOS's kubelet-wrapper ran ``--stage1-from-dir=stage1-fly.aci``).
+FLY_NAME = "coreos.com/rkt/stage1-fly"
+FLY_FILE = "stage1-fly.aci"
+POD_MANIFEST_HELP = (
+    "the path to a pod manifest to run instead of images; of the pod flags only --net, "
+    "--no-overlay, --interactive, --dns*, --hosts-entry, --hostname, --uuid-file-save and "
+    "--quiet then take effect, and the others are refused"
+)
+#: rkt 1.30 refused these together with --pod-manifest ("conflicting flags"): the manifest
+#: alone says which volumes, mounts, ports and environment the pod has, and nothing is fetched.
+POD_MANIFEST_CONFLICTS = (
+    "--volume", "--mount", "--port", "--inherit-env", "--set-env", "--set-env-file",
+    "--store-only", "--no-store",
+)  # fmt: skip
 
 
 def add_pod_flags(parser: argparse.ArgumentParser, *, run: bool) -> dict[str, bool]:
@@ -36,20 +56,19 @@ def add_pod_flags(parser: argparse.ArgumentParser, *, run: bool) -> dict[str, bo
     add("--store-only", action="store_true", help=argparse.SUPPRESS)
     add("--no-store", action="store_true", help=argparse.SUPPRESS)
     add("--no-overlay", action="store_true", help="disable overlay filesystem")
-    add("--private-users", action="store_true", help="run within user namespaces (unsupported)")
+    add("--private-users", action="store_true", help="run within a user namespace of its own")
     add("--inherit-env", action="store_true", help="inherit all environment variables")
     add("--set-env", action="append", default=[], metavar="K=V", help="for all apps")
     add("--set-env-file", metavar="FILE", help="a file of K=V lines for all apps")
     add("--volume", action="append", default=[], help="volumes to make available in the pod")
     add("--mount", action="append", default=[], help="volume=NAME,target=PATH for all apps")
     add("--port", action="append", default=[], help="NAME:[HOSTIP:]HOSTPORT: forward a port")
-    add("--pod-manifest", default="", help="the path to a pod manifest (unsupported yet)")
+    add("--pod-manifest", default="", help=POD_MANIFEST_HELP)
     add("--signature", metavar="FILE", help="signature of the single image")
     add("--user-annotation", action="append", default=[], help=argparse.SUPPRESS)
     add("--user-label", action="append", default=[], help=argparse.SUPPRESS)
-    for name in STAGE1_FLAGS:
-        add(name, default="", help="ignored: the built-in stage1 is always used")
-    add("--stage1-from-dir", default="", help="ignored: the built-in stage1 is always used")
+    for name in (*STAGE1_FLAGS, "--stage1-from-dir"):
+        add(name, default="", help=f"the stage1: {FLY_NAME} or {FLY_FILE} picks fly")
     if run:
         add("--net", nargs="?", const="default", default="default", help="host, none or networks")
         add("--interactive", action="store_true", help="run the pod interactively")
@@ -87,21 +106,79 @@ def parse_command(args: argparse.Namespace, *, run: bool) -> AppList:
         if len(apps.apps) != 1 or apps.apps[0].signature is not None:
             raise ConfigError("--signature must follow the image it signs")
         apps.apps[0].signature = args.signature
-    if not apps.apps:
-        raise ConfigError("must provide at least one image")
-    if args.private_users:
-        raise ConfigError("--private-users is not supported yet")
+    if not apps.apps and not args.pod_manifest:
+        raise ConfigError("must provide at least one image or specify the pod manifest")
     if args.pod_manifest:
-        raise ConfigError("--pod-manifest is not supported yet")
+        _check_pod_manifest_flags(args, apps)
     if args.port and not run:
         raise ConfigError(
             "--port is not supported by rkt prepare", hint="use rkt run --net=... --port=..."
         )
     if args.user_annotation or args.user_label:
         raise ConfigError("pod-level --user-annotation/--user-label are not supported yet")
-    if any(getattr(args, n[2:].replace("-", "_")) for n in (*STAGE1_FLAGS, "--stage1-from-dir")):
-        sys.stderr.write("stage1 flags ignored: the built-in Python stage1 is always used\n")
+    args.stage1_flavor = stage1_flavor(args, len(apps.apps), run=run)
     return apps
+
+
+def stage1_flavor(args: argparse.Namespace, images: int, *, run: bool) -> str:
+    """The stage1 flavor the ``--stage1-*`` flags pick: "fly" or "" (the built-in default).
+
+    There are no stage1 images here: a flag naming rkt's fly stage1 (by image name, any
+    version, or by its file name) selects the fly flavor and any other value is ignored with a
+    warning. As in rkt, at most one of the flags may be given. fly runs exactly one app in the
+    host's network: several images are refused and ``--net`` becomes ``host`` (rkt's fly stage1
+    ignored ``--net``), with a warning unless it was left at its default.
+    """
+    from urllib.parse import urlsplit
+
+    given = [
+        (n, getattr(args, n[2:].replace("-", "_"))) for n in (*STAGE1_FLAGS, "--stage1-from-dir")
+    ]
+    given = [(n, v) for n, v in given if v]
+    if len(given) > 1:
+        raise ConfigError(f"flags {given[0][0]} and {given[1][0]} are mutually exclusive")
+    if not given:
+        return ""
+    flag, value = given[0]
+    fly = {
+        "--stage1-name": value.partition(":")[0] == FLY_NAME,
+        "--stage1-url": urlsplit(value).path.rsplit("/", 1)[-1] == FLY_FILE,
+        "--stage1-path": value.rsplit("/", 1)[-1] == FLY_FILE,
+        "--stage1-from-dir": value.rsplit("/", 1)[-1] == FLY_FILE,
+    }.get(flag, False)
+    if not fly:
+        sys.stderr.write(f"{flag} ignored: only the built-in stage1 and {FLY_NAME} exist here\n")
+        return ""
+    if images > 1:
+        raise ConfigError(
+            f"the fly stage1 runs exactly one app per pod, {images} images were given",
+            hint="run each image in a pod of its own",
+        )
+    if run and args.net != "host":
+        if args.net != "default":
+            sys.stderr.write(f"--net={args.net} ignored: fly apps use the host's network\n")
+        args.net = "host"
+    return "fly"
+
+
+def _check_pod_manifest_flags(args: argparse.Namespace, apps: AppList) -> None:
+    """With --pod-manifest the manifest is the whole pod: refuse images and the flags that
+    would change it, as rkt did, rather than ignore them silently."""
+    if apps.apps:
+        images = ", ".join(app.image for app in apps.apps)
+        raise ConfigError(
+            f"conflicting arguments: image arguments ({images}) cannot be given with "
+            f"--pod-manifest={args.pod_manifest}",
+            hint="list the images as apps of the pod manifest",
+        )
+    given = [n for n in POD_MANIFEST_CONFLICTS if getattr(args, n[2:].replace("-", "_"))]
+    if args.pull_policy != "new":
+        given.append(f"--pull-policy={args.pull_policy}")
+    if given:
+        raise ConfigError(
+            f"conflicting flags set with --pod-manifest={args.pod_manifest}: {', '.join(given)}",
+            hint="the pod manifest alone defines the pod, and its images must be in the store",
+        )
 
 
 def pull_policy(args: argparse.Namespace) -> str:
@@ -115,6 +192,35 @@ def pull_policy(args: argparse.Namespace) -> str:
     return policy
 
 
+def stage_options(args: argparse.Namespace, config: Config, net: str, *, run: bool) -> StageOptions:
+    """The options stage1 gets (stage1/options.json); the run-time flags only for rkt run."""
+    from rkt.insecure import Insecure
+    from rkt.stage0.options import (
+        StageOptions,
+        parse_env_pairs,
+        parse_hosts_entries,
+        read_env_file,
+        split_lists,
+    )
+
+    return StageOptions(
+        hostname=args.hostname if run else "",
+        interactive=args.interactive if run else False,
+        set_env_file=read_env_file(args.set_env_file) if args.set_env_file else (),
+        set_env=parse_env_pairs("--set-env", args.set_env),
+        dns=split_lists(args.dns) if run else (),
+        dns_search=split_lists(args.dns_search) if run else (),
+        dns_options=split_lists(args.dns_opt) if run else (),
+        dns_domain=args.dns_domain if run else "",
+        hosts_entries=parse_hosts_entries(args.hosts_entry) if run else (),
+        net=net,
+        insecure_paths=bool(config.insecure & Insecure.PATHS),
+        insecure_seccomp=bool(config.insecure & Insecure.SECCOMP),
+        insecure_capabilities=bool(config.insecure & Insecure.CAPABILITIES),
+        stage1_flavor=getattr(args, "stage1_flavor", ""),
+    )
+
+
 def prepare_config(
     args: argparse.Namespace, config: Config, apps: AppList, *, run: bool
 ) -> tuple[str, PrepareConfig]:
@@ -125,17 +231,9 @@ def prepare_config(
     from appc.schema.volume import Volume
     from rkt.datadir import DataDir
     from rkt.fetch import Fetcher
-    from rkt.insecure import Insecure
     from rkt.stage0.apps import parse_mount
     from rkt.stage0.manifest import ResolvedApp
-    from rkt.stage0.options import (
-        StageOptions,
-        parse_env_pairs,
-        parse_hosts_entries,
-        parse_ports,
-        read_env_file,
-        split_lists,
-    )
+    from rkt.stage0.options import parse_ports
     from rkt.stage0.prepare import PrepareConfig, overlay_supported, prepare
     from rkt.store import Store
     from rkt.trust import Keystore
@@ -150,21 +248,7 @@ def prepare_config(
     net = args.net if run else "none"
     ports = parse_ports(args.port)
     _, networks = select(config.dirs, net)  # before any pod exists: a bad --net creates none
-    options = StageOptions(
-        hostname=args.hostname if run else "",
-        interactive=args.interactive if run else False,
-        set_env_file=read_env_file(args.set_env_file) if args.set_env_file else (),
-        set_env=parse_env_pairs("--set-env", args.set_env),
-        dns=split_lists(args.dns) if run else (),
-        dns_search=split_lists(args.dns_search) if run else (),
-        dns_options=split_lists(args.dns_opt) if run else (),
-        dns_domain=args.dns_domain if run else "",
-        hosts_entries=parse_hosts_entries(args.hosts_entry) if run else (),
-        net=net,
-        insecure_paths=bool(config.insecure & Insecure.PATHS),
-        insecure_seccomp=bool(config.insecure & Insecure.SECCOMP),
-        insecure_capabilities=bool(config.insecure & Insecure.CAPABILITIES),
-    )
+    options = stage_options(args, config, net, run=run)
     use_overlay = not args.no_overlay
     if use_overlay and not overlay_supported():
         sys.stderr.write("disabling overlay support: the kernel has no overlay filesystem\n")
@@ -188,13 +272,49 @@ def prepare_config(
             inherit_env=args.inherit_env,
             networks=networks,
             ports=ports,
+            private_users=args.private_users,
         )
         uuid = prepare(store, datadir.pods, stage0)
     return uuid, stage0
 
 
+def prepare_pod_manifest(args: argparse.Namespace, config: Config, *, run: bool) -> str:
+    """Prepare the pod of ``--pod-manifest``: validate it, find its images in the store (no
+    fetching, as rkt), then prepare; returns the UUID. Every check runs before a pod exists."""
+    from rkt.datadir import DataDir
+    from rkt.net.pod import select
+    from rkt.stage0 import pod_manifest
+    from rkt.stage0.prepare import overlay_supported
+    from rkt.store import Store
+
+    path: str = args.pod_manifest
+    manifest = pod_manifest.load(path)
+    net = args.net if run else "none"
+    _, networks = select(config.dirs, net)
+    options = stage_options(args, config, net, run=run)
+    use_overlay = not args.no_overlay
+    if use_overlay and not overlay_supported():
+        sys.stderr.write("disabling overlay support: the kernel has no overlay filesystem\n")
+        use_overlay = False
+    datadir = DataDir(config.data_dir)
+    with Store(datadir) as store:
+        pod = pod_manifest.resolve_ports(pod_manifest.resolve(store, manifest, path), net)
+        return pod_manifest.prepare(
+            store,
+            datadir.pods,
+            pod,
+            options=options,
+            use_overlay=use_overlay,
+            networks=networks,
+            private_users=args.private_users,
+        )
+
+
 def run(args: argparse.Namespace, config: Config) -> int:
     apps = parse_command(args, run=False)
-    uuid, _ = prepare_config(args, config, apps, run=False)
+    if args.pod_manifest:
+        uuid = prepare_pod_manifest(args, config, run=False)
+    else:
+        uuid, _ = prepare_config(args, config, apps, run=False)
     sys.stdout.write(uuid + "\n")
     return 0

@@ -1,7 +1,8 @@
 """``rkt stop [--force] [--uuid-file=F] UUID...``: stop running pods through stage1's ``stop``.
 
 stage1 sends SIGTERM (SIGKILL with ``--force``) to the pod's PID 1, which stops the apps in
-order; ``rkt stop`` does not wait for the pod to exit. Each stopped pod's UUID is printed
+order. Unlike rkt's, ``rkt stop`` then waits a bounded time for a pod with CNI networks to exit
+and tears down what ``rkt run`` could not (rkt.stage0.netdown). Each stopped pod's UUID is printed
 quoted on stdout; a pod that is not running, or could not be stopped, is a line on stderr and
 makes the status 254 (rkt/stop.go).
 """
@@ -32,7 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def stop_command(pod: Pod, force: bool) -> list[str]:
-    command = [sys.executable, "-m", STAGE1_STOP, f"--pod-dir={pod.path}"]
+    """stage1's ``stop`` of the flavor the pod was prepared for (rkt.stage1.fly.flavor)."""
+    from rkt.stage1.fly.flavor import FlavorError, entry_module, read_flavor
+
+    try:
+        module = entry_module(read_flavor(pod.path), "stop")
+    except FlavorError as err:
+        raise PodError(str(err)) from err
+    command = [sys.executable, "-m", module, f"--pod-dir={pod.path}"]
     if force:
         command.append("--force")
     return command
@@ -40,7 +48,10 @@ def stop_command(pod: Pod, force: bool) -> list[str]:
 
 def _stop(pod: Pod, force: bool) -> str | None:
     """Ask stage1 to stop ``pod``; the reason it could not, or ``None``."""
-    command = stop_command(pod, force)
+    try:
+        command = stop_command(pod, force)
+    except PodError as err:
+        return str(err)
     try:
         done = subprocess.run(command, capture_output=True, text=True, check=False)
     except OSError as err:
@@ -68,6 +79,12 @@ def run(args: argparse.Namespace, config: Config) -> int:
                 failed += 1
                 continue
             problem = _stop(pod, args.force)
+            if problem is None:  # its network goes with it, if rkt run could not (netdown.py)
+                from rkt.stage0.netdown import after_stop
+
+                for error in after_stop(pod):
+                    if config.debug:
+                        sys.stderr.write(f'stop: network teardown of "{pod.uuid}": {error}\n')
         if problem is None:
             sys.stdout.write(f'"{pod.uuid}"\n')
         else:

@@ -34,9 +34,20 @@ Clock = Callable[[], int]
 
 
 def executor_teardown(pod: Pod) -> None:
-    """stage1's gc for the pod: detach every mount under its directory, even after a crash
-    (docs/stage1-interface.md). Run in-process; it never fails on a busy mount."""
-    from rkt.stage1.gc import gc
+    """stage1's gc for the pod, of the flavor it was prepared for: detach every mount under
+    its directory, even after a crash (docs/stage1-interface.md). Run in-process; it never
+    fails on a busy mount. An unreadable flavor record gets the default flavor's gc, which
+    unmounts whatever is there and so cleans up after either flavor."""
+    from rkt.stage1.fly.flavor import FLY, FlavorError, read_flavor
+
+    try:
+        flavor = read_flavor(pod.path)
+    except FlavorError:
+        flavor = ""
+    if flavor == FLY:
+        from rkt.stage1.fly.gc import gc
+    else:
+        from rkt.stage1.gc import gc
 
     gc(str(pod.path))
 

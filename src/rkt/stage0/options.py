@@ -43,6 +43,9 @@ class StageOptions:
     insecure_capabilities: bool = False
     #: per-app --environment, the top layer of each app's environment
     app_environment: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    #: the stage1 flavor, "" for the default; recorded as the top-level "stage1" key only when
+    #: set, and read back by rkt.stage1.fly.flavor
+    stage1_flavor: str = ""
 
     def to_json(self, uuid: str) -> bytes:
         """The document; the hostname defaults to rkt's ``rkt-<uuid>``."""
@@ -72,6 +75,8 @@ class StageOptions:
             },
             "net": self.net,
         }
+        if self.stage1_flavor:
+            document["stage1"] = self.stage1_flavor
         if not (net_list.host or net_list.none):
             document["netns"] = NETNS
         return json.dumps(document, indent=2).encode() + b"\n"

@@ -10,11 +10,15 @@ interpreter would cost its start-up, its imports and its shutdown (about 65 ms o
 ``rkt run``, bench/run.py). A fork is as fresh as the stage1 interface asks only if this
 process has no other thread; when it has (an API server, a test's HTTP server), stage1 is
 started as ``python -m rkt.stage1.run`` instead.
+
+The flavor recorded in the pod directory (rkt.stage1.fly.flavor) picks the executor's package:
+``rkt.stage1`` (default) or ``rkt.stage1.fly``; both are started the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import signal
 import subprocess
@@ -38,8 +42,10 @@ _FORWARDED = (signal.SIGTERM, signal.SIGHUP)
 _TERMINAL_STOPS = (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 
 
-def stage1_command(pod_dir: Path, *, debug: bool, interactive: bool) -> list[str]:
-    command = [sys.executable, "-m", STAGE1_RUN, f"--pod-dir={pod_dir}"]
+def stage1_command(
+    pod_dir: Path, *, debug: bool, interactive: bool, module: str = STAGE1_RUN
+) -> list[str]:
+    command = [sys.executable, "-m", module, f"--pod-dir={pod_dir}"]
     if debug:
         command.append("--debug")
     if interactive:
@@ -52,9 +58,24 @@ def run_prepared(pods: Path, uuid: str, *, debug: bool = False, interactive: boo
     with Pod.load(pods, uuid) as pod:
         if pod.state is not PodState.PREPARED:
             raise PodError(f"pod {pod.uuid} is not prepared", hint=f"it is {pod.state}")
+        module = _run_module(pod)
         pod.to_run()
-        _setup_network(pod)
-        return _spawn(pod, debug=debug, interactive=interactive)
+        if module == STAGE1_RUN:  # fly pods run in the host's network (rkt.stage1.fly.run)
+            _setup_network(pod)
+        try:
+            return _spawn(pod, debug=debug, interactive=interactive, module=module)
+        finally:
+            _teardown_network(pod, debug=debug)
+
+
+def _run_module(pod: Pod) -> str:
+    """The ``run`` entry of the flavor the pod was prepared for."""
+    from rkt.stage1.fly.flavor import FlavorError, entry_module, read_flavor
+
+    try:
+        return entry_module(read_flavor(pod.path), "run")
+    except FlavorError as err:
+        raise PodError(str(err)) from err
 
 
 def _setup_network(pod: Pod) -> None:
@@ -64,16 +85,28 @@ def _setup_network(pod: Pod) -> None:
     namespace file; the pod is already in ``run/`` and locked, so if we die from here on it becomes
     an exited pod whose gc DELs whatever the CNI cache records. A failed ADD is undone at once.
     """
-    from rkt.net.pod import has_networks, setup
+    from rkt.net.files import has_networks
 
     if has_networks(pod.path):
+        from rkt.net.pod import setup
+
         setup(pod.path, pod.uuid)
+
+
+def _teardown_network(pod: Pod, *, debug: bool) -> None:
+    """DEL the pod's networks now that stage1 has exited, before our lock is released
+    (rkt.stage0.netdown); not fatal: what fails is retried by ``rkt stop`` or gc."""
+    from rkt.stage0.netdown import after_run
+
+    for error in after_run(pod):
+        if debug:
+            sys.stderr.write(f"run: network teardown: {error}\n")
 
 
 class _Forked:
     """The default stage1 in a fork of this process, with Popen's ``send_signal``/``wait``."""
 
-    def __init__(self, argv: list[str], fd: int) -> None:
+    def __init__(self, argv: list[str], fd: int, module: str = STAGE1_RUN) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -83,9 +116,7 @@ class _Forked:
                 os.environ[LOCK_FD_ENV] = str(fd)
                 for sig in (*_FORWARDED, signal.SIGINT):
                     signal.signal(sig, signal.SIG_DFL)
-                from rkt.stage1.run import main
-
-                code = main(argv)
+                code = importlib.import_module(module).main(argv)
             except BaseException as err:  # nothing may unwind into stage0's code in the child
                 print(f"stage1: {err}", file=sys.stderr)
             finally:
@@ -103,9 +134,9 @@ class _Forked:
         return os.waitstatus_to_exitcode(status)
 
 
-def _spawn(pod: Pod, *, debug: bool, interactive: bool) -> int:
+def _spawn(pod: Pod, *, debug: bool, interactive: bool, module: str = STAGE1_RUN) -> int:
     fd = pod.fd
-    command = stage1_command(pod.path, debug=debug, interactive=interactive)
+    command = stage1_command(pod.path, debug=debug, interactive=interactive, module=module)
     previous = {
         sig: signal.getsignal(sig) for sig in (*_FORWARDED, signal.SIGINT, *_TERMINAL_STOPS)
     }
@@ -113,7 +144,7 @@ def _spawn(pod: Pod, *, debug: bool, interactive: bool) -> int:
     foreground = tty.foreground_group(0) if interactive else None
     child: _Forked | subprocess.Popen[bytes]
     if threading.active_count() == 1:
-        child = _Forked(command[3:], fd)
+        child = _Forked(command[3:], fd, module)
     else:
         env = dict(os.environ)
         env[LOCK_FD_ENV] = str(fd)

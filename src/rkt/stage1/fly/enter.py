@@ -1,0 +1,122 @@
+"""``python -m rkt.stage1.fly.enter --pod-dir=DIR --app=NAME -- CMD...``: run CMD as the fly
+app runs: in its mount namespace, chrooted into its root, in its working directory, with its
+uids, gids and groups and its environment (rkt's stage1_fly/enter chroots into the app's root
+with the app's credentials; we also join the app's mount namespace, where its /dev, /proc, /sys,
+/tmp and volumes are). Everything else is the host's already.
+
+The app's process is the pod's ``pid``. Its ``/proc/<pid>`` directory is opened once and
+everything is read and opened through it before anything is joined; the process must have the
+app's root as its root (same device and inode as stage0's app root), so a recycled pid is
+refused rather than entered. We are not dumpable from then until the exec (SECURITY.md 9), and
+CMD inherits no fd but 0-2. We exec CMD in place: it is in the host's pid namespace already.
+
+Exit status: CMD's, or 254 with one line on stderr for our own failures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from typing import NoReturn
+
+from rkt.linux import namespace, process
+from rkt.stage1.enter import EnterError, parse_environ, parse_status, read_pod_pid
+from rkt.stage1.load import app_root
+
+FAILURE = 254
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+#: Python installs handlers or SIG_IGN for these; CMD must start with the defaults.
+_RESET_SIGNALS = (signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ)
+
+
+def _read_at(dir_fd: int, name: str) -> bytes:
+    fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _check_root(proc: int, pid: int, root: str) -> None:
+    """The process at ``proc`` runs chrooted in the app's root, or EnterError."""
+    try:
+        theirs = os.stat("root", dir_fd=proc)
+        ours = os.stat(root)
+    except OSError as err:
+        raise EnterError(f"cannot inspect process {pid} of the pod: {err}") from err
+    if (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino):
+        raise EnterError(f"process {pid} is not the pod's app (its root is not {root})")
+
+
+def enter(pod_dir: str, app: str, argv: list[str]) -> NoReturn:
+    """Become CMD in the app's jail; returns only by raising EnterError."""
+    if "/" in app or app.startswith("."):
+        raise EnterError(f"bad app name {app!r}")
+    pid = read_pod_pid(pod_dir)
+    try:
+        proc = os.open(f"/proc/{pid}", _DIR)
+    except FileNotFoundError:
+        raise EnterError(f"the app's process {pid} is gone: the pod is not running") from None
+    try:
+        _check_root(proc, pid, app_root(os.path.abspath(pod_dir), app))
+        creds = parse_status(_read_at(proc, "status"))
+        environ = parse_environ(_read_at(proc, "environ"))
+        env = {os.fsdecode(k): os.fsdecode(v) for k, v in environ.items()}
+        mnt = os.open("ns/mnt", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc)
+        root = os.open("root", _DIR, dir_fd=proc)
+        cwd = os.open("cwd", _DIR, dir_fd=proc)
+    except OSError as err:
+        raise EnterError(f"cannot open the app's process {pid}: {err}") from err
+    finally:
+        os.close(proc)
+    process.set_dumpable(False)
+    try:
+        namespace.setns(mnt, namespace.CLONE_NEWNS)
+        os.fchdir(root)
+        os.chroot(".")
+        os.fchdir(cwd)
+    except OSError as err:
+        raise EnterError(f"cannot enter the root of app {app!r}: {err}") from err
+    os.setgroups(list(creds.groups))
+    os.setresgid(*creds.gids)
+    os.setresuid(*creds.uids)
+    for signum in _RESET_SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    process.close_fds(keep=(0, 1, 2))
+    try:
+        # Looked up along the app's PATH inside its root, as a shell in the app would.
+        os.execvpe(argv[0], argv, env)
+    except OSError as err:
+        raise EnterError(f"cannot execute {argv[0]}: {err.strerror}") from err
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="rkt.stage1.fly.enter", description="Run a command as a fly pod's app."
+    )
+    parser.add_argument("--pod-dir", required=True)
+    parser.add_argument("--app", required=True)
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        print("stage1-fly: enter needs a command", file=sys.stderr)
+        return FAILURE
+    try:
+        enter(args.pod_dir, args.app, command)
+    except (EnterError, OSError) as err:
+        print(f"stage1-fly: enter: {err}", file=sys.stderr, flush=True)
+        return FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
