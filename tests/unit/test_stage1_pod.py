@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from appc.schema.image import ImageManifest
-from rkt.stage1 import PlanError, plan_pod
-from rkt.stage1.plan import AppInput, PodInput, PodOptions
+from rkt.stage1.plan import AppInput, PlanError, PodInput, PodOptions
+from rkt.stage1.pod import plan_pod
 from tests.unit.test_stage1_support import image, make_rootfs, plan, pod_manifest
 
 

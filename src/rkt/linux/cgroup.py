@@ -303,19 +303,15 @@ def _enable_subtree(layout: Layout, pod: str) -> None:
             ) from err
 
 
-def create_pod(
-    layout: Layout,
-    uuid: str,
-    pod_limits: Limits,
-    app_limits: Mapping[str, Limits],
-) -> PodCgroups:
-    """Create ``rkt/<uuid>`` with its supervisor leaf and one leaf per app, and write the
-    limits; a half-made pod cgroup is removed again on failure."""
+def prepare_pod(layout: Layout, uuid: str) -> PodCgroups:
+    """Create ``rkt/<uuid>`` (v2: controllers enabled; v1: the device policy) and its
+    supervisor leaf, with no limits yet (:func:`finish_pod`); a half-made pod cgroup is removed
+    again on failure."""
     if "/" in uuid or uuid in ("", ".", ".."):
         raise CgroupError(errno.EINVAL, f"bad pod cgroup name {uuid!r}")
     dirs = {c: os.path.join(b, PARENT, uuid) for c, b in layout.bases.items()}
     version = V2 if layout.version == V2 else V1
-    pod = PodCgroups(version, dirs, tuple(app_limits))
+    pod = PodCgroups(version, dirs)
     # Left by an earlier run of this pod that was killed before gc (the same UUID runs again
     # with run-prepared or in tests): empty cgroups, removed so that the new ones start clean
     # (v1 also refuses to change the device policy of a cgroup that has children).
@@ -327,18 +323,108 @@ def create_pod(
             _enable_subtree(layout, pod.roots()[0])
         elif "devices" in dirs:
             write_device_policy(dirs["devices"])
-        write_limits(version, dirs, pod_limits)
-        for name in (SUPERVISOR, *app_limits):
-            for directory in pod.sub(name):
-                os.makedirs(directory, mode=0o755, exist_ok=True)
-            leaf = {c: os.path.join(d, name) for c, d in dirs.items()}
-            write_limits(version, leaf, app_limits.get(name, Limits()))
+        for directory in pod.sub(SUPERVISOR):
+            os.makedirs(directory, mode=0o755, exist_ok=True)
     except OSError as err:
         remove(pod, timeout=0)
         if isinstance(err, CgroupError):
             raise
         raise CgroupError(err.errno, f"cannot set up the pod's cgroups: {err}") from err
     return pod
+
+
+def finish_pod(pod: PodCgroups, pod_limits: Limits, app_limits: Mapping[str, Limits]) -> PodCgroups:
+    """The pod of :func:`prepare_pod` with one leaf per app and every limit written."""
+    try:
+        write_limits(pod.version, pod.dirs, pod_limits)
+        for name in (SUPERVISOR, *app_limits):
+            for directory in pod.sub(name):
+                os.makedirs(directory, mode=0o755, exist_ok=True)
+            leaf = {c: os.path.join(d, name) for c, d in pod.dirs.items()}
+            write_limits(pod.version, leaf, app_limits.get(name, Limits()))
+    except OSError as err:
+        raise CgroupError(err.errno, f"cannot set the pod's cgroup limits: {err}") from err
+    return PodCgroups(pod.version, pod.dirs, tuple(app_limits))
+
+
+def create_pod(
+    layout: Layout,
+    uuid: str,
+    pod_limits: Limits,
+    app_limits: Mapping[str, Limits],
+) -> PodCgroups:
+    """Create ``rkt/<uuid>`` with its supervisor leaf and one leaf per app, and write the
+    limits; a half-made pod cgroup is removed again on failure."""
+    pod = prepare_pod(layout, uuid)
+    try:
+        return finish_pod(pod, pod_limits, app_limits)
+    except CgroupError:
+        remove(pod, timeout=0)
+        raise
+
+
+class Joining:
+    """A forked helper that makes a pod's cgroup (:func:`prepare_pod`), records it in the pod
+    directory and moves the caller into its supervisor leaf while the caller goes on.
+
+    Moving a process into a v1 cgroup waits out an RCU grace period (percpu_down_write of the
+    threadgroup rwsem): 6-30 ms of doing nothing on this kind of host. A helper that does it
+    for us lets stage1 plan meanwhile; :meth:`wait` before forking anything that must start
+    inside the pod's cgroup. Its verdict comes back on a pipe: the pod's cgroups, None when the
+    host has no usable cgroups, or the CgroupError it met.
+    """
+
+    def __init__(self, uuid: str, pod_dir: str) -> None:
+        #: why this host has no cgroups to use, when :meth:`wait` returned None
+        self.unavailable = ""
+        read, write = os.pipe2(os.O_CLOEXEC)
+        parent = os.getpid()
+        self.pid = os.fork()
+        if self.pid == 0:  # pragma: no cover - the helper child
+            os.close(read)
+            message = b"x:cannot set up the pod's cgroups"
+            try:
+                try:
+                    layout = host_layout()
+                except CgroupError as err:
+                    message = b"n:" + str(err).encode(errors="replace")
+                else:
+                    pod = prepare_pod(layout, uuid)
+                    try:
+                        save(pod, pod_dir)  # for gc, should stage1 die before recording it
+                        attach(pod.procs(SUPERVISOR), parent)
+                    except OSError:
+                        remove(pod, timeout=0)
+                        raise
+                    message = b"y:" + pod.to_json().encode()
+            except BaseException as err:
+                message = b"x:" + str(err).encode(errors="replace")
+            finally:
+                try:
+                    os.write(write, message)
+                finally:
+                    os._exit(0)
+        os.close(write)
+        self._read = read
+
+    def wait(self) -> PodCgroups | None:
+        """The pod's cgroups, the caller now in its supervisor leaf; None when this host has no
+        cgroups to use (the reason: :attr:`unavailable`); CgroupError when making them failed."""
+        chunks = []
+        try:
+            while chunk := os.read(self._read, 65536):
+                chunks.append(chunk)
+        finally:
+            os.close(self._read)
+            os.waitpid(self.pid, 0)
+        kind, _, text = b"".join(chunks).partition(b":")
+        message = text.decode(errors="replace")
+        if kind == b"y":
+            return PodCgroups.from_json(message)
+        if kind == b"n":
+            self.unavailable = message
+            return None
+        raise CgroupError(errno.EIO, message or "the cgroup helper died")
 
 
 def attach(procs_files: Iterable[str], pid: int = 0) -> None:

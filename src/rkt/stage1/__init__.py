@@ -15,9 +15,7 @@ How the parts fit:
 - ``pod``: plan_pod() ties them together.
 
 Nothing here imports rkt.linux, rkt.store, rkt.fetch or rkt.cli, mounts, forks or writes.
+
+The package itself imports nothing: ``python -m rkt.stage1.run`` starts the pod's cgroup
+before the planning modules are loaded (rkt.stage1.run).
 """
-
-from rkt.stage1.plan import PlanError, PodPlan
-from rkt.stage1.pod import plan_pod
-
-__all__ = ["PlanError", "PodPlan", "plan_pod"]
