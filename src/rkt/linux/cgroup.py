@@ -22,7 +22,8 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+
+import msgspec
 
 V1 = "v1"
 V2 = "v2"
@@ -48,8 +49,7 @@ class CgroupError(OSError):
     """The pod's cgroups cannot be set up as asked."""
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(msgspec.Struct, frozen=True):
     """Limits of one cgroup; ``None`` leaves the kernel's default (no limit)."""
 
     memory: int | None = None
@@ -73,8 +73,7 @@ def shares_to_weight(shares: int) -> int:
     return 1 + ((shares - 2) * 9999) // 262142
 
 
-@dataclass(frozen=True)
-class Layout:
+class Layout(msgspec.Struct, frozen=True):
     """Where the caller's cgroups are: ``bases`` maps each wanted controller to the directory
     of the caller's cgroup in its hierarchy (v1), or all of them to the one v2 directory;
     ``top`` is the v2 mount point (whose ancestors of ``bases`` get subtree_control)."""
@@ -180,8 +179,7 @@ def _write(path: str, value: str) -> None:
         os.close(fd)
 
 
-@dataclass(frozen=True)
-class PodCgroups:
+class PodCgroups(msgspec.Struct, frozen=True):
     """A pod's cgroups: ``dirs`` maps each controller to the pod's directory in its hierarchy
     (several controllers may share one); ``apps`` are the app names with a sub-cgroup."""
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import errno
 import os
-from dataclasses import dataclass
+
+import msgspec
 
 from rkt.linux.syscall import check, libc
 
@@ -79,8 +80,7 @@ def namespace_id(kind: str, pid: int | str = "self") -> int:
     return os.stat(f"/proc/{pid}/ns/{kind}").st_ino
 
 
-@dataclass(frozen=True)
-class IdMap:
+class IdMap(msgspec.Struct, frozen=True):
     """One line of a ``uid_map``/``gid_map``: ``count`` ids from ``inside`` in the namespace are
     ``outside`` and up on the host (man 7 user_namespaces)."""
 

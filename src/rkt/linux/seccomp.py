@@ -16,8 +16,9 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 #: libseccomp's SCMP_FLTATR_CTL_NNP.
 _ATTR_CTL_NNP = 3
@@ -29,8 +30,7 @@ class SeccompError(OSError):
     """libseccomp missing or refusing a filter."""
 
 
-@dataclass(frozen=True)
-class Action:
+class Action(msgspec.Struct, frozen=True):
     """What a rule does: "allow", "kill" (the process, with SIGSYS) or "errno" (fail with
     ``errno``)."""
 
@@ -107,8 +107,7 @@ def _code(lib: Any, action: Action) -> int:
     raise ValueError(f"unknown seccomp action {action.kind!r}")
 
 
-@dataclass
-class Filter:
+class Filter(msgspec.Struct):
     """A built, not yet loaded, filter; ``skipped`` are the names this architecture does not
     have (no rule was added for them)."""
 

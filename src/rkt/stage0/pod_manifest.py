@@ -25,10 +25,10 @@ ignored it), since it is almost surely a manifest written for another image.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import msgspec
 from msgspec.structs import replace
 
 from appc.errors import ValidationError
@@ -44,8 +44,7 @@ if TYPE_CHECKING:
     from rkt.store import Store
 
 
-@dataclass(frozen=True)
-class ManifestImage:
+class ManifestImage(msgspec.Struct, frozen=True):
     """One app's image, found in the store: its full ID and its manifest (raw and parsed)."""
 
     app: str
@@ -54,8 +53,7 @@ class ManifestImage:
     image: ImageManifest
 
 
-@dataclass(frozen=True)
-class ManifestPod:
+class ManifestPod(msgspec.Struct, frozen=True):
     """A user's pod manifest with every image resolved; ``source`` is the file, for messages."""
 
     source: str

@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from appc.schema.app import ExposedPort
 from appc.schema.pod import Mount
@@ -31,12 +33,11 @@ if TYPE_CHECKING:
     from rkt.store import Store
 
 
-@dataclass(frozen=True)
-class PrepareConfig:
+class PrepareConfig(msgspec.Struct, frozen=True):
     apps: Sequence[ResolvedApp]
     volumes: Sequence[Volume] = ()
     pod_mounts: Sequence[Mount] = ()
-    options: StageOptions = field(default_factory=StageOptions)
+    options: StageOptions = msgspec.field(default_factory=StageOptions)
     use_overlay: bool = True
     inherit_env: bool = False
     #: the CNI networks ``--net`` selected (rkt.net.pod.select), ADDed when the pod runs
@@ -129,8 +130,7 @@ def _mount_overlay(
     return target
 
 
-@dataclass(frozen=True)
-class Shift:
+class Shift(msgspec.Struct, frozen=True):
     """A pod's ``--private-users`` range and a user namespace that maps it (for idmapping)."""
 
     range: UserRange
@@ -204,8 +204,7 @@ def prepare(store: Store, pods: Path, config: PrepareConfig) -> str:
     return create(store, pods, content)
 
 
-@dataclass(frozen=True)
-class PodContent:
+class PodContent(msgspec.Struct, frozen=True):
     """What a pod directory is filled from, however the pod manifest came to be (made from
     image arguments here, or a user's ``--pod-manifest``: rkt.stage0.pod_manifest)."""
 

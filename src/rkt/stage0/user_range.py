@@ -16,8 +16,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from rkt.errors import PodError
 from rkt.pod import layout
@@ -29,8 +30,7 @@ FIRST_BASE = 1 << 30
 LAST_BASE = (1 << 32) - 2 * COUNT
 
 
-@dataclass(frozen=True)
-class UserRange:
+class UserRange(msgspec.Struct, frozen=True):
     base: int
     count: int = COUNT
 

@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import os
 import signal
 import sys
-from dataclasses import dataclass
+
+import msgspec
 
 from rkt.linux import capability, namespace, process
 from rkt.linux import seccomp as linux_seccomp
@@ -71,8 +71,7 @@ class EnterError(Exception):
     """enter's own failure: one line on stderr, exit 254."""
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(msgspec.Struct, frozen=True):
     """What /proc/<pid>/status says about the app's identity and privileges."""
 
     uids: tuple[int, int, int]
@@ -188,8 +187,7 @@ def find_app(pid1: int, app: str) -> tuple[int, int]:
             os.close(fd)
 
 
-@dataclass
-class Target:
+class Target(msgspec.Struct):
     """Everything of the app that the entered process takes, opened before joining."""
 
     pid: int
@@ -252,7 +250,7 @@ def in_user_namespace(creds: Credentials, uid_map: bytes, gid_map: bytes) -> Cre
     the host reads them (``inside outside count`` lines)."""
     uids = tuple(_inside(i, uid_map) for i in creds.uids)
     gids = tuple(_inside(i, gid_map) for i in creds.gids)
-    return dataclasses.replace(
+    return msgspec.structs.replace(
         creds,
         uids=(uids[0], uids[1], uids[2]),
         gids=(gids[0], gids[1], gids[2]),

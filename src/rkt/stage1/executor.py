@@ -23,9 +23,10 @@ after the pivot.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import signal
+
+import msgspec
 
 from rkt.linux import capability, cgroup, lookup, process, tty
 from rkt.linux import mount as linux_mount
@@ -196,7 +197,7 @@ def prepare_mounts(app: AppPlan, kernel: Kernel, owner: int) -> None:
         elif _done_before(mount):
             for operation in operations(mount):
                 if isinstance(operation, Tmpfs):
-                    operation = dataclasses.replace(operation, owner=owner)
+                    operation = msgspec.structs.replace(operation, owner=owner)
                 operation.apply(kernel, app.root)
         elif mount.kind not in ("mask", "remount-ro"):
             for operation in operations(mount):

@@ -15,13 +15,14 @@ Exit status: the pod's (see the supervisor), or 254 with one line on stderr for 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import json
 import os
 import signal
 import sys
 from types import FrameType
+
+import msgspec.structs
 
 from rkt.linux import cgroup, mount, namespace, netif, process
 from rkt.linux import seccomp as linux_seccomp
@@ -252,13 +253,13 @@ def _setup_cgroups(plan: PodPlan, pod_dir: str, joining: cgroup.Joining) -> None
     supervisor, status and gc. The helper of ``joining`` made the pod's cgroup and moved this
     process into its supervisor leaf, so PID 1 and every app (each moved on to its own leaf
     before it execs) are inside the pod's cgroup."""
-    apps = {app.name: cgroup.Limits(**dataclasses.asdict(app.limits)) for app in plan.apps}
+    apps = {app.name: cgroup.Limits(**msgspec.structs.asdict(app.limits)) for app in plan.apps}
     pod = joining.wait()
     if pod is None:
         if any(apps.values()):
             raise cgroup.CgroupError(errno.ENODEV, joining.unavailable)
         return  # No cgroups on this host, and no app asked for a limit.
-    pod_limits = cgroup.Limits(**dataclasses.asdict(plan.limits))
+    pod_limits = cgroup.Limits(**msgspec.structs.asdict(plan.limits))
     cgroup.save(cgroup.finish_pod(pod, pod_limits, apps), pod_dir)
 
 

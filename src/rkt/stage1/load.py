@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, fields, replace
 from typing import Any
+
+import msgspec
+from msgspec.structs import fields, replace
 
 from appc.schema.environment import EnvironmentVariable
 from appc.schema.image import ImageManifest
@@ -33,8 +35,7 @@ class LoadError(Exception):
     """The pod directory does not hold what the interface promises."""
 
 
-@dataclass(frozen=True)
-class Loaded:
+class Loaded(msgspec.Struct, frozen=True):
     input: PodInput
     net: str
     #: the pod's network namespace file to join (absolute), "" for none/host

@@ -14,7 +14,8 @@ defaults. The executor skips a masked path the running kernel does not have.
 from __future__ import annotations
 
 import stat
-from dataclasses import dataclass
+
+import msgspec
 
 from appc.schema.app import MountPoint
 from appc.schema.pod import RuntimeApp
@@ -56,8 +57,7 @@ DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 _NOSUID_NODEV_NOEXEC = ("nosuid", "nodev", "noexec")
 
 
-@dataclass(frozen=True)
-class VolumeMount:
+class VolumeMount(msgspec.Struct, frozen=True):
     """A volume matched to a path of the app, as rkt's GenerateMounts pairs them."""
 
     volume: Volume

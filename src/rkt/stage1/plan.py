@@ -7,7 +7,7 @@ paths (volumes, generated files) or device paths the executor binds from its own
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import msgspec
 
 from appc.schema.environment import EnvironmentVariable
 from appc.schema.image import ImageManifest
@@ -34,8 +34,7 @@ class PlanError(RktError):
     """A pod cannot be planned: a user, executable, path or isolator is invalid or unsafe."""
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(msgspec.Struct, frozen=True):
     """One operation on an app's mount namespace.
 
     ``kind`` is one of :data:`MOUNT_KINDS`. ``target`` is relative to the app root ("" is the
@@ -67,8 +66,7 @@ class Mount:
         return text
 
 
-@dataclass(frozen=True)
-class GeneratedFile:
+class GeneratedFile(msgspec.Struct, frozen=True):
     """A file the executor writes (under the pod dir) before the mounts that bind it."""
 
     path: str
@@ -76,8 +74,7 @@ class GeneratedFile:
     mode: int = 0o644
 
 
-@dataclass(frozen=True)
-class VolumeDirectory:
+class VolumeDirectory(msgspec.Struct, frozen=True):
     """An empty volume's directory, created by the executor before any app mounts it."""
 
     path: str
@@ -86,8 +83,7 @@ class VolumeDirectory:
     gid: int
 
 
-@dataclass(frozen=True)
-class Capabilities:
+class Capabilities(msgspec.Struct, frozen=True):
     """The five capability sets of the app's first process, as CAP_* names."""
 
     bounding: tuple[str, ...]
@@ -97,8 +93,7 @@ class Capabilities:
     ambient: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Seccomp:
+class Seccomp(msgspec.Struct, frozen=True):
     """A seccomp filter, unresolved: syscall names and ``@group`` names as given.
 
     ``mode`` is "retain" (allow only these, fail the rest) or "remove" (fail only these);
@@ -110,8 +105,7 @@ class Seccomp:
     errno: str = ""
 
 
-@dataclass(frozen=True)
-class IsolatorStatus:
+class IsolatorStatus(msgspec.Struct, frozen=True):
     """What the executor does with one isolator (ace.md: executors report which isolators were
     enforced or ignored): ``status`` "enforced" or "ignored", ``reason`` a short phrase,
     ``scope`` "app" (the app's own isolator) or "pod" (the pod manifest's)."""
@@ -127,8 +121,7 @@ CFS_PERIOD = 100_000
 MIN_CPU_QUOTA = 1_000
 
 
-@dataclass(frozen=True)
-class CgroupLimits:
+class CgroupLimits(msgspec.Struct, frozen=True):
     """Limits of a cgroup (``rkt.linux.cgroup.Limits`` has the same fields); None: no limit.
     ``memory`` in bytes, ``cpu_quota`` in µs per ``cpu_period``, ``pids`` processes."""
 
@@ -139,8 +132,7 @@ class CgroupLimits:
     pids: int | None = None
 
 
-@dataclass(frozen=True)
-class AppPlan:
+class AppPlan(msgspec.Struct, frozen=True):
     """One app as the executor runs it.
 
     ``pre_start`` and ``post_stop`` are the image's event handlers (aci.md "eventHandlers"),
@@ -165,7 +157,7 @@ class AppPlan:
     pre_start: tuple[str, ...] = ()
     post_stop: tuple[str, ...] = ()
     #: The app's cgroup limits (resource/memory, resource/cpu, os/linux/cpu-shares, pids).
-    limits: CgroupLimits = field(default_factory=CgroupLimits)
+    limits: CgroupLimits = msgspec.field(default_factory=CgroupLimits)
     #: os/linux/oom-score-adj, written to the app's /proc/<pid>/oom_score_adj; None: inherit.
     oom_score_adj: int | None = None
     #: What becomes of each of the app's and the pod's isolators (rkt.stage1.isolator_report).
@@ -178,8 +170,7 @@ class AppPlan:
         return [m.describe() for m in self.mounts]
 
 
-@dataclass(frozen=True)
-class PodPlan:
+class PodPlan(msgspec.Struct, frozen=True):
     namespaces: tuple[str, ...]
     hostname: str
     hosts: str | None
@@ -188,7 +179,7 @@ class PodPlan:
     volumes: tuple[VolumeDirectory, ...]
     apps: tuple[AppPlan, ...]
     #: Limits of the pod's cgroup as a whole (the apps' are below it).
-    limits: CgroupLimits = field(default_factory=CgroupLimits)
+    limits: CgroupLimits = msgspec.field(default_factory=CgroupLimits)
     #: os/unix/sysctl of the apps and the pod, checked as namespaced (rkt.stage1.sysctl):
     #: (key, value), written by PID 1 before any app starts.
     sysctls: tuple[tuple[str, str], ...] = ()
@@ -203,8 +194,7 @@ class PodPlan:
         raise KeyError(name)
 
 
-@dataclass(frozen=True)
-class AppInput:
+class AppInput(msgspec.Struct, frozen=True):
     """One app of the pod as stage0 hands it over.
 
     ``environment`` holds the per-app ``--environment`` values, which win over everything;
@@ -217,8 +207,7 @@ class AppInput:
     environment: tuple[EnvironmentVariable, ...] = ()
 
 
-@dataclass(frozen=True)
-class PodOptions:
+class PodOptions(msgspec.Struct, frozen=True):
     """Pod-level run options (rkt run's flags that reach stage1).
 
     ``dns`` is rkt's ``--dns``: empty to leave the image's resolv.conf alone, ("host",) to bind
@@ -254,8 +243,7 @@ class PodOptions:
     netns_joined: bool = False
 
 
-@dataclass(frozen=True)
-class PodInput:
+class PodInput(msgspec.Struct, frozen=True):
     manifest: PodManifest
     apps: tuple[AppInput, ...]
     options: PodOptions

@@ -26,7 +26,8 @@ from __future__ import annotations
 import errno as errno_names
 import platform
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+
+import msgspec
 
 from rkt.stage1.plan import Seccomp
 
@@ -455,8 +456,7 @@ class SeccompError(ValueError):
     """A filter that cannot be resolved: an unknown group or errno name."""
 
 
-@dataclass(frozen=True)
-class Filter:
+class Filter(msgspec.Struct, frozen=True):
     """A resolved filter. ``mode`` "retain": only ``syscalls`` are allowed; "remove": only they
     are blocked. A blocked call fails with ``errno`` (a name such as "EPERM") or, when that is
     "", kills the process with SIGSYS."""

@@ -12,7 +12,8 @@ CVE-2019-14271), and read only as size-capped regular files inside the root (roo
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+import msgspec
 
 from rkt.stage1 import rootfs
 from rkt.stage1.plan import PlanError
@@ -24,8 +25,7 @@ MAX_ID = 2**32 - 2
 _NUMBER = re.compile(r"[0-9]+")
 
 
-@dataclass(frozen=True)
-class PasswdEntry:
+class PasswdEntry(msgspec.Struct, frozen=True):
     name: str
     uid: int
     gid: int
@@ -33,15 +33,13 @@ class PasswdEntry:
     shell: str
 
 
-@dataclass(frozen=True)
-class GroupEntry:
+class GroupEntry(msgspec.Struct, frozen=True):
     name: str
     gid: int
     members: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(msgspec.Struct, frozen=True):
     """The resolved user and group, with the passwd entry of the uid when the image has one
     (its home, name and shell feed the default environment)."""
 

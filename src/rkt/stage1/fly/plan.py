@@ -12,7 +12,8 @@ the host's privileges. Nothing here mounts, forks or writes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import msgspec
+from msgspec.structs import replace
 
 from rkt.stage1 import environment, executable, hosts, mounts, rootfs, user
 from rkt.stage1.plan import (
@@ -31,8 +32,7 @@ GENERATED_DIR = "stage1/etc"
 HOST_DIRS = ("dev", "proc", "sys")
 
 
-@dataclass(frozen=True)
-class FlyPlan:
+class FlyPlan(msgspec.Struct, frozen=True):
     """The one app of a fly pod, as :mod:`rkt.stage1.fly.run` executes it."""
 
     name: str
