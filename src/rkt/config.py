@@ -9,7 +9,6 @@ down; nothing here is global.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -55,6 +54,8 @@ class Credentials:
 
     def headers(self) -> dict[str, str]:
         if self.type == "basic":
+            import base64  # only HTTP fetches with basic auth use it
+
             pair = f"{self.user}:{self.password}".encode()
             return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
         return {"Authorization": f"Bearer {self.token}"}

@@ -93,7 +93,6 @@ def run(args: argparse.Namespace, config: Config) -> int:
     from rkt.datadir import DataDir
     from rkt.fetch import Fetcher
     from rkt.store import Store
-    from rkt.trust import Keystore
 
     images = parse_images(list(args.images), args.signature)
     if not images:
@@ -101,7 +100,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     policy = _pull_policy(args)
     ids: list[str] = []
     with Store(DataDir(config.data_dir)) as store:
-        fetcher = Fetcher(config, store, Keystore(config.dirs), stderr=sys.stderr)
+        fetcher = Fetcher(config, store, stderr=sys.stderr)
         for image, signature in images:
             ids.append(fetcher.fetch(image, pull_policy=policy, signature=signature))
     for image_id in ids:

@@ -22,6 +22,7 @@ from rkt.errors import ConfigError
 
 if TYPE_CHECKING:
     from rkt.config import Config
+    from rkt.net.pod import Selected
     from rkt.stage0.apps import AppList
     from rkt.stage0.options import StageOptions
     from rkt.stage0.prepare import PrepareConfig
@@ -129,8 +130,6 @@ def stage1_flavor(args: argparse.Namespace, images: int, *, run: bool) -> str:
     host's network: several images are refused and ``--net`` becomes ``host`` (rkt's fly stage1
     ignored ``--net``), with a warning unless it was left at its default.
     """
-    from urllib.parse import urlsplit
-
     given = [
         (n, getattr(args, n[2:].replace("-", "_"))) for n in (*STAGE1_FLAGS, "--stage1-from-dir")
     ]
@@ -139,6 +138,8 @@ def stage1_flavor(args: argparse.Namespace, images: int, *, run: bool) -> str:
         raise ConfigError(f"flags {given[0][0]} and {given[1][0]} are mutually exclusive")
     if not given:
         return ""
+    from urllib.parse import urlsplit
+
     flag, value = given[0]
     fly = {
         "--stage1-name": value.partition(":")[0] == FLY_NAME,
@@ -192,6 +193,23 @@ def pull_policy(args: argparse.Namespace) -> str:
     return policy
 
 
+def select_networks(config: Config, net: str) -> list[Selected]:
+    """The pod's networks for ``--net`` (:func:`rkt.net.pod.select`); none for host or none.
+
+    Those two words alone are answered here: they are what schedulers pass on every run, and
+    rkt.net.pod pulls in the CNI machinery (ipaddress, subprocess, hashlib), which such a pod
+    never uses. Any other value, "none,host" included, goes to the parser and its errors.
+    """
+    from rkt.stage0.options import NETS
+
+    if net in NETS:
+        return []
+    from rkt.net.pod import select
+
+    _, networks = select(config.dirs, net)
+    return networks
+
+
 def stage_options(args: argparse.Namespace, config: Config, net: str, *, run: bool) -> StageOptions:
     """The options stage1 gets (stage1/options.json); the run-time flags only for rkt run."""
     from rkt.insecure import Insecure
@@ -236,18 +254,15 @@ def prepare_config(
     from rkt.stage0.options import parse_ports
     from rkt.stage0.prepare import PrepareConfig, overlay_supported, prepare
     from rkt.store import Store
-    from rkt.trust import Keystore
 
     try:
         volumes = tuple(Volume.from_string(v) for v in args.volume)
     except ValidationError as err:
         raise ConfigError(f"invalid --volume: {err}") from err
     pod_mounts = tuple(parse_mount(m) for m in args.mount)
-    from rkt.net.pod import select
-
     net = args.net if run else "none"
     ports = parse_ports(args.port)
-    _, networks = select(config.dirs, net)  # before any pod exists: a bad --net creates none
+    networks = select_networks(config, net)  # before any pod exists: a bad --net creates none
     options = stage_options(args, config, net, run=run)
     use_overlay = not args.no_overlay
     if use_overlay and not overlay_supported():
@@ -256,7 +271,7 @@ def prepare_config(
     datadir = DataDir(config.data_dir)
     policy = pull_policy(args)
     with Store(datadir) as store:
-        fetcher = Fetcher(config, store, Keystore(config.dirs), stderr=sys.stderr)
+        fetcher = Fetcher(config, store, stderr=sys.stderr)
         resolved: list[ResolvedApp] = []
         for app in apps.apps:
             signature = Path(app.signature) if app.signature else None
@@ -282,7 +297,6 @@ def prepare_pod_manifest(args: argparse.Namespace, config: Config, *, run: bool)
     """Prepare the pod of ``--pod-manifest``: validate it, find its images in the store (no
     fetching, as rkt), then prepare; returns the UUID. Every check runs before a pod exists."""
     from rkt.datadir import DataDir
-    from rkt.net.pod import select
     from rkt.stage0 import pod_manifest
     from rkt.stage0.prepare import overlay_supported
     from rkt.store import Store
@@ -290,7 +304,7 @@ def prepare_pod_manifest(args: argparse.Namespace, config: Config, *, run: bool)
     path: str = args.pod_manifest
     manifest = pod_manifest.load(path)
     net = args.net if run else "none"
-    _, networks = select(config.dirs, net)
+    networks = select_networks(config, net)
     options = stage_options(args, config, net, run=run)
     use_overlay = not args.no_overlay
     if use_overlay and not overlay_supported():

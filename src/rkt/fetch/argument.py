@@ -16,7 +16,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from rkt.errors import FetchError
 
@@ -86,6 +85,8 @@ def classify(text: str, *, cwd: Path | None = None) -> ImageArgument:
     # "example.com/app:1.0" has no scheme, because "/" cannot occur in one; "app:1.0" has
     # scheme "app", and with any scheme but those below it is an appc name (as in rkt).
     if scheme in ("http", "https", "file"):
+        from urllib.parse import unquote, urlsplit
+
         parts = urlsplit(text)
         if os.path.splitext(parts.path)[1] != ACI_EXTENSION:
             raise FetchError(

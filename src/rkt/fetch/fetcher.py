@@ -19,9 +19,6 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from rkt.errors import FetchError, ImageNotFound, RktError
 from rkt.fetch.argument import Kind, app_string, classify
-from rkt.fetch.cache import is_fresh, now
-from rkt.fetch.signature import fetch_signature, read_signature, signature_path, signature_url
-from rkt.fetch.verification import verify_image
 from rkt.insecure import Insecure
 
 if TYPE_CHECKING:
@@ -62,7 +59,8 @@ class _Source:
 
 
 class Fetcher:
-    """Fetches images into ``store``, verifying them against ``keystore``.
+    """Fetches images into ``store``, verifying them against ``keystore`` (by default the
+    trusted keys of ``config.dirs``, read only when an image is verified).
 
     ``transport`` defaults to an :class:`~rkt.fetch.http.HttpTransport` honouring
     ``config.insecure`` and the ``auth.d`` credentials (created on the first download);
@@ -74,7 +72,7 @@ class Fetcher:
         self,
         config: Config,
         store: Store,
-        keystore: Keystore,
+        keystore: Keystore | None = None,
         *,
         transport: Transport | None = None,
         stderr: TextIO | None = None,
@@ -82,11 +80,21 @@ class Fetcher:
     ) -> None:
         self._config = config
         self._store = store
-        self._keystore = keystore
+        self._given_keystore = keystore
         self._transport = transport
         self._stderr = stderr if stderr is not None else sys.stderr
         self._port = discovery_port
         self._warned: set[str] = set()
+
+    @property
+    def _keystore(self) -> Keystore:
+        # Built on first use: an image given by ID (what schedulers run) is verified when it
+        # was fetched, and ``rkt run`` of one should not load rkt.trust.
+        if self._given_keystore is None:
+            from rkt.trust import Keystore
+
+            self._given_keystore = Keystore(self._config.dirs)
+        return self._given_keystore
 
     # --- the public operation ------------------------------------------------------------
 
@@ -116,6 +124,8 @@ class Fetcher:
         if argument.kind is Kind.PATH:
             return self._from_file(argument.path, signature)
         if argument.kind is Kind.URL:
+            from rkt.fetch.signature import signature_url
+
             source = _Source(argument.value, signature_url(argument.value))
             return self._from_url(source, policy, signature)
         return self._from_name(self._app(argument.value, labels), policy, signature)
@@ -144,6 +154,8 @@ class Fetcher:
             file = open(path, "rb")  # noqa: SIM115 (closed below, after the import)
         except OSError as error:
             raise FetchError(f"{path}: cannot open image: {error.strerror}") from error
+        from rkt.fetch.signature import read_signature, signature_path
+
         with file:
             verify = not self._skip_verification()
             sig = read_signature(signature or signature_path(path)) if verify else None
@@ -202,6 +214,8 @@ class Fetcher:
         return remote
 
     def _from_url(self, source: _Source, policy: PullPolicy, signature: Path | None) -> str:
+        from rkt.fetch.cache import is_fresh
+
         remote = self._cached_remote(source.url)
         if remote is not None and policy is not PullPolicy.UPDATE:
             self._log_debug(f"using image from local store for url {source.url}")
@@ -217,7 +231,9 @@ class Fetcher:
         return self._download(source, remote, signature)
 
     def _download(self, source: _Source, remote: Remote | None, signature: Path | None) -> str:
+        from rkt.fetch.cache import now
         from rkt.fetch.download import PartialDownload, download
+        from rkt.fetch.signature import read_signature
         from rkt.store import Remote
 
         verify = not self._skip_verification()
@@ -293,6 +309,8 @@ class Fetcher:
         return False
 
     def _fetch_signature(self, url: str, *, first: bool) -> bytes | None:
+        from rkt.fetch.signature import fetch_signature
+
         self._log_debug(f"downloading signature from {url}")
         return fetch_signature(self._http(), url, first=first, log=self._log)
 
@@ -300,6 +318,8 @@ class Fetcher:
         self, file: BinaryIO, sig: bytes | None, app: App | None, where: str, required: bool
     ) -> None:
         """Identity, then signature, both before anything is imported."""
+        from rkt.fetch.verification import verify_image
+
         key = verify_image(
             file, sig, app=app, where=where, keystore=self._keystore, required=required
         )

@@ -49,9 +49,7 @@ class StageOptions:
 
     def to_json(self, uuid: str) -> bytes:
         """The document; the hostname defaults to rkt's ``rkt-<uuid>``."""
-        from rkt.net.config import parse_net_list
-
-        net_list = parse_net_list([self.net])  # ConfigError for a malformed --net
+        host, none = _host_or_none(self.net)
         options = {
             "hostname": self.hostname or f"rkt-{uuid}",
             "interactive": self.interactive,
@@ -62,7 +60,7 @@ class StageOptions:
             "dns_options": list(self.dns_options),
             "dns_domain": self.dns_domain,
             "hosts_entries": [[ip, list(names)] for ip, names in self.hosts_entries],
-            "host_network": net_list.host,
+            "host_network": host,
             "insecure_paths": self.insecure_paths,
             "insecure_seccomp": self.insecure_seccomp,
             "insecure_capabilities": self.insecure_capabilities,
@@ -77,9 +75,22 @@ class StageOptions:
         }
         if self.stage1_flavor:
             document["stage1"] = self.stage1_flavor
-        if not (net_list.host or net_list.none):
+        if not (host or none):
             document["netns"] = NETNS
         return json.dumps(document, indent=2).encode() + b"\n"
+
+
+def _host_or_none(net: str) -> tuple[bool, bool]:
+    """Whether ``--net`` is ``host``, and whether it is ``none``; ConfigError if malformed.
+
+    Those two words parse to themselves without error, so only network lists load rkt.net.
+    """
+    if net in NETS:
+        return net == "host", net == "none"
+    from rkt.net.config import parse_net_list
+
+    net_list = parse_net_list([net])
+    return net_list.host, net_list.none
 
 
 def parse_env_pairs(flag: str, values: Sequence[str]) -> tuple[tuple[str, str], ...]:

@@ -21,16 +21,19 @@ import contextlib
 import importlib
 import os
 import signal
-import subprocess
 import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from rkt.errors import PodError
 from rkt.linux import tty
 from rkt.pod.pod import Pod
 from rkt.pod.state import PodState
+
+if TYPE_CHECKING:
+    import subprocess
 
 STAGE1_RUN = "rkt.stage1.run"
 LOCK_FD_ENV = "RKT_LOCK_FD"
@@ -146,6 +149,8 @@ def _spawn(pod: Pod, *, debug: bool, interactive: bool, module: str = STAGE1_RUN
     if threading.active_count() == 1:
         child = _Forked(command[3:], fd, module)
     else:
+        import subprocess  # the fork above is the common case
+
         env = dict(os.environ)
         env[LOCK_FD_ENV] = str(fd)
         try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import stat
 import time
@@ -224,6 +223,8 @@ def sync_dir(path: Path) -> None:
 
 
 def blob_hash(path: Path) -> str:
+    import hashlib  # loads OpenSSL; a run of a stored image hashes nothing
+
     digest = hashlib.sha512()
     with open(path, "rb", buffering=0) as file:
         buffer = bytearray(1024 * 1024)

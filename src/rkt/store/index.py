@@ -20,7 +20,6 @@ Times are integer nanoseconds since the epoch, as rkt's JSON reports them.
 from __future__ import annotations
 
 import contextlib
-import random
 import sqlite3
 import time
 from collections.abc import Callable
@@ -87,6 +86,8 @@ def retrying(where: Path, action: Callable[[], T]) -> T:
                 raise StoreError(f"cannot use the image index {where}: {err}") from err
         except sqlite3.DatabaseError as err:
             raise StoreError(f"cannot use the image index {where}: {err}") from err
+        import random  # only when the index is busy
+
         time.sleep(delay * (0.5 + random.random()))
         delay = min(delay * 2, 0.2)
 

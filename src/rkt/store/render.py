@@ -258,10 +258,10 @@ def render_tree(store: Store, image_id: str) -> Path:
     renamed into place, and only then recorded in the index."""
     datadir = store.datadir
     rootfs = datadir.tree(image_id) / "rootfs"
-    if _rendered(store, image_id, rootfs):
+    if store.is_rendered(image_id):
         return rootfs
     with locked(datadir.locks / f"tree-{image_id}"):
-        if _rendered(store, image_id, rootfs):
+        if store.is_rendered(image_id):
             return rootfs
         layers = dependency_layers(store, image_id)
         staged = StagedTree(store, image_id)
@@ -278,15 +278,9 @@ def render_tree(store: Store, image_id: str) -> Path:
 def commit_prerendered(store: Store, staged: StagedTree) -> None:
     """Keep a tree rendered while its image was imported (see :mod:`rkt.store.blobs`), unless
     another process rendered it first."""
-    rootfs = store.datadir.tree(staged.image_id) / "rootfs"
     with locked(store.datadir.locks / f"tree-{staged.image_id}"):
-        if not _rendered(store, staged.image_id, rootfs):
+        if not store.is_rendered(staged.image_id):
             staged.commit([staged.image_id])
-
-
-def _rendered(store: Store, image_id: str, rootfs: Path) -> bool:
-    rows = store.index.read("SELECT 1 FROM trees WHERE id = ?", (image_id,))
-    return bool(rows) and rootfs.is_dir()
 
 
 def extract_image(

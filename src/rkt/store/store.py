@@ -309,9 +309,17 @@ class Store:
     # -- trees and outputs --------------------------------------------------------------
     def render(self, image_id: str) -> Path:
         """The rendered tree ``cas/tree/<id>/rootfs`` of an image with its dependencies."""
+        image_id = self.get(image_id).id
+        if self.is_rendered(image_id):  # the common case, without loading the renderer
+            return self.datadir.tree(image_id) / "rootfs"
         from rkt.store.render import render_tree
 
-        return render_tree(self, self.get(image_id).id)
+        return render_tree(self, image_id)
+
+    def is_rendered(self, image_id: str) -> bool:
+        """Whether the tree of the full ID ``image_id`` is recorded and in place."""
+        rows = self.index.read("SELECT 1 FROM trees WHERE id = ?", (image_id,))
+        return bool(rows) and (self.datadir.tree(image_id) / "rootfs").is_dir()
 
     def extract(self, image_id: str, target: Path, *, rootfs_only: bool, overwrite: bool) -> None:
         from rkt.store.render import extract_image

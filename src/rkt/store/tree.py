@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
-import shutil
 import stat
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -73,6 +71,8 @@ def _read_into(fd: int, write: Callable[[memoryview], object]) -> None:
 
 
 def _content_digest(fd: int) -> bytes:
+    import hashlib  # loads OpenSSL; only renders and checks hash trees
+
     content = hashlib.sha256()
     _read_into(fd, content.update)
     return content.digest()
@@ -85,6 +85,8 @@ def tree_hash(path: Path, known: Mapping[tuple[int, int], bytes] | None = None) 
     ``known`` gives content digests by (st_dev, st_ino) that the renderer took while writing
     the files, so rendering does not read them all back; a file not in it is read. Checking
     a tree later (verify) passes nothing and so reads everything."""
+    import hashlib
+
     digest = hashlib.sha512()
     size = 0
     seen: set[tuple[int, int]] = set()
@@ -214,6 +216,8 @@ def remove_tree(path: Path) -> None:
     if not os.path.isdir(path) or os.path.islink(path):
         os.unlink(path)
         return
+    import shutil  # which imports bz2 and lzma for its archive functions
+
     try:
         shutil.rmtree(path)
     except PermissionError:
