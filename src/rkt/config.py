@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+
+import msgspec
 
 from rkt.errors import ConfigError
 from rkt.insecure import Insecure
@@ -31,8 +32,7 @@ def default_user_config_dir() -> Path | None:
     return Path(base, "rkt") if base else None
 
 
-@dataclass(frozen=True)
-class ConfigDirs:
+class ConfigDirs(msgspec.Struct, frozen=True):
     system: Path = SYSTEM_CONFIG_DIR
     local: Path = LOCAL_CONFIG_DIR
     user: Path | None = None
@@ -42,8 +42,7 @@ class ConfigDirs:
         return [d for d in (self.system, self.local, self.user) if d is not None]
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(msgspec.Struct, frozen=True):
     """How to authenticate to the hosts of one domain (``auth.d``)."""
 
     domain: str
@@ -61,12 +60,11 @@ class Credentials:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(msgspec.Struct, frozen=True):
     """What every verb may need; built once by the CLI from flags and files."""
 
     data_dir: Path
-    dirs: ConfigDirs = field(default_factory=ConfigDirs)
+    dirs: ConfigDirs = msgspec.field(default_factory=ConfigDirs)
     insecure: Insecure = Insecure.NONE
     trust_keys_from_https: bool = False
     debug: bool = False

@@ -13,14 +13,14 @@ This is the one module that knows the paths; everything else asks it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 DEFAULT_DATA_DIR = Path("/var/lib/rkt")
 
 
-@dataclass(frozen=True)
-class DataDir:
+class DataDir(msgspec.Struct, frozen=True):
     root: Path
 
     @property

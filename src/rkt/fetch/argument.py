@@ -14,8 +14,9 @@ import enum
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from rkt.errors import FetchError
 
@@ -35,8 +36,7 @@ class Kind(enum.Enum):
     NAME = "name"
 
 
-@dataclass(frozen=True)
-class ImageArgument:
+class ImageArgument(msgspec.Struct, frozen=True):
     """One classified image argument; ``value`` is the hash, absolute path, URL or app
     string, depending on ``kind``."""
 

@@ -23,9 +23,10 @@ import hashlib
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
+
+import msgspec
 
 from rkt.errors import FetchError
 from rkt.fetch.cache import max_age
@@ -47,8 +48,7 @@ class StatusError(FetchError):
         self.status = status
 
 
-@dataclass(frozen=True)
-class Downloaded:
+class Downloaded(msgspec.Struct, frozen=True):
     """What a download learned: whether the cached copy is current, and how to cache."""
 
     not_modified: bool

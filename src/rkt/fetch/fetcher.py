@@ -13,9 +13,11 @@ import enum
 import sys
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TextIO
+
+import msgspec
+from msgspec.structs import replace
 
 from rkt.errors import FetchError, ImageNotFound, RktError
 from rkt.fetch.argument import Kind, app_string, classify
@@ -48,8 +50,7 @@ class PullPolicy(enum.Enum):
             ) from None
 
 
-@dataclass(frozen=True)
-class _Source:
+class _Source(msgspec.Struct, frozen=True):
     """Where an image comes from: its URL, where its signature is, and what it must be."""
 
     url: str

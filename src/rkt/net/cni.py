@@ -19,9 +19,10 @@ import json
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from rkt.errors import NetworkError
 from rkt.net.config import NetworkConfig, parse_network
@@ -35,8 +36,7 @@ DEFAULT_PLUGIN_DIRS = (Path("/usr/lib/cni"), Path("/usr/lib/rkt/plugins/net"), P
 _CACHE_KIND = "rktCNICacheV1"
 
 
-@dataclass(frozen=True)
-class Attachment:
+class Attachment(msgspec.Struct, frozen=True):
     """A network attached (or being attached) to a container, as read from the cache."""
 
     network: NetworkConfig

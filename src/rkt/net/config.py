@@ -25,10 +25,11 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+
+import msgspec
 
 from rkt.config import ConfigDirs
 from rkt.errors import ConfigError
@@ -83,8 +84,7 @@ _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.\-]*\Z")
 SPECIAL_NAMES = frozenset({"all", "host", "none"})
 
 
-@dataclass(frozen=True)
-class NetworkConfig:
+class NetworkConfig(msgspec.Struct, frozen=True):
     """One network: a ``.conf`` (a single plugin) or a ``.conflist`` (a chain of plugins).
 
     ``plugins`` are the plugin objects as written; :meth:`plugin_config` builds what a plugin
@@ -275,11 +275,10 @@ def load_networks(
     return dict(sorted(merged.items(), key=lambda item: (item[1].filename, item[0])))
 
 
-@dataclass(frozen=True)
-class NetList:
+class NetList(msgspec.Struct, frozen=True):
     """The parsed ``--net`` flags: network name to its ``CNI_ARGS`` (``""`` for none)."""
 
-    entries: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    entries: Mapping[str, str] = msgspec.field(default_factory=lambda: MappingProxyType({}))
 
     def names(self) -> list[str]:
         # rkt: no --net at all means --net=default.

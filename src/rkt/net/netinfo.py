@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import msgspec
+from msgspec.structs import asdict
 
 from rkt.net.result import Result
 
 __all__ = ["NetInfo", "from_result", "load", "save"]
 
 
-@dataclass(frozen=True)
-class NetInfo:
+class NetInfo(msgspec.Struct, frozen=True):
     # rkt's JSON field names, so that asdict() is the file's entry.
     netName: str
     netConf: str
@@ -51,5 +52,5 @@ def save(pod_dir: Path, infos: list[NetInfo]) -> None:
 def load(pod_dir: Path) -> list[NetInfo]:
     doc = json.loads((pod_dir / "net-info.json").read_bytes())
     return [
-        NetInfo(**{k: str(item.get(k) or "") for k in NetInfo.__dataclass_fields__}) for item in doc
+        NetInfo(**{k: str(item.get(k) or "") for k in NetInfo.__struct_fields__}) for item in doc
     ]

@@ -38,9 +38,10 @@ import json
 import os
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from msgspec.structs import replace
 
 from rkt.config import ConfigDirs
 from rkt.errors import ConfigError, NetworkError

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from rkt.errors import NetworkError
 
@@ -21,36 +22,31 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-@dataclass(frozen=True)
-class Interface:
+class Interface(msgspec.Struct, frozen=True):
     name: str
     mac: str = ""
     sandbox: str = ""  # the netns path for interfaces in the pod, "" for the host's
 
 
-@dataclass(frozen=True)
-class IPConfig:
+class IPConfig(msgspec.Struct, frozen=True):
     address: IPInterface
     gateway: IPAddress | None = None
     interface: int | None = None  # index into Result.interfaces
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(msgspec.Struct, frozen=True):
     dst: IPNetwork
     gw: IPAddress | None = None
 
 
-@dataclass(frozen=True)
-class DNS:
+class DNS(msgspec.Struct, frozen=True):
     nameservers: tuple[str, ...] = ()
     domain: str = ""
     search: tuple[str, ...] = ()
     options: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(msgspec.Struct, frozen=True):
     cni_version: str
     interfaces: tuple[Interface, ...]
     ips: tuple[IPConfig, ...]

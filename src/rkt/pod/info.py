@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from rkt.errors import PodError
 from rkt.pod import layout
@@ -23,8 +24,7 @@ _O_FILE = os.O_RDONLY | os.O_CLOEXEC
 _MAX_SMALL_FILE = 1 << 20  # pid files, statuses and net-info are tiny; refuse surprises
 
 
-@dataclass(frozen=True)
-class AppEntry:
+class AppEntry(msgspec.Struct, frozen=True):
     name: str
     image_id: str
     image_name: str | None = None

@@ -9,7 +9,8 @@ back untouched so that the caller's argparse parser reads them with their usual 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+
+import msgspec
 
 from appc.errors import ValidationError
 from appc.schema.isolator import Isolator, parse_isolator
@@ -80,8 +81,7 @@ _TRUE = frozenset({"1", "t", "true", "TRUE", "True"})
 _FALSE = frozenset({"0", "f", "false", "FALSE", "False"})
 
 
-@dataclass
-class AppArgs:
+class AppArgs(msgspec.Struct):
     """One image argument and the overrides given after it (``None``: not given)."""
 
     image: str
@@ -94,20 +94,19 @@ class AppArgs:
     supplementary_gids: tuple[int, ...] | None = None
     working_dir: str | None = None
     readonly_rootfs: bool = False
-    environment: dict[str, str] = field(default_factory=dict)
-    mounts: list[Mount] = field(default_factory=list)
-    annotations: dict[str, str] = field(default_factory=dict)
+    environment: dict[str, str] = msgspec.field(default_factory=dict)
+    mounts: list[Mount] = msgspec.field(default_factory=list)
+    annotations: dict[str, str] = msgspec.field(default_factory=dict)
     user_annotations: dict[str, str] | None = None
     user_labels: dict[str, str] | None = None
     #: isolators from --memory, --cpu, ..., by flag (a later one of a flag wins, as in rkt)
-    isolators: dict[str, Isolator] = field(default_factory=dict)
+    isolators: dict[str, Isolator] = msgspec.field(default_factory=dict)
 
 
-@dataclass
-class AppList:
-    apps: list[AppArgs] = field(default_factory=list)
+class AppList(msgspec.Struct):
+    apps: list[AppArgs] = msgspec.field(default_factory=list)
     #: pod-level flag words found among the images, in order, for the caller to parse
-    pod_words: list[str] = field(default_factory=list)
+    pod_words: list[str] = msgspec.field(default_factory=list)
 
 
 def parse_apps(words: Sequence[str], pod_flags: Mapping[str, bool]) -> AppList:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
+import msgspec
 from msgspec.structs import replace
 
 from appc.errors import ValidationError
@@ -32,8 +32,7 @@ from rkt.stage0.apps import ISOLATOR_FLAGS, AppArgs
 MUTABLE_ANNOTATION = "coreos.com/rkt/stage1/mutable"
 
 
-@dataclass(frozen=True)
-class ResolvedApp:
+class ResolvedApp(msgspec.Struct, frozen=True):
     """An image argument resolved through the store: its full ID and manifest."""
 
     args: AppArgs

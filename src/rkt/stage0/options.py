@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from rkt.errors import ConfigError
 
@@ -26,8 +27,7 @@ NETS = ("none", "host")
 NETNS = "netns"
 
 
-@dataclass(frozen=True)
-class StageOptions:
+class StageOptions(msgspec.Struct, frozen=True):
     hostname: str = ""
     interactive: bool = False
     set_env_file: tuple[tuple[str, str], ...] = ()
@@ -42,7 +42,7 @@ class StageOptions:
     insecure_seccomp: bool = False
     insecure_capabilities: bool = False
     #: per-app --environment, the top layer of each app's environment
-    app_environment: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    app_environment: Mapping[str, tuple[tuple[str, str], ...]] = msgspec.field(default_factory=dict)
     #: the stage1 flavor, "" for the default; recorded as the top-level "stage1" key only when
     #: set, and read back by rkt.stage1.fly.flavor
     stage1_flavor: str = ""

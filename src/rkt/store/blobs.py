@@ -14,9 +14,10 @@ import fcntl
 import os
 import stat
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
+
+import msgspec
 
 from rkt.errors import StoreError
 from rkt.store.lock import try_lock_fd
@@ -98,8 +99,7 @@ def clean_temp(tmp_dir: Path, *, others_older_than: float | None = None) -> list
     return removed
 
 
-@dataclass(frozen=True)
-class StagedBlob:
+class StagedBlob(msgspec.Struct, frozen=True):
     """A validated, fsynced temporary copy of an image, ready to be renamed into the store,
     and its rendered tree when it could be rendered in the same pass."""
 

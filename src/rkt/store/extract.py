@@ -30,7 +30,8 @@ import os
 import shutil
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
+
+import msgspec
 
 from appc.aci.member import Member, MemberType
 from rkt.errors import StoreError
@@ -48,8 +49,7 @@ _ROOT_XATTR_PREFIXES = ("user.", "trusted.", "security.capability", "system.posi
 CopyData = Callable[[Callable[[memoryview], object]], None]
 
 
-@dataclass(frozen=True)
-class ExtractLimits:
+class ExtractLimits(msgspec.Struct, frozen=True):
     """What one extraction (all its layers) may create; exceeding one is a StoreError."""
 
     max_entries: int = 2_000_000

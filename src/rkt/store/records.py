@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
+
+import msgspec
 
 
 def to_datetime(ns: int) -> datetime:
@@ -17,8 +18,7 @@ def to_ns(value: datetime) -> int:
     return micros * 1000
 
 
-@dataclass(frozen=True)
-class ImageRecord:
+class ImageRecord(msgspec.Struct, frozen=True):
     """An image in the store; ``id`` is the full ``sha512-<128 hex>``, ``size`` the bytes of
     its uncompressed ACI, ``labels`` the manifest's labels in their order."""
 
@@ -33,8 +33,7 @@ class ImageRecord:
         return next((value for key, value in self.labels if key == name), None)
 
 
-@dataclass(frozen=True)
-class Remote:
+class Remote(msgspec.Struct, frozen=True):
     """The HTTP cache entry of one ACI URL (rkt's ``remote`` table)."""
 
     aci_url: str

@@ -22,10 +22,10 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import msgspec
 from msgspec.structs import replace
 
 from appc.aci.member import Member, MemberType
@@ -46,8 +46,7 @@ _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 Mapper = Callable[[Member], Member | None]
 
 
-@dataclass(frozen=True)
-class Layer:
+class Layer(msgspec.Struct, frozen=True):
     image_id: str
     manifest: ImageManifest
     whitelists: tuple[frozenset[str], ...]  # its own (if any) and its ancestors'

@@ -25,9 +25,10 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from rkt.errors import TrustError
 
@@ -46,8 +47,7 @@ _DIR_MODE = 0o755
 _STALE_TEMP_SECONDS = 3600.0
 
 
-@dataclass(frozen=True)
-class TrustedKey:
+class TrustedKey(msgspec.Struct, frozen=True):
     """One trusted key file: ``prefix`` is ``None`` for a root key (trusted for all images)."""
 
     fingerprint: str

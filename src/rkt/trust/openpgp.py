@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
+
+import msgspec
 
 from rkt.errors import TrustError
 
@@ -26,8 +27,7 @@ ARMOR_PUBLIC_KEY = b"-----BEGIN PGP PUBLIC KEY BLOCK-----"
 ARMOR_SECRET_KEY = b"-----BEGIN PGP PRIVATE KEY BLOCK-----"
 
 
-@dataclass(frozen=True)
-class PublicKey:
+class PublicKey(msgspec.Struct, frozen=True):
     """What rkt shows and checks about one certificate.
 
     ``fingerprint`` is the primary key's, in lower-case hex as rkt names key files;
@@ -135,8 +135,7 @@ def read_public_key(data: bytes, source: str) -> PublicKey:
     return keys[0]
 
 
-@dataclass(frozen=True)
-class SignatureInfo:
+class SignatureInfo(msgspec.Struct, frozen=True):
     """The issuers a detached signature names (fingerprints and key IDs, lower-case)."""
 
     issuers: frozenset[str]
