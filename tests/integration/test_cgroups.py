@@ -2,8 +2,9 @@
 
 A memory hog is killed at its limit and reported by ``rkt status``; a CPU hog is held near its
 quota (the app cgroup's cpuacct usage, read from the host after the pod exited); an app's
-oom_score_adj and cgroup are what it sees in /proc/self; a pids limit stops a fork loop; and gc
-removes the pod's cgroup directories.
+oom_score_adj and cgroup are what it sees in /proc/self; a pids limit stops a fork loop; block
+bandwidth and IOPS limits hold direct reads of a file on the host's disk; and gc removes the
+pod's cgroup directories.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ pytestmark = [
     pytest.mark.skipif(not os.path.isdir("/sys/fs/cgroup"), reason="needs cgroups"),
 ]
 
-APPLETS = ("head", "tr", "kill", "true")
+APPLETS = ("head", "tr", "kill", "true", "dd")
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +147,68 @@ def test_gc_removes_the_pod_cgroups(data: Path, base: Path, tmp_path: Path) -> N
     for _ in range(2):
         rkt(data, "gc", "--grace-period=0s", timeout=60)
     assert not any(os.path.exists(d) for d in dirs)
+
+
+def _block_run(
+    data: Path, base: Path, tmp_path: Path, script: str, isolators: list[dict[str, Any]]
+) -> tuple[Any, float, str, cgroup.PodCgroups]:
+    """Run ``script`` in an image with /big (3 MiB of data on this host's disk, in the tree
+    store the overlay reads from); the result, the wall time, the UUID and the cgroups."""
+
+    def big(rootfs: Path) -> None:
+        (rootfs / "big").write_bytes(b"rkt" * (1 << 20))
+
+    app = {"exec": ["/bin/sh", "-c", script], "isolators": isolators}
+    aci = make_image(base, tmp_path, "blk", app, customize=big)
+    uuid_file = tmp_path / "uuid"
+    started = time.monotonic()
+    done = run_pod(data, str(aci), f"--uuid-file-save={uuid_file}", timeout=120)
+    elapsed = time.monotonic() - started
+    uuid = uuid_file.read_text().strip()
+    [pod_dir] = list((data / "pods").glob(f"*/{uuid}"))
+    pod = cgroup.load(str(pod_dir))
+    assert pod is not None, done.stderr
+    return done, elapsed, uuid, pod
+
+
+def _disk_of(path: Path) -> str:
+    info = os.stat(path)
+    return f"{os.major(info.st_dev)}:{os.minor(info.st_dev)}"
+
+
+def test_block_bandwidth_throttles_direct_reads(data: Path, base: Path, tmp_path: Path) -> None:
+    if _disk_of(tmp_path) not in cgroup.block_devices():
+        pytest.skip("the test's files are not on a whole block device")
+    # 3 MiB read past the page cache at 1 MiB/s cannot take less than about 2 s (a lower bound:
+    # slowness cannot fail it).
+    script = "dd if=/big of=/dev/null bs=64k iflag=direct 2>&1 | tail -1; echo done"
+    isolators = _isolators(**{"resource/block-bandwidth": {"default": True, "limit": "1Mi"}})
+    done, elapsed, uuid, pod = _block_run(data, base, tmp_path, script, isolators)
+    assert done.returncode == 0 and "done" in done.stdout, done.stdout + done.stderr
+    assert elapsed >= 1.5, (elapsed, done.stdout)
+    if pod.version == cgroup.V1:
+        throttle = Path(pod.dirs["blkio"], "blk", "blkio.throttle.read_bps_device").read_text()
+        assert f"{_disk_of(tmp_path)} 1048576" in throttle.splitlines()
+        served = Path(pod.dirs["blkio"], "blk", "blkio.throttle.io_service_bytes").read_text()
+        read = [
+            int(line.split()[2])
+            for line in served.splitlines()
+            if line.startswith(_disk_of(tmp_path) + " Read ")
+        ]
+        assert read and read[0] >= 3 << 20, served  # the throttle saw the whole file go by
+    status = " ".join(_status(data, uuid))
+    assert "resource/block-bandwidth" in status
+
+
+def test_block_iops_throttles_direct_reads(data: Path, base: Path, tmp_path: Path) -> None:
+    if _disk_of(tmp_path) not in cgroup.block_devices():
+        pytest.skip("the test's files are not on a whole block device")
+    # 120 reads of 4 KiB at 40 operations per second: at least about 2 s.
+    script = "dd if=/big of=/dev/null bs=4k count=120 iflag=direct 2>&1 | tail -1; echo done"
+    isolators = _isolators(**{"resource/block-iops": {"default": True, "limit": "40"}})
+    done, elapsed, _, pod = _block_run(data, base, tmp_path, script, isolators)
+    assert done.returncode == 0 and "done" in done.stdout, done.stdout + done.stderr
+    assert elapsed >= 1.5, (elapsed, done.stdout)
+    if pod.version == cgroup.V1:
+        throttle = Path(pod.dirs["blkio"], "blk", "blkio.throttle.read_iops_device").read_text()
+        assert f"{_disk_of(tmp_path)} 40" in throttle.splitlines()

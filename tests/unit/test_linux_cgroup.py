@@ -57,7 +57,7 @@ def test_detect_v2_reads_available_controllers(tmp_path: Path) -> None:
     assert layout.version == cgroup.V2
     assert layout.top == str(top)
     assert set(layout.bases.values()) == {str(top)}
-    assert layout.available == ("cpu", "memory", "pids")
+    assert layout.available == ("cpu", "memory", "pids", "io")
 
 
 def test_detect_without_cgroups() -> None:
@@ -238,3 +238,42 @@ def test_remove_retries_while_busy(tmp_path: Path) -> None:
 
 def test_load_without_record(tmp_path: Path) -> None:
     assert cgroup.load(str(tmp_path)) is None
+
+
+def test_block_devices_from_sys_block(tmp_path: Path) -> None:
+    for name, dev in (("vda", "254:0"), ("loop0", "7:0")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "dev").write_text(dev + "\n")
+    (tmp_path / "broken").mkdir()  # no dev file: skipped
+    assert cgroup.block_devices(str(tmp_path)) == ["254:0", "7:0"]
+    assert cgroup.block_devices(str(tmp_path / "missing")) == []
+
+
+def test_v1_block_limits_throttle_every_device_both_ways(tmp_path: Path) -> None:
+    limits = Limits(block_bps=1 << 20, block_iops=100)
+    written = cgroup.write_limits(
+        cgroup.V1, {"blkio": str(tmp_path)}, limits, devices=["254:0", "7:0"]
+    )
+    names = sorted(Path(p).name for p in written)
+    assert names == sorted(
+        f"blkio.throttle.{d}_{k}_device" for d in ("read", "write") for k in ("bps", "iops")
+    )
+    # One write per device; a regular file keeps the last, the kernel's file keeps them all.
+    assert (tmp_path / "blkio.throttle.read_bps_device").read_text() == "7:0 1048576"
+    assert (tmp_path / "blkio.throttle.write_iops_device").read_text() == "7:0 100"
+
+
+def test_v2_block_limits_go_to_io_max(tmp_path: Path) -> None:
+    limits = Limits(block_bps=2048)
+    cgroup.write_limits(cgroup.V2, {"io": str(tmp_path)}, limits, devices=["254:0"])
+    assert (tmp_path / "io.max").read_text() == "254:0 rbps=2048 wbps=2048"
+    both = Limits(block_bps=2048, block_iops=7)
+    cgroup.write_limits(cgroup.V2, {"io": str(tmp_path)}, both, devices=["254:0"])
+    assert (tmp_path / "io.max").read_text() == "254:0 rbps=2048 wbps=2048 riops=7 wiops=7"
+
+
+def test_block_limits_need_the_controller_and_a_device(tmp_path: Path) -> None:
+    with pytest.raises(cgroup.CgroupError, match="blkio"):
+        cgroup.write_limits(cgroup.V1, {"memory": str(tmp_path)}, Limits(block_iops=5))
+    with pytest.raises(cgroup.CgroupError, match="no block device"):
+        cgroup.write_limits(cgroup.V1, {"blkio": str(tmp_path)}, Limits(block_iops=5), devices=[])

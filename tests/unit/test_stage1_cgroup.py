@@ -40,6 +40,20 @@ def test_resource_isolators_become_limits(tmp_path: Path) -> None:
     assert web.oom_score_adj == 500
 
 
+def test_block_isolators_become_limits_for_every_device(tmp_path: Path) -> None:
+    app = _isolators(
+        **{
+            "resource/block-bandwidth": {"default": True, "limit": "2Mi"},
+            "resource/block-iops": {"default": True, "limit": "300"},
+        }
+    )
+    result = plan(make_rootfs(tmp_path), app=app)
+    web = result.app("web")
+    assert (web.limits.block_bps, web.limits.block_iops) == (2 << 20, 300)
+    statuses = {s.name: s.status for s in web.isolators}
+    assert statuses == {"resource/block-bandwidth": "enforced", "resource/block-iops": "enforced"}
+
+
 def test_cpu_limit_in_cores_and_tiny(tmp_path: Path) -> None:
     web = plan(make_rootfs(tmp_path), app=_isolators(**{"resource/cpu": {"limit": "2"}})).app("web")
     assert web.limits.cpu_quota == 200_000

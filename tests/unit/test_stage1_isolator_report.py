@@ -34,12 +34,12 @@ ENFORCED_APP = {
     "os/linux/no-new-privileges": True,
     "os/unix/sysctl": {"kernel.shmmax": "1"},
     "rkt.coreos.com/pids-limit": {"max": 100},
+    "resource/block-bandwidth": {"default": True, "limit": "1G"},
+    "resource/block-iops": {"default": True, "limit": "1000"},
 }
 IGNORED_APP = {
     "os/linux/selinux-context": {"user": "u", "role": "r", "type": "t", "level": "s0"},
     "resource/network-bandwidth": {"default": True, "limit": "1G"},
-    "resource/block-bandwidth": {"default": True, "limit": "1G"},
-    "resource/block-iops": {"default": True, "limit": "1000"},
     "example.com/unknown": {"anything": 1},
 }
 

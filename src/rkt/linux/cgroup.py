@@ -21,7 +21,7 @@ import errno
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import msgspec
 
@@ -29,9 +29,11 @@ V1 = "v1"
 V2 = "v2"
 HYBRID = "hybrid"
 #: The v1 controllers a pod gets a cgroup in (cpuacct only to account, for status and tests).
-CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "devices")
-#: The v2 controllers enabled for pods (cpuacct is part of v2's cpu).
-V2_CONTROLLERS = ("cpu", "memory", "pids")
+CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "devices", "blkio")
+#: The v2 controllers enabled for pods (cpuacct is part of v2's cpu, blkio is v2's io).
+V2_CONTROLLERS = ("cpu", "memory", "pids", "io")
+#: Where the kernel lists the block devices, each with its ``dev`` (major:minor).
+SYS_BLOCK = "/sys/block"
 #: The leaf cgroup of the runtime's own processes (outer stage1, PID 1); not an AC name.
 SUPERVISOR = "rkt-stage1.scope"
 #: The pod cgroup's parent, below the caller's cgroup.
@@ -57,9 +59,21 @@ class Limits(msgspec.Struct, frozen=True):
     cpu_period: int = CFS_PERIOD
     cpu_shares: int | None = None
     pids: int | None = None
+    #: bytes per second read and written on each block device (ace.md resource/block-bandwidth)
+    block_bps: int | None = None
+    #: I/O operations per second on each block device (resource/block-iops)
+    block_iops: int | None = None
 
     def __bool__(self) -> bool:
-        return any(v is not None for v in (self.memory, self.cpu_quota, self.cpu_shares, self.pids))
+        values = (
+            self.memory,
+            self.cpu_quota,
+            self.cpu_shares,
+            self.pids,
+            self.block_bps,
+            self.block_iops,
+        )
+        return any(v is not None for v in values)
 
 
 def quota_from_millicores(millicores: int, period: int = CFS_PERIOD) -> int:
@@ -243,10 +257,74 @@ def write_device_policy(directory: str) -> None:
         _write(os.path.join(directory, "devices.allow"), rule)
 
 
-def write_limits(version: str, dirs: Mapping[str, str], limits: Limits) -> list[str]:
+def block_devices(sys_block: str = SYS_BLOCK) -> list[str]:
+    """``major:minor`` of every block device of the host (whole disks: partitions are throttled
+    through their disk), sorted; ace.md's block isolators apply to all devices ("default")."""
+    found = []
+    try:
+        names = os.listdir(sys_block)
+    except OSError:
+        return []
+    for name in names:
+        try:
+            with open(os.path.join(sys_block, name, "dev"), encoding="ascii") as f:
+                found.append(f.read().strip())
+        except OSError:
+            continue
+    return sorted(found)
+
+
+def _block_lines(limits: Limits, devices: Sequence[str], version: str) -> dict[str, list[str]]:
+    """The lines to write per file for the block limits, one per device."""
+    if version == V2:
+        keys = []
+        if limits.block_bps is not None:
+            keys += [f"rbps={limits.block_bps}", f"wbps={limits.block_bps}"]
+        if limits.block_iops is not None:
+            keys += [f"riops={limits.block_iops}", f"wiops={limits.block_iops}"]
+        return {"io.max": [f"{d} {' '.join(keys)}" for d in devices]} if keys else {}
+    lines: dict[str, list[str]] = {}
+    for value, kind in ((limits.block_bps, "bps"), (limits.block_iops, "iops")):
+        if value is not None:
+            for direction in ("read", "write"):
+                name = f"blkio.throttle.{direction}_{kind}_device"
+                lines[name] = [f"{d} {value}" for d in devices]
+    return lines
+
+
+def _write_block_limits(
+    version: str, directory: str, limits: Limits, devices: Sequence[str] | None
+) -> list[str]:
+    """Throttle every block device; a device the throttle refuses (ENODEV, EINVAL: one without
+    a request queue of its own) is skipped, but some device must take it."""
+    found = block_devices() if devices is None else devices
+    written: list[str] = []
+    for name, lines in _block_lines(limits, found, version).items():
+        path = os.path.join(directory, name)
+        taken = 0
+        for line in lines:
+            try:
+                _write(path, line)
+                taken += 1
+            except OSError as err:
+                if err.errno not in (errno.ENODEV, errno.EINVAL):
+                    raise
+        if not taken:
+            raise CgroupError(errno.ENODEV, f"no block device takes the limit in {path}")
+        written.append(path)
+    return written
+
+
+def write_limits(
+    version: str,
+    dirs: Mapping[str, str],
+    limits: Limits,
+    devices: Sequence[str] | None = None,
+) -> list[str]:
     """Write ``limits`` into the cgroup whose directory per controller is ``dirs``; the files
     written, in order. v1 also caps memory+swap at the memory limit (when the kernel accounts
-    swap), v2 swap at 0, so that a limit is not escaped into swap."""
+    swap), v2 swap at 0, so that a limit is not escaped into swap. ``devices`` (major:minor) are
+    the devices block limits apply to: by default every block device of the host."""
     written: list[str] = []
 
     def put(controller: str, name: str, value: str, optional: bool = False) -> None:
@@ -278,6 +356,11 @@ def write_limits(version: str, dirs: Mapping[str, str], limits: Limits) -> list[
             put("cpu", "cpu.shares", str(limits.cpu_shares))
     if limits.pids is not None:
         put("pids", "pids.max", str(limits.pids))
+    if limits.block_bps is not None or limits.block_iops is not None:
+        directory = dirs.get("io" if version == V2 else "blkio")
+        if directory is None:
+            raise CgroupError(errno.ENODEV, "block I/O limits need the blkio (v2: io) controller")
+        written += _write_block_limits(version, directory, limits, devices)
     return written
 
 

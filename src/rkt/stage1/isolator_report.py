@@ -52,8 +52,6 @@ _ENFORCED_APP = {
 _NOT_IMPLEMENTED = {
     SELINUX_CONTEXT: "SELinux is not supported by this stage1",
     NETWORK_BANDWIDTH: "not implemented by this stage1",
-    BLOCK_BANDWIDTH: "not implemented by this stage1",
-    BLOCK_IOPS: "not implemented by this stage1",
 }
 
 
@@ -71,6 +69,10 @@ def app_status(isolator: Isolator, options: PodOptions) -> IsolatorStatus:
         return _resource(isolator, "memory")
     if name == CPU:
         return _resource(isolator, "cpu quota")
+    if name == BLOCK_BANDWIDTH:
+        return _resource(isolator, "blkio throttle (bytes/s, every block device)")
+    if name == BLOCK_IOPS:
+        return _resource(isolator, "blkio throttle (iops, every block device)")
     if name in (CAPABILITIES_RETAIN_SET, CAPABILITIES_REMOVE_SET):
         if options.insecure_capabilities:
             return IsolatorStatus(name, IGNORED, "--insecure-options=capabilities")

@@ -130,6 +130,10 @@ class CgroupLimits(msgspec.Struct, frozen=True):
     cpu_period: int = CFS_PERIOD
     cpu_shares: int | None = None
     pids: int | None = None
+    #: bytes per second on each block device, read and write (resource/block-bandwidth)
+    block_bps: int | None = None
+    #: I/O operations per second on each block device (resource/block-iops)
+    block_iops: int | None = None
 
 
 class AppPlan(msgspec.Struct, frozen=True):

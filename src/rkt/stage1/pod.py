@@ -8,10 +8,12 @@ from __future__ import annotations
 import re
 import stat
 
+import msgspec
+
 from appc.schema.app import App
 from appc.schema.isolator import Isolator, by_name
 from appc.schema.linux import CPU_SHARES, OOM_SCORE_ADJ, CPUShares, OOMScoreAdj
-from appc.schema.resource import CPU, MEMORY, Resource
+from appc.schema.resource import BLOCK_BANDWIDTH, BLOCK_IOPS, CPU, MEMORY, Resource
 from rkt.stage1 import (
     capabilities,
     environment,
@@ -127,10 +129,20 @@ def _resource_limit(isolators: tuple[Isolator, ...], name: str) -> Resource | No
     return value if isinstance(value, Resource) and value.limit is not None else None
 
 
+def _positive(resource: Resource | None, name: str) -> int | None:
+    if resource is None or resource.limit is None:
+        return None
+    value = resource.limit.value()
+    if value < 1:
+        raise PlanError(f"{name} needs a positive limit, got {resource.limit}")
+    return value
+
+
 def limits(isolators: tuple[Isolator, ...]) -> CgroupLimits:
     """The cgroup limits of an app: resource/memory's limit in bytes, resource/cpu's limit in
-    millicores as a CFS quota, os/linux/cpu-shares, and :data:`PIDS_LIMIT`'s max. Requests
-    are not enforced (rkt 1.30 did not either)."""
+    millicores as a CFS quota, os/linux/cpu-shares, :data:`PIDS_LIMIT`'s max, and the block
+    isolators' limits for every block device (bytes or operations per second, read and write
+    each). Requests are not enforced (rkt 1.30 did not either)."""
     memory = _resource_limit(isolators, MEMORY)
     cpu = _resource_limit(isolators, CPU)
     shares = by_name(isolators, CPU_SHARES)
@@ -148,9 +160,14 @@ def limits(isolators: tuple[Isolator, ...]) -> CgroupLimits:
         raw = pids.raw.get("max") if isinstance(pids.raw, dict) else None
         if not isinstance(raw, int) or isinstance(raw, bool) or raw < 1:
             raise PlanError(f"{PIDS_LIMIT} needs a positive integer max", hint='e.g. {"max": 512}')
-        result = CgroupLimits(
-            result.memory, result.cpu_quota, result.cpu_period, result.cpu_shares, raw
-        )
+        result = msgspec.structs.replace(result, pids=raw)
+    bandwidth = _resource_limit(isolators, BLOCK_BANDWIDTH)
+    iops = _resource_limit(isolators, BLOCK_IOPS)
+    result = msgspec.structs.replace(
+        result,
+        block_bps=_positive(bandwidth, BLOCK_BANDWIDTH),
+        block_iops=_positive(iops, BLOCK_IOPS),
+    )
     if result.memory is not None and result.memory < 1 << 20:
         raise PlanError(f"memory limit {result.memory} is below 1Mi", hint="raise the limit")
     if result.cpu_shares is not None and not 2 <= result.cpu_shares <= 262144:
