@@ -29,7 +29,7 @@ pytestmark = [
     pytest.mark.skipif(not os.path.isdir("/sys/fs/cgroup"), reason="needs cgroups"),
 ]
 
-APPLETS = ("head", "tr", "kill", "true", "dd")
+APPLETS = ("head", "tr", "kill", "true", "dd", "mount", "mkdir")
 
 
 @pytest.fixture(scope="module")
@@ -212,3 +212,21 @@ def test_block_iops_throttles_direct_reads(data: Path, base: Path, tmp_path: Pat
     if pod.version == cgroup.V1:
         throttle = Path(pod.dirs["blkio"], "blk", "blkio.throttle.read_iops_device").read_text()
         assert f"{_disk_of(tmp_path)} 40" in throttle.splitlines()
+
+
+def test_the_app_cannot_leave_its_cgroup(data: Path, base: Path, tmp_path: Path) -> None:
+    # No cgroup filesystem is reachable in the pod and none can be mounted (no CAP_SYS_ADMIN,
+    # mount is not in the default seccomp whitelist): the app's cgroup stays the pod's.
+    script = (
+        "ls /sys/fs/cgroup 2>/dev/null | wc -l;"
+        " mkdir -p /tmp/cg && mount -t cgroup -o pids none /tmp/cg && echo mounted-v1;"
+        " mount -t cgroup2 none /tmp/cg && echo mounted-v2;"
+        " echo $$ > /sys/fs/cgroup/cgroup.procs && echo moved;"
+        " cat /proc/self/cgroup"
+    )
+    done, uuid, _ = _run(data, base, tmp_path, script, [])
+    lines = done.stdout.splitlines()
+    assert lines[0].strip() == "0", done.stdout
+    assert not {"mounted-v1", "mounted-v2", "moved"} & set(lines), done.stdout + done.stderr
+    pids_line = next(line for line in lines if ":pids:" in line or line.startswith("0::"))
+    assert pids_line.endswith(f"/rkt/{uuid}/cg"), lines
