@@ -256,7 +256,7 @@ def _head(path: Path) -> str | None:
 
 def test_mknod_devices_cannot_be_used(attack: Any) -> None:
     attacks = {
-        # /tmp is nodev; / (the overlay) and /dev (tmpfs) are not.
+        # /, /dev and /tmp are nodev; the devices cgroup (v1) refuses the open as well.
         "sda_tmp": "mknod /tmp/sda b 8 0 && head -c 512 /tmp/sda > /dev/null",
         "sda_root": "mknod /sda b 8 0 && head -c 512 /sda > /dev/null",
         # /dev/kmsg needs CAP_SYSLOG, which a default app lacks.
@@ -279,6 +279,20 @@ def test_mknod_devices_cannot_be_used(attack: Any) -> None:
                 "No such device or address")  # fmt: skip
     if disk is not None and digest is not None:
         assert _head(disk[2]) == digest
+
+
+def test_writable_places_are_nodev(attack: Any) -> None:
+    # Without a devices cgroup (cgroup v2 has none without a BPF program) nodev is what keeps
+    # a node the app makes with CAP_MKNOD from opening: on its root, /dev, /tmp and /dev/shm.
+    got = attack({}, trailer="cat /proc/self/mountinfo")
+    options = {}
+    for line in got["trailer"][1]:
+        words = line.split(" - ")[0].split()
+        options[words[4]] = words[5].split(",")
+    for point in ("/", "/dev", "/tmp", "/dev/shm"):
+        assert "nodev" in options[point], (point, options.get(point))
+    # The device nodes the pod is given are binds of the host's, mounts that still open.
+    assert "nodev" not in options["/dev/null"]
 
 
 def _host_devices(*paths: str) -> list[tuple[str, str, int, int]]:
@@ -307,7 +321,8 @@ def test_mknod_host_device_outside_the_default_set_cannot_be_opened(attack: Any)
     got = attack(attacks)
     for name, (path, *_) in zip(attacks, devices, strict=True):
         assert got[name][0] != 0, (path, got[name])
-        refused(got[name], "Operation not permitted")
+        # EACCES from /dev's nodev, EPERM from the devices cgroup behind it.
+        refused(got[name], "Operation not permitted", "Permission denied")
 
 
 # --- hostname -------------------------------------------------------------------------------

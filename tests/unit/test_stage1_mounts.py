@@ -17,10 +17,10 @@ POD = "/var/lib/rkt/pods/run/1234"
 
 def base(root: Path, *, console: bool = False) -> list[str]:
     lines = [
-        f"bind {root} -> / [rbind]",
+        f"bind {root} -> / [rbind,nodev]",
         "proc proc -> /proc [nosuid,nodev,noexec]",
         "sysfs sysfs -> /sys [nosuid,nodev,noexec] ro",
-        "tmpfs tmpfs -> /dev [nosuid,strictatime,mode=755,size=65536k]",
+        "tmpfs tmpfs -> /dev [nosuid,nodev,strictatime,mode=755,size=65536k]",
         "bind /dev/null -> /dev/null",
         "bind /dev/zero -> /dev/zero",
         "bind /dev/full -> /dev/full",
@@ -112,7 +112,7 @@ def test_volumes_matched_by_name_with_implicit_empty_volume(tmp_path: Path) -> N
     assert vols == [
         "bind /srv/data -> /var/data [rbind]",
         "bind /srv/conf -> /etc/app ro",
-        f"bind {POD}/volumes/web-cache -> /var/cache",
+        f"bind {POD}/volumes/web-cache -> /var/cache [nodev]",
     ]
     assert [(v.path, v.mode, v.uid, v.gid) for v in pod.volumes] == [
         (f"{POD}/volumes/web-cache", 0o755, 0, 0)
@@ -135,7 +135,7 @@ def test_pod_manifest_mounts_and_read_only_precedence(tmp_path: Path) -> None:
     vols = pod.app("web").describe_mounts()[len(base(root)) : -len(PROTECTION)]
     assert vols == [
         # pod manifest mounts first; a mount point's readOnly applies to its volume's mount
-        f"bind {POD}/volumes/c -> /c ro",
+        f"bind {POD}/volumes/c -> /c [nodev] ro",
         "bind /srv/a -> /other [rbind] ro",
         # mount point "a" at /a still gets its volume too
         "bind /srv/a -> /a [rbind] ro",

@@ -41,7 +41,7 @@ def test_two_apps_share_a_volume(tmp_path: Path) -> None:
     assert [app.name for app in pod.apps] == ["one", "two"]
     assert [v.path for v in pod.volumes] == ["/p/volumes/shared"]
     assert pod.app("one").root == str(a) and pod.app("two").root == str(b)
-    assert "bind /p/volumes/shared -> /shared" in pod.app("two").describe_mounts()
+    assert "bind /p/volumes/shared -> /shared [nodev]" in pod.app("two").describe_mounts()
     with pytest.raises(KeyError):
         pod.app("three")
 

@@ -215,10 +215,18 @@ class Bind(_Operation, frozen=True):
     read_only: bool = False
     recursive: bool = True
     kind: Kind = "dir"
+    #: device nodes on the bound tree cannot be opened (its top mount gets MS_NODEV)
+    nodev: bool = False
 
     def describe(self) -> str:
         notes = [
-            n for n, on in (("recursive", self.recursive), ("read-only", self.read_only)) if on
+            n
+            for n, on in (
+                ("recursive", self.recursive),
+                ("read-only", self.read_only),
+                ("nodev", self.nodev),
+            )
+            if on
         ]
         suffix = f" ({', '.join(notes)})" if notes else ""
         return f"bind {self.source} on {self.target}{suffix}"
@@ -227,9 +235,10 @@ class Bind(_Operation, frozen=True):
         with _opened(kernel, root, self.target, kind=self.kind) as target:
             flags = MS_BIND | (MS_REC if self.recursive else 0)
             kernel.mount(self.source, target.path, None, flags, None)
-        if self.read_only:
+        if self.read_only or self.nodev:
             # The old fd names what is under the new mount; reopen to reach the mount itself.
-            Remount(self.target, read_only=True)._apply(kernel, root)
+            extra = MS_NODEV if self.nodev else 0
+            Remount(self.target, read_only=self.read_only, add_flags=extra)._apply(kernel, root)
 
 
 class Tmpfs(_Operation, frozen=True):
@@ -328,17 +337,20 @@ class Mqueue(_Pseudo, frozen=True):
 
 
 class Remount(_Operation, frozen=True):
-    """Change a mount's read-only flag, keeping its other per-mount flags (see mount_flags)."""
+    """Change a mount's read-only flag, keeping its other per-mount flags (see mount_flags), and
+    add ``add_flags`` (MS_NODEV, …) to them."""
 
     target: str
     read_only: bool = True
+    add_flags: int = 0
 
     def describe(self) -> str:
-        return f"remount {self.target} {'read-only' if self.read_only else 'read-write'}"
+        extra = " nodev" if self.add_flags & MS_NODEV else ""
+        return f"remount {self.target} {'read-only' if self.read_only else 'read-write'}{extra}"
 
     def _apply(self, kernel: Kernel, root: str) -> None:
         with _opened(kernel, root, self.target, kind=None, create=False) as target:
-            flags = kernel.mount_flags(target.path) & ~MS_RDONLY
+            flags = (kernel.mount_flags(target.path) | self.add_flags) & ~MS_RDONLY
             flags |= MS_REMOUNT | MS_BIND | (MS_RDONLY if self.read_only else 0)
             kernel.mount(None, target.path, None, flags, None)
 

@@ -94,7 +94,7 @@ def _mount_overlay(
     pods; the upper layer belongs to the pod's root, and what the pod writes there is owned by
     the pod's host ids.
     """
-    from rkt.linux.mount import idmapped_bind, mount
+    from rkt.linux.mount import MS_NODEV, idmapped_bind, mount
 
     base = pod_dir / overlay_dir(app)
     upper, work = base / "upper", base / "work"
@@ -122,7 +122,9 @@ def _mount_overlay(
         raise PodError(f"cannot use overlay with paths containing ',', ':' or '\\': {paths}")
     data = f"lowerdir={lower},upperdir={upper},workdir={work}"
     try:
-        mount("overlay", str(target), "overlay", 0, data)
+        # nodev: no device node in the pod's root opens (the image has none: they are refused
+        # at import; the app may make some with CAP_MKNOD).
+        mount("overlay", str(target), "overlay", MS_NODEV, data)
     except OSError as err:
         raise PodError(
             f"cannot mount the overlay of app {app}: {err.strerror}", hint="try --no-overlay"

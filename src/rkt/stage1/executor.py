@@ -120,6 +120,7 @@ def operations(mount: Mount) -> list[Operation]:
                 read_only=mount.read_only,
                 recursive="rbind" in rest,
                 kind="file" if is_file else "dir",
+                nodev=bool(flags & MS_NODEV),
             )
         ]
     if kind == "tmpfs":

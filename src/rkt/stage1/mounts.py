@@ -139,12 +139,18 @@ def base_mounts(rootfs_path: str, interactive: bool, *, sysfs: bool = True) -> l
     """The rootfs, kernel filesystems, /dev and /tmp, in order. ``sysfs`` False binds the
     host's /sys (its top mount only) read-only instead of mounting a sysfs."""
     mounts = [
-        Mount("bind", rootfs_path, "", ("rbind",)),
+        # nodev here, on /dev and on empty volumes: a device node the app makes (CAP_MKNOD is in
+        # rkt's default set) cannot be opened where the app can write, with or without a
+        # devices cgroup (cgroup v2 has none without a BPF program). /dev's own nodes are
+        # binds of the host's, mounts of their own that keep working.
+        Mount("bind", rootfs_path, "", ("rbind", "nodev")),
         Mount("proc", "proc", "proc", _NOSUID_NODEV_NOEXEC),
         Mount("sysfs", "sysfs", "sys", _NOSUID_NODEV_NOEXEC, read_only=True)
         if sysfs
         else Mount("bind", "/sys", "sys", read_only=True),
-        Mount("tmpfs", "tmpfs", "dev", ("nosuid", "strictatime", "mode=755", "size=65536k")),
+        Mount(
+            "tmpfs", "tmpfs", "dev", ("nosuid", "nodev", "strictatime", "mode=755", "size=65536k")
+        ),
     ]
     mounts += [Mount("bind", f"/dev/{name}", f"dev/{name}") for name in DEVICES]
     mounts += [
@@ -184,7 +190,7 @@ def volume_mounts(root: str, pod_dir: str, matched: tuple[VolumeMount, ...]) -> 
             options = () if item.volume.recursive is False else ("rbind",)
             source = item.volume.source
         else:
-            options = ()
+            options = ("nodev",)
             source = empty_volume_dir(pod_dir, item.volume.name)
         mounts.append(Mount("bind", source, target, options, read_only=item.read_only))
     _check_overlap(targets)
