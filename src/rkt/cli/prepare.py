@@ -111,10 +111,6 @@ def parse_command(args: argparse.Namespace, *, run: bool) -> AppList:
         raise ConfigError("must provide at least one image or specify the pod manifest")
     if args.pod_manifest:
         _check_pod_manifest_flags(args, apps)
-    if args.port and not run:
-        raise ConfigError(
-            "--port is not supported by rkt prepare", hint="use rkt run --net=... --port=..."
-        )
     if args.user_annotation or args.user_label:
         raise ConfigError("pod-level --user-annotation/--user-label are not supported yet")
     args.stage1_flavor = stage1_flavor(args, len(apps.apps), run=run)
@@ -288,6 +284,7 @@ def prepare_config(
             networks=networks,
             ports=ports,
             private_users=args.private_users,
+            network_at_run=not run,
         )
         uuid = prepare(store, datadir.pods, stage0)
     return uuid, stage0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -78,6 +78,41 @@ class StageOptions(msgspec.Struct, frozen=True):
         if not (host or none):
             document["netns"] = NETNS
         return json.dumps(document, indent=2).encode() + b"\n"
+
+
+class RunFlags(msgspec.Struct, frozen=True):
+    """``rkt run-prepared``'s run-time flags (rkt 1.30: --net, --dns*, --hosts-entry,
+    --hostname): ``rkt prepare`` takes none of them, so they replace what it wrote."""
+
+    net: str = "default"
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    dns_domain: str = ""
+    hosts_entries: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    hostname: str = ""
+
+
+def apply_run_flags(document: dict[str, Any], flags: RunFlags) -> dict[str, Any]:
+    """The ``stage1/options.json`` document of a prepared pod with ``flags`` in it."""
+    host, none = _host_or_none(flags.net)
+    options = dict(document.get("options") or {})
+    options.update(
+        dns=list(flags.dns),
+        dns_search=list(flags.dns_search),
+        dns_options=list(flags.dns_options),
+        dns_domain=flags.dns_domain,
+        hosts_entries=[[ip, list(names)] for ip, names in flags.hosts_entries],
+        host_network=host,
+    )
+    if flags.hostname:
+        options["hostname"] = flags.hostname
+    updated = {**document, "options": options, "net": flags.net}
+    if host or none:
+        updated.pop("netns", None)
+    else:
+        updated["netns"] = NETNS
+    return updated
 
 
 def _host_or_none(net: str) -> tuple[bool, bool]:

@@ -46,6 +46,9 @@ class PrepareConfig(msgspec.Struct, frozen=True):
     ports: Sequence[ExposedPort] = ()
     #: ``--private-users``: the pod's ids shifted into a host range of its own (user_range)
     private_users: bool = False
+    #: ``rkt prepare``: the network comes with ``rkt run-prepared --net``, so ``--port``
+    #: forwards are only checked against the images' ports here
+    network_at_run: bool = False
 
 
 def app_root(app: str) -> str:
@@ -66,7 +69,7 @@ def overlay_supported() -> bool:
         return False
 
 
-def _write(path: Path, data: bytes, mode: int = 0o640) -> None:
+def write_file(path: Path, data: bytes, mode: int = 0o640) -> None:
     """Write through a temporary name and fsync, so a crash never leaves half a file."""
     path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -172,6 +175,9 @@ def _resolve_ports(config: PrepareConfig) -> tuple[ExposedPort, ...]:
         if resolved.image.app is not None
         for port in resolved.image.app.ports
     ]
+    if config.network_at_run:
+        # Any network but host and none takes forwards; run-prepared checks the one it gets.
+        return resolve_ports(config.ports, image_ports, "default")
     ports = resolve_ports(config.ports, image_ports, config.options.net)
     if ports and not config.networks:
         raise ConfigError(f"--port: --net={config.options.net} selects no network to forward to")
@@ -230,13 +236,13 @@ def create(store: Store, pods: Path, content: PodContent) -> str:
         pod_dir = pod.path  # stable while we hold the lock: no one else moves a locked pod
         if content.private_users:
             shift = _shift(pods, pod_dir, content.use_overlay)
-        _write(pod_dir / layout.MANIFEST, content.manifest.to_json())
-        _write(pod_dir / layout.CREATED, b"")
+        write_file(pod_dir / layout.MANIFEST, content.manifest.to_json())
+        write_file(pod_dir / layout.CREATED, b"")
         for name, image_id in content.images:
             raw, _ = store.manifest(image_id)
-            _write(pod_dir / layout.app_image_manifest(name), raw)
+            write_file(pod_dir / layout.app_image_manifest(name), raw)
             # The tree store keys trees by image ID: the rendered tree is the image's own.
-            _write(pod_dir / layout.app_tree_id(name), image_id.encode())
+            write_file(pod_dir / layout.app_tree_id(name), image_id.encode())
             tree = store.render(image_id)
             if content.use_overlay:
                 mounted.append(_mount_overlay(tree, pod_dir, name, shift, mounted))
@@ -249,8 +255,8 @@ def create(store: Store, pods: Path, content: PodContent) -> str:
 
                     shift_tree(pod_dir / app_root(name), shift.range)
         if content.use_overlay:
-            _write(pod_dir / layout.OVERLAY_PREPARED, b"")
-        _write(pod_dir / OPTIONS_FILE, content.options.to_json(pod.uuid))
+            write_file(pod_dir / layout.OVERLAY_PREPARED, b"")
+        write_file(pod_dir / OPTIONS_FILE, content.options.to_json(pod.uuid))
         if content.networks:
             from rkt.net.pod import save_selection
             from rkt.stage0.options import port_mappings

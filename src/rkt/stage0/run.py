@@ -27,13 +27,19 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from rkt.errors import PodError
+from rkt.errors import ConfigError, PodError
 from rkt.linux import tty
+from rkt.pod import layout
 from rkt.pod.pod import Pod
 from rkt.pod.state import PodState
 
 if TYPE_CHECKING:
     import subprocess
+    from collections.abc import Callable
+
+    from rkt.config import ConfigDirs
+    from rkt.net.pod import Selected
+    from rkt.stage0.options import RunFlags
 
 STAGE1_RUN = "rkt.stage1.run"
 LOCK_FD_ENV = "RKT_LOCK_FD"
@@ -56,19 +62,73 @@ def stage1_command(
     return command
 
 
-def run_prepared(pods: Path, uuid: str, *, debug: bool = False, interactive: bool = False) -> int:
-    """Run the prepared pod ``uuid`` (a prefix is enough) and return stage1's exit status."""
+def run_prepared(
+    pods: Path,
+    uuid: str,
+    *,
+    debug: bool = False,
+    interactive: bool = False,
+    flags: RunFlags | None = None,
+    config_dirs: ConfigDirs | None = None,
+) -> int:
+    """Run the prepared pod ``uuid`` (a prefix is enough) and return stage1's exit status.
+
+    ``flags``: ``rkt run-prepared``'s run-time flags, which replace prepare's (no network, no
+    DNS or hosts entries, the default hostname); ``config_dirs`` finds their networks."""
     with Pod.load(pods, uuid) as pod:
         if pod.state is not PodState.PREPARED:
             raise PodError(f"pod {pod.uuid} is not prepared", hint=f"it is {pod.state}")
         module = _run_module(pod)
+        update = None
+        if flags is not None and module == STAGE1_RUN:
+            update = _run_flags_update(pod, flags, config_dirs)  # ConfigError before any change
         pod.to_run()
+        if update is not None:
+            update()
         if module == STAGE1_RUN:  # fly pods run in the host's network (rkt.stage1.fly.run)
             _setup_network(pod)
         try:
             return _spawn(pod, debug=debug, interactive=interactive, module=module)
         finally:
             _teardown_network(pod, debug=debug)
+
+
+def _run_flags_update(
+    pod: Pod, flags: RunFlags, config_dirs: ConfigDirs | None
+) -> Callable[[], None]:
+    """Check ``flags`` against the prepared pod (its networks exist, its ``--port`` forwards
+    have a network to go to); the function that writes them into the pod once it is ours."""
+    import json
+
+    from appc.schema.pod import PodManifest
+    from rkt.stage0.options import NETS, OPTIONS_FILE, apply_run_flags, port_mappings
+
+    manifest = PodManifest.from_json((pod.path / layout.MANIFEST).read_bytes())
+    networks: list[Selected] = []
+    if flags.net not in NETS:
+        from rkt.config import ConfigDirs
+        from rkt.net.pod import select
+
+        _, networks = select(config_dirs or ConfigDirs(), flags.net)
+    if manifest.ports and not networks:
+        raise ConfigError(
+            f"--net={flags.net}: the pod forwards ports "
+            f"({', '.join(p.name for p in manifest.ports)}) and needs a network of its own",
+            hint="run it with --net=default or a network from net.d",
+        )
+    document = json.loads((pod.path / OPTIONS_FILE).read_bytes())
+
+    def update() -> None:
+        from rkt.stage0.prepare import write_file
+
+        updated = apply_run_flags(document, flags)
+        write_file(pod.path / OPTIONS_FILE, json.dumps(updated, indent=2).encode() + b"\n")
+        if networks:
+            from rkt.net.pod import save_selection
+
+            save_selection(pod.path, networks, port_mappings(manifest.ports))
+
+    return update
 
 
 def _run_module(pod: Pod) -> str:

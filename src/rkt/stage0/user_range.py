@@ -78,17 +78,6 @@ def _in_use(pods: Path) -> list[UserRange]:
     return used
 
 
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
-
-
 def allocate(pods: Path, pod_dir: Path) -> UserRange:
     """Give the pod at ``pod_dir`` (locked, being prepared) a block no other pod holds, and
     record it there before anyone else may look (the flock of ``pods`` covers both)."""
@@ -101,7 +90,9 @@ def allocate(pods: Path, pod_dir: Path) -> UserRange:
             candidate = UserRange(base)
             clash = [r for r in used if r.overlaps(candidate)]
             if not clash:
-                _write(pod_dir / layout.PRIVATE_USERS_PREPARED, candidate.serialize())
+                from rkt.stage0.prepare import write_file
+
+                write_file(pod_dir / layout.PRIVATE_USERS_PREPARED, candidate.serialize(), 0o644)
                 return candidate
             base = max(r.base + r.count for r in clash)
             base += -base % COUNT  # back onto a block boundary
