@@ -1,7 +1,8 @@
-"""``rkt run --net=<CNI networks>`` end to end, as root: user networks from ``net.d`` (ptp and
-host-local, a random 172.29.x.0/24 and 172.30.x.0/24, leases under tmp_path, no ipMasq so the
-host's iptables stay untouched), pod-to-pod and pod-to-host traffic, ``rkt list``/``status``,
-and gc leaving no veth, lease, netns file or mount behind, also after SIGKILL of ``rkt run``.
+"""``rkt run --net=<CNI networks>`` end to end, as root: user networks from ``net.d`` (ptp or
+bridge, and host-local, random 172.2[79].x.0/24 and 172.30.x.0/24, leases under tmp_path, no
+ipMasq so the host's iptables stay untouched), pod-to-pod and pod-to-host traffic,
+``rkt list``/``status``, and gc leaving no veth, lease, netns file or mount behind, also after
+SIGKILL of ``rkt run``.
 
 All traffic stays between the pods' namespaces and the host ends of their veths.
 """
@@ -424,3 +425,67 @@ def test_builtin_default_with_lost_netns_leaks_nothing(env: Env) -> None:
                 sweep_ipmasq(
                     Attachment(builtin_networks()["default"], uuid, "eth0", "", "", 0, result)
                 )
+
+
+@pytest.mark.skipif(not os.access("/usr/lib/cni/bridge", os.X_OK), reason="needs CNI bridge")
+def test_two_pods_on_a_user_bridge_network(env: Env) -> None:
+    """A bridge network from net.d: two pods on one host bridge reach each other and a server
+    on the bridge's host address; gc leaves no veth, lease or netns (the bridge itself is the
+    network's, shared by its pods, and stays, as CNI's bridge plugin keeps it)."""
+    subnet = _subnet(27)
+    bridge = f"rktbr{random.randrange(10**6)}"
+    leases = env.tmp / "bridge-leases"
+    conf = {
+        "cniVersion": "1.0.0",
+        "name": "brnet",
+        "type": "bridge",
+        "bridge": bridge,
+        "isGateway": True,
+        "ipMasq": False,
+        "ipam": {"type": "host-local", "subnet": str(subnet), "dataDir": str(leases)},
+    }
+    (env.etc / "net.d/30-brnet.conf").write_text(json.dumps(conf))
+    gateway = _gateway(subnet)
+    try:
+        uuid_file, out = env.tmp / "br.uuid", env.tmp / "br.out"
+        script = "ip -4 -o addr show dev eth0; echo READY; exec nc -ll -p 8080 -e echo hi"
+        proc = env.start("brnet", uuid_file, out, "--exec=/bin/sh", "--", "-c", script, "---")
+        uuid_a = _wait_running(env, uuid_file, out)
+        ip_a = _pod_ip(env, uuid_a, "brnet")
+        assert ipaddress.ip_address(ip_a) in subnet
+        # Pod A's veth is enslaved to the bridge, which carries the gateway address.
+        links = subprocess.run(
+            ["ip", "-o", "link", "show", "master", bridge], capture_output=True, text=True
+        )
+        assert links.stdout.strip(), links.stderr
+        server = _HostServer(gateway)
+        try:
+            script_b = (
+                f"for i in 1 2 3 4 5 6 7 8 9 10; do nc -w 3 {ip_a} 8080 </dev/null && break; "
+                f"sleep 0.3; done; echo ==HOST==; nc -w 3 {gateway} {server.port} </dev/null"
+            )
+            done = env.run("brnet", "--exec=/bin/sh", "--", "-c", script_b, "---")
+        finally:
+            server.close()
+        assert done.returncode == 0, done.stderr
+        from_a, _, from_host = done.stdout.partition("==HOST==")
+        assert from_a.split() == ["hi"], done.stdout
+        assert from_host.split() == ["from-host"], done.stdout
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        for _ in range(2):
+            assert env.rkt("gc", "--grace-period=0s").returncode == 0
+        assert _leases(leases) == []
+        assert not any((env.data / "pods").rglob("netns"))
+        ports = subprocess.run(
+            ["ip", "-o", "link", "show", "master", bridge], capture_output=True, text=True
+        )
+        assert _eventually(
+            lambda: (
+                not subprocess.run(
+                    ["ip", "-o", "link", "show", "master", bridge], capture_output=True, text=True
+                ).stdout.strip()
+            )
+        ), ports.stdout
+    finally:
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True, check=False)
