@@ -38,8 +38,12 @@ def mounts_under(path: Path) -> list[str]:
 
 @pytest.fixture
 def data(tmp_path: Path) -> Iterator[Path]:
-    """The rkt data dir; every mount under tmp_path is detached afterwards, pass or fail."""
+    """The rkt data dir; its pods are gc'd (their cgroups too) and every mount under tmp_path
+    is detached afterwards, pass or fail."""
     yield tmp_path / "data"
+    from tests.integration import podkit
+
+    podkit.cleanup(tmp_path / "data", tmp_path)
     for target in sorted(mounts_under(tmp_path), key=len, reverse=True):
         umount2(target, MNT_DETACH)
 

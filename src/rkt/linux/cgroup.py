@@ -508,6 +508,12 @@ class Joining:
         raise CgroupError(errno.EIO, message or "the cgroup helper died")
 
 
+def leave(pod: PodCgroups) -> None:
+    """Move the caller from the pod's cgroups back to their parent, the cgroup it came from
+    (the pod's are ``<ours>/rkt/<uuid>``), so that they can be removed."""
+    attach(os.path.join(os.path.dirname(os.path.dirname(d)), "cgroup.procs") for d in pod.roots())
+
+
 def attach(procs_files: Iterable[str], pid: int = 0) -> None:
     """Move ``pid`` (0: the caller) into the cgroup of each ``cgroup.procs`` file."""
     for path in procs_files:

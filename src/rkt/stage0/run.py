@@ -23,6 +23,7 @@ import os
 import signal
 import sys
 import threading
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -85,10 +86,17 @@ def run_prepared(
         pod.to_run()
         if update is not None:
             update()
-        if module == STAGE1_RUN:  # fly pods run in the host's network (rkt.stage1.fly.run)
-            _setup_network(pod)
+        # fly pods run in the host's network (rkt.stage1.fly.run).
+        network = module == STAGE1_RUN and _has_networks(pod)
+        setup = None
         try:
-            return _spawn(pod, debug=debug, interactive=interactive, module=module)
+            if network and threading.active_count() == 1:
+                # The forked stage1 starts (loads its modules, joins its cgroup) while the
+                # networks are ADDed, and reads nothing of them before they are.
+                setup = partial(_setup_network, pod)
+            elif network:
+                _setup_network(pod)
+            return _spawn(pod, debug=debug, interactive=interactive, module=module, network=setup)
         finally:
             _teardown_network(pod, debug=debug)
 
@@ -141,6 +149,12 @@ def _run_module(pod: Pod) -> str:
         raise PodError(str(err)) from err
 
 
+def _has_networks(pod: Pod) -> bool:
+    from rkt.net.files import has_networks
+
+    return has_networks(pod.path)
+
+
 def _setup_network(pod: Pod) -> None:
     """ADD the pod's CNI networks into ``<pod>/netns`` before stage1 starts (rkt.net.pod).
 
@@ -169,7 +183,15 @@ def _teardown_network(pod: Pod, *, debug: bool) -> None:
 class _Forked:
     """The default stage1 in a fork of this process, with Popen's ``send_signal``/``wait``."""
 
-    def __init__(self, argv: list[str], fd: int, module: str = STAGE1_RUN) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        fd: int,
+        module: str = STAGE1_RUN,
+        ready: tuple[int, int] | None = None,
+    ) -> None:
+        """``ready``: a pipe (read, write) on which stage1 (the default) is told that the
+        pod's networks are up (b"1"; anything else: stage1 exits 254, stage0 reports why)."""
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -179,7 +201,12 @@ class _Forked:
                 os.environ[LOCK_FD_ENV] = str(fd)
                 for sig in (*_FORWARDED, signal.SIGINT):
                     signal.signal(sig, signal.SIG_DFL)
-                code = importlib.import_module(module).main(argv)
+                entry = importlib.import_module(module)
+                if ready is not None:
+                    os.close(ready[1])
+                    code = entry.main(argv, network_ready=ready[0])
+                else:
+                    code = entry.main(argv)
             except BaseException as err:  # nothing may unwind into stage0's code in the child
                 print(f"stage1: {err}", file=sys.stderr)
             finally:
@@ -197,7 +224,33 @@ class _Forked:
         return os.waitstatus_to_exitcode(status)
 
 
-def _spawn(pod: Pod, *, debug: bool, interactive: bool, module: str = STAGE1_RUN) -> int:
+def _bring_up(network: Callable[[], None], ready: int, child: _Forked) -> None:
+    """Set the networks up while stage1 starts, then tell it; on failure stage1 is told so
+    (it exits 254, quietly), reaped, and the error raised."""
+    try:
+        network()
+    except BaseException:
+        os.close(ready)
+        child.wait()
+        raise
+    try:
+        os.write(ready, b"1")
+    except BrokenPipeError:
+        pass  # stage1 is gone already (a signal): its status tells
+    finally:
+        os.close(ready)
+
+
+def _spawn(
+    pod: Pod,
+    *,
+    debug: bool,
+    interactive: bool,
+    module: str = STAGE1_RUN,
+    network: Callable[[], None] | None = None,
+) -> int:
+    """Start stage1 and wait for it; its status. ``network`` (forked default stage1 only) sets
+    the pod's networks up once stage1 has been forked, which waits for them (see _Forked)."""
     fd = pod.fd
     command = stage1_command(pod.path, debug=debug, interactive=interactive, module=module)
     previous = {
@@ -206,8 +259,15 @@ def _spawn(pod: Pod, *, debug: bool, interactive: bool, module: str = STAGE1_RUN
     # The terminal's foreground group before the app makes itself the foreground (rkt.linux.tty).
     foreground = tty.foreground_group(0) if interactive else None
     child: _Forked | subprocess.Popen[bytes]
-    if threading.active_count() == 1:
-        child = _Forked(command[3:], fd, module)
+    single = threading.active_count() == 1
+    if network is not None and not single:
+        network()  # a new interpreter is started instead: networks first, as it expects
+        network = None
+    ready = os.pipe2(os.O_CLOEXEC) if network is not None else None
+    if single:
+        child = _Forked(command[3:], fd, module, ready)
+        if ready is not None:
+            os.close(ready[0])
     else:
         import subprocess  # the fork above is the common case
 
@@ -232,6 +292,8 @@ def _spawn(pod: Pod, *, debug: bool, interactive: bool, module: str = STAGE1_RUN
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             for sig in _TERMINAL_STOPS if interactive else ():
                 signal.signal(sig, signal.SIG_IGN)
+        if network is not None and ready is not None and isinstance(child, _Forked):
+            _bring_up(network, ready[1], child)
         status = child.wait()
         if foreground is not None:  # The app made itself the foreground; ours again.
             with contextlib.suppress(OSError):

@@ -293,8 +293,17 @@ def execute(
     return supervisor.exit_code(status)
 
 
-def run(pod_dir: str, joining: cgroup.Joining, *, debug: bool, interactive: bool) -> int:
+def run(
+    pod_dir: str,
+    joining: cgroup.Joining,
+    *,
+    debug: bool,
+    interactive: bool,
+    network_ready: int | None = None,
+) -> int:
     """Plan the pod and execute the plan; the pod's status, or 254 (a line on stderr)."""
+    if network_ready is not None and not _network_up(network_ready):
+        return _abandon(joining, "")  # stage0 says what failed
     try:
         _lock_fd()
         loaded = load(pod_dir, interactive=interactive)
@@ -313,8 +322,20 @@ def run(pod_dir: str, joining: cgroup.Joining, *, debug: bool, interactive: bool
         return _fail(str(err))
 
 
+def _network_up(fd: int) -> bool:
+    """Whether stage0 reported the pod's networks up (b"1") rather than closing the pipe."""
+    try:
+        return os.read(fd, 1) == b"1"
+    finally:
+        os.close(fd)
+
+
 def _abandon(joining: cgroup.Joining, message: str) -> int:
-    # The helper may still be moving us; its cgroup is recorded for gc either way.
+    """Give up before the pod starts: out of the cgroup the helper made (and moved us into)
+    and remove it, since a pod directory stage1 could not read may be no pod gc ever sees."""
     with contextlib.suppress(OSError):
-        joining.wait()
-    return _fail(message)
+        pod = joining.wait()
+        if pod is not None:
+            cgroup.leave(pod)
+            cgroup.remove(pod, timeout=0)
+    return _fail(message) if message else FAILURE

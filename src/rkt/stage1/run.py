@@ -21,7 +21,9 @@ FAILURE = 254
 _TERMINAL_STOPS = (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, network_ready: int | None = None) -> int:
+    """``network_ready``: a pipe stage0 writes b"1" to once the pod's networks are up (it
+    forked us first, to set them up while we start); nothing of the pod is read before."""
     parser = argparse.ArgumentParser(prog="rkt.stage1.run", description="Run a prepared pod.")
     parser.add_argument("--pod-dir", required=True)
     parser.add_argument("--debug", action="store_true")
@@ -39,7 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     joining = Joining(os.path.basename(pod_dir.rstrip("/")), pod_dir)
     from rkt.stage1.launcher import run
 
-    return run(pod_dir, joining, debug=args.debug, interactive=args.interactive)
+    return run(
+        pod_dir,
+        joining,
+        debug=args.debug,
+        interactive=args.interactive,
+        network_ready=network_ready,
+    )
 
 
 if __name__ == "__main__":
