@@ -489,3 +489,26 @@ def test_two_pods_on_a_user_bridge_network(env: Env) -> None:
         ), ports.stdout
     finally:
         subprocess.run(["ip", "link", "del", bridge], capture_output=True, check=False)
+
+
+def test_a_failed_add_stops_the_run_cleanly(env: Env) -> None:
+    """stage1 starts while the networks are ADDed; when the ADD fails, rkt run reports the
+    plugin's error alone (exit 254), stage1 gives up without starting anything or leaving a
+    cgroup, and gc removes the pod."""
+    conf = {"cniVersion": "1.0.0", "name": "broken", "type": "nosuchplugin"}
+    (env.etc / "net.d/40-broken.conf").write_text(json.dumps(conf))
+    uuid_file = env.tmp / "broken.uuid"
+    done = env.run("broken", f"--uuid-file-save={uuid_file}")
+    assert done.returncode == 254, done.stdout
+    assert "nosuchplugin" in done.stderr and "stage1" not in done.stderr, done.stderr
+    uuid = uuid_file.read_text().strip()
+    from rkt.linux import cgroup
+
+    pod_dir = next((env.data / "pods").glob(f"*/{uuid}"))
+    assert not (pod_dir / "stage1/rootfs/rkt/status").exists()  # no app was started
+    recorded = cgroup.load(str(pod_dir))
+    assert recorded is None or not any(os.path.exists(d) for d in recorded.roots())
+    for _ in range(2):
+        assert env.rkt("gc", "--grace-period=0s").returncode == 0
+    assert env.rkt("list", "--no-legend").stdout.strip() == ""
+    assert mounts_under(env.tmp) == []
