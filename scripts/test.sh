@@ -5,12 +5,13 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 venv=.venv/bin
+lint=.venv-lint/bin
 echo "== ruff format --check"
-"$venv/ruff" format --check src tests bench
+"$lint/ruff" format --check src tests bench
 echo "== ruff check"
-"$venv/ruff" check src tests bench
+"$lint/ruff" check src tests bench
 echo "== mypy"
-"$venv/mypy"
+"$lint/mypy"
 echo "== pytest"
 set +e
 "$venv/python" -m pytest -q -p no:cacheprovider "$@"
