@@ -106,3 +106,14 @@ def test_plan_refuses_several_apps(tmp_path: Path) -> None:
     root = make_rootfs(tmp_path)
     with pytest.raises(PlanError, match="exactly one app"):
         plan_fly(_pod(root, "a", "b"), "h")
+
+
+def test_fly_refuses_private_users(capsys: pytest.CaptureFixture[str]) -> None:
+    from rkt.cli.main import main
+
+    code = main(
+        ["run", "--dir=/nonexistent", "--stage1-name=coreos.com/rkt/stage1-fly",
+         "--private-users", "example.com/app"]
+    )  # fmt: skip
+    assert code == 254
+    assert "--private-users cannot be used with the fly stage1" in capsys.readouterr().err

@@ -110,8 +110,8 @@ def test_volumes_matched_by_name_with_implicit_empty_volume(tmp_path: Path) -> N
     app = pod.app("web")
     vols = app.describe_mounts()[len(base(root)) : -len(PROTECTION)]
     assert vols == [
-        "bind /srv/data -> /var/data [rbind]",
-        "bind /srv/conf -> /etc/app ro",
+        "bind /srv/data -> /var/data [rbind,nodev]",
+        "bind /srv/conf -> /etc/app [nodev] ro",
         f"bind {POD}/volumes/web-cache -> /var/cache [nodev]",
     ]
     assert [(v.path, v.mode, v.uid, v.gid) for v in pod.volumes] == [
@@ -136,11 +136,11 @@ def test_pod_manifest_mounts_and_read_only_precedence(tmp_path: Path) -> None:
     assert vols == [
         # pod manifest mounts first; a mount point's readOnly applies to its volume's mount
         f"bind {POD}/volumes/c -> /c [nodev] ro",
-        "bind /srv/a -> /other [rbind] ro",
+        "bind /srv/a -> /other [rbind,nodev] ro",
         # mount point "a" at /a still gets its volume too
-        "bind /srv/a -> /a [rbind] ro",
+        "bind /srv/a -> /a [rbind,nodev] ro",
         # the volume's explicit readOnly=false wins over the mount point, as in rkt
-        "bind /srv/b -> /b [rbind]",
+        "bind /srv/b -> /b [rbind,nodev]",
     ]
     assert [(v.mode, v.uid, v.gid) for v in pod.volumes] == [(0o700, 5, 6)]
 
@@ -161,7 +161,7 @@ def test_mount_target_symlink_resolves_inside_root(tmp_path: Path) -> None:
         app={"mountPoints": [{"name": "sock", "path": "/var/run/app"}]},
         volumes=[{"name": "sock", "kind": "host", "source": "/srv/sock"}],
     ).app("web")
-    assert "bind /srv/sock -> /run/app [rbind]" in app.describe_mounts()
+    assert "bind /srv/sock -> /run/app [rbind,nodev]" in app.describe_mounts()
 
 
 def test_mount_target_escaping_root_is_refused(tmp_path: Path) -> None:

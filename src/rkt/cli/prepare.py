@@ -114,6 +114,12 @@ def parse_command(args: argparse.Namespace, *, run: bool) -> AppList:
     if args.user_annotation or args.user_label:
         raise ConfigError("pod-level --user-annotation/--user-label are not supported yet")
     args.stage1_flavor = stage1_flavor(args, len(apps.apps), run=run)
+    if args.stage1_flavor == "fly" and args.private_users:
+        # fly runs the app in the host's user namespace: the shift would be a lie.
+        raise ConfigError(
+            "--private-users cannot be used with the fly stage1",
+            hint="fly runs host tools as the host's users",
+        )
     return apps
 
 

@@ -20,6 +20,7 @@ import contextlib
 import errno
 import json
 import os
+import signal
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
@@ -458,12 +459,17 @@ class Joining:
     def __init__(self, uuid: str, pod_dir: str) -> None:
         #: why this host has no cgroups to use, when :meth:`wait` returned None
         self.unavailable = ""
+        self._answer: tuple[PodCgroups | None] | None = None
         read, write = os.pipe2(os.O_CLOEXEC)
         parent = os.getpid()
         self.pid = os.fork()
         if self.pid == 0:  # pragma: no cover - the helper child
             os.close(read)
             message = b"x:cannot set up the pod's cgroups"
+            # A ^C meant for the run must not stop us between making the cgroup and recording
+            # it (gc finds cgroups through the record).
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(signum, signal.SIG_IGN)
             try:
                 try:
                     layout = host_layout()
@@ -473,6 +479,8 @@ class Joining:
                     pod = prepare_pod(layout, uuid)
                     try:
                         save(pod, pod_dir)  # for gc, should stage1 die before recording it
+                        if os.getppid() != parent:  # gone: its pid may be someone else's now
+                            raise CgroupError(errno.ESRCH, "the process to move has exited")
                         attach(pod.procs(SUPERVISOR), parent)
                     except OSError:
                         remove(pod, timeout=0)
@@ -490,7 +498,10 @@ class Joining:
 
     def wait(self) -> PodCgroups | None:
         """The pod's cgroups, the caller now in its supervisor leaf; None when this host has no
-        cgroups to use (the reason: :attr:`unavailable`); CgroupError when making them failed."""
+        cgroups to use (the reason: :attr:`unavailable`); CgroupError when making them failed.
+        Called again, the same answer."""
+        if self._answer is not None:
+            return self._answer[0]
         chunks = []
         try:
             while chunk := os.read(self._read, 65536):
@@ -501,11 +512,14 @@ class Joining:
         kind, _, text = b"".join(chunks).partition(b":")
         message = text.decode(errors="replace")
         if kind == b"y":
-            return PodCgroups.from_json(message)
-        if kind == b"n":
+            self._answer = (PodCgroups.from_json(message),)
+        elif kind == b"n":
             self.unavailable = message
-            return None
-        raise CgroupError(errno.EIO, message or "the cgroup helper died")
+            self._answer = (None,)
+        else:
+            self._answer = (None,)
+            raise CgroupError(errno.EIO, message or "the cgroup helper died")
+        return self._answer[0]
 
 
 def leave(pod: PodCgroups) -> None:

@@ -111,7 +111,11 @@ def _run_flags_update(
     from appc.schema.pod import PodManifest
     from rkt.stage0.options import NETS, OPTIONS_FILE, apply_run_flags, port_mappings
 
-    manifest = PodManifest.from_json((pod.path / layout.MANIFEST).read_bytes())
+    try:
+        manifest = PodManifest.from_json((pod.path / layout.MANIFEST).read_bytes())
+        document = json.loads((pod.path / OPTIONS_FILE).read_bytes())
+    except OSError as err:  # moved away (gc) or damaged since it was found
+        raise PodError(f"cannot read prepared pod {pod.uuid}: {err}") from err
     networks: list[Selected] = []
     if flags.net not in NETS:
         from rkt.config import ConfigDirs
@@ -124,7 +128,6 @@ def _run_flags_update(
             f"({', '.join(p.name for p in manifest.ports)}) and needs a network of its own",
             hint="run it with --net=default or a network from net.d",
         )
-    document = json.loads((pod.path / OPTIONS_FILE).read_bytes())
 
     def update() -> None:
         from rkt.stage0.prepare import write_file

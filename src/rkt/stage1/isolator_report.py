@@ -70,9 +70,13 @@ def app_status(isolator: Isolator, options: PodOptions) -> IsolatorStatus:
     if name == CPU:
         return _resource(isolator, "cpu quota")
     if name == BLOCK_BANDWIDTH:
-        return _resource(isolator, "blkio throttle (bytes/s, every block device)")
+        return _resource(
+            isolator, "blkio throttle (bytes/s, every block device; buffered writes: v2 only)"
+        )
     if name == BLOCK_IOPS:
-        return _resource(isolator, "blkio throttle (iops, every block device)")
+        return _resource(
+            isolator, "blkio throttle (iops, every block device; buffered writes: v2 only)"
+        )
     if name in (CAPABILITIES_RETAIN_SET, CAPABILITIES_REMOVE_SET):
         if options.insecure_capabilities:
             return IsolatorStatus(name, IGNORED, "--insecure-options=capabilities")

@@ -266,9 +266,13 @@ def _setup_cgroups(plan: PodPlan, pod_dir: str, joining: cgroup.Joining) -> None
 def execute(
     plan: PodPlan, pod_dir: str, joining: cgroup.Joining, *, debug: bool = False, netns: str = ""
 ) -> int:
-    prepare_pod_files(plan)
-    _record_unenforced(plan, pod_dir, debug)
-    _setup_cgroups(plan, pod_dir, joining)
+    try:
+        prepare_pod_files(plan)
+        _record_unenforced(plan, pod_dir, debug)
+        _setup_cgroups(plan, pod_dir, joining)
+    except BaseException:
+        _drop_cgroup(joining)  # nothing of the pod runs yet
+        raise
     forwarder = _Forwarder()
     for signum in _FORWARDED:
         signal.signal(signum, forwarder.handle)
@@ -331,11 +335,16 @@ def _network_up(fd: int) -> bool:
 
 
 def _abandon(joining: cgroup.Joining, message: str) -> int:
-    """Give up before the pod starts: out of the cgroup the helper made (and moved us into)
-    and remove it, since a pod directory stage1 could not read may be no pod gc ever sees."""
+    """Give up before the pod starts (see :func:`_drop_cgroup`); 254."""
+    _drop_cgroup(joining)
+    return _fail(message) if message else FAILURE
+
+
+def _drop_cgroup(joining: cgroup.Joining) -> None:
+    """Out of the cgroup the helper made (and moved us into), and remove it: a pod that never
+    started may be in a directory gc never sees (one stage1 could not read)."""
     with contextlib.suppress(OSError):
         pod = joining.wait()
         if pod is not None:
             cgroup.leave(pod)
             cgroup.remove(pod, timeout=0)
-    return _fail(message) if message else FAILURE

@@ -186,8 +186,12 @@ def volume_mounts(root: str, pod_dir: str, matched: tuple[VolumeMount, ...]) -> 
                 hint="/, /proc, /sys and /dev are the runtime's",
             )
         targets.append((target, item.path))
+        # nodev on every volume: a device node there (made by the app with CAP_MKNOD, or on
+        # the host) does not open, with or without a devices cgroup (cgroup v2 has none here).
         if item.volume.kind == "host":
-            options = () if item.volume.recursive is False else ("rbind",)
+            options: tuple[str, ...] = ("nodev",)
+            if item.volume.recursive is not False:
+                options = ("rbind", "nodev")
             source = item.volume.source
         else:
             options = ("nodev",)

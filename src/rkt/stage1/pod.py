@@ -238,6 +238,14 @@ def plan_app(item: AppInput, pod: PodInput) -> tuple[AppPlan, list[VolumeDirecto
         plan_mounts.append(Mount("remount-ro", "", ""))
     # The host owns an empty volume's directory: its owner is the pod's ids' host ids.
     shift = options.user_range[0] if options.user_range else 0
+    if options.user_range is not None:
+        for m in matched:
+            ids = (m.volume.uid or 0, m.volume.gid or 0)
+            if m.volume.kind == "empty" and max(ids) >= options.user_range[1]:
+                raise PlanError(
+                    f'volume "{m.volume.name}": uid/gid {ids[0]}:{ids[1]} is not one of the '
+                    f"pod's {options.user_range[1]} ids (--private-users)"
+                )
     directories = [
         VolumeDirectory(
             mounts.empty_volume_dir(options.pod_dir, m.volume.name),

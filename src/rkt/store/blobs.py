@@ -45,7 +45,10 @@ def create_temp(tmp_dir: Path, kind: str, *, directory: bool = False) -> tuple[i
         try:
             if directory:
                 os.mkdir(path, 0o700)
-                fd = os.open(path, _O_DIR)
+                try:
+                    fd = os.open(path, _O_DIR)
+                except FileNotFoundError:
+                    continue  # a cleaner removed it before we could open and lock it
             else:
                 fd = os.open(path, _O_NEW, 0o600)
         except FileExistsError:
