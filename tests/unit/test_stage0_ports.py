@@ -12,12 +12,19 @@ HTTP = Port("http", "tcp", 80)
 
 
 def test_parse_ports() -> None:
-    assert parse_ports(["http:8080", "dns:127.0.0.1:53", "v6:[::1]:81", "w:fd00::1:82"]) == (
+    assert parse_ports(["http:8080", "dns:127.0.0.1:53", "v6:[fd00::2]:81", "w:fd00::1:82"]) == (
         ExposedPort("http", 8080),
         ExposedPort("dns", 53, "127.0.0.1"),
-        ExposedPort("v6", 81, "::1"),
+        ExposedPort("v6", 81, "fd00::2"),
         ExposedPort("w", 82, "fd00::1"),
     )
+
+
+@pytest.mark.parametrize("text", ["http:[::1]:8080", "http:::1:8080"])
+def test_parse_ports_refuses_ipv6_loopback(text: str) -> None:
+    # portmap's DNAT of ::1 never reaches a pod: IPv6 has no route_localnet.
+    with pytest.raises(ConfigError, match="::1 cannot be forwarded"):
+        parse_ports([text])
 
 
 @pytest.mark.parametrize(

@@ -176,8 +176,9 @@ def split_lists(values: Sequence[str]) -> tuple[str, ...]:
 def parse_ports(values: Sequence[str]) -> tuple[ExposedPort, ...]:
     """``--port=NAME:[HOSTIP:]HOSTPORT`` (repeatable): the forwards, not yet resolved.
 
-    ``HOSTIP`` may be an IPv6 address, bare or in brackets (``http:[::1]:8080``); the name is
-    everything before the first colon and the port everything after the last one.
+    ``HOSTIP`` may be an IPv6 address, bare or in brackets (``http:[fd00::1]:8080``), but not
+    ``::1``; the name is everything before the first colon and the port everything after the
+    last one.
     """
     import ipaddress
 
@@ -201,9 +202,15 @@ def parse_ports(values: Sequence[str]) -> tuple[ExposedPort, ...]:
             raise ConfigError(f'--port "{text}": host port {port} is not in 1-65535')
         if host_ip:
             try:
-                ipaddress.ip_address(host_ip)
+                address = ipaddress.ip_address(host_ip)
             except ValueError:
                 raise ConfigError(f'--port "{text}": {host_ip!r} is not an IP address') from None
+            if address.version == 6 and address.is_loopback:
+                # portmap's DNAT of ::1 never reaches the pod: IPv6 has no route_localnet.
+                raise ConfigError(
+                    f'--port "{text}": ::1 cannot be forwarded to a pod',
+                    hint="use 127.0.0.1, or an IPv6 address of one of the host's interfaces",
+                )
         if name in found:
             raise ConfigError(f"--port {name} given more than once")
         found[name] = ExposedPort(name, port, host_ip)
