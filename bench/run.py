@@ -356,7 +356,7 @@ ev("%(stage)s:start", _T0)
 
 STAGE0 = r"""
 import rkt.cli.main, rkt.cli.run, rkt.cli.prepare, rkt.fetch, rkt.store, rkt.stage0.prepare
-import rkt.stage0.run, rkt.datadir, rkt.trust
+import rkt.stage0.run, rkt.datadir
 ev("stage0:imported")
 from rkt.fetch import Fetcher
 from rkt.store import Store
@@ -364,25 +364,34 @@ wrap(Fetcher, "fetch", "fetch")
 wrap(Store, "manifest", "store.manifest")
 wrap(rkt.stage0.prepare, "prepare", "prepare")
 wrap(rkt.stage0.prepare, "_mount_overlay", "overlay")
-import subprocess
-wrap(subprocess, "Popen", "spawn-stage1")
-_cmd = rkt.stage0.run.stage1_command
-def stage1_command(*a, **k):
-    c = _cmd(*a, **k)
-    return [c[0], "-c", os.environ["RKT_BENCH_STAGE1"], *c[3:]]
-rkt.stage0.run.stage1_command = stage1_command
+# stage0 forks the default stage1 and calls its main() in the child: the stage1 wrappers are
+# installed here, before the fork, and the child inherits them.
+wrap(rkt.stage0.run._Forked, "__init__", "spawn-stage1")
+import rkt.stage1.run as entry
+%(stage1)s
 code = rkt.cli.main.main(sys.argv[1:])
 ev("stage0:exit")
-sys.exit(code)
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(code)  # as the rkt command does (rkt.cli.main.entry)
 """
 
 STAGE1 = r"""
-import rkt.stage1.run as r, rkt.stage1.executor as x, rkt.stage1.supervisor as s
-ev("stage1:imported")
+_main = entry.main
+def main(*a, **k):
+    ev("stage1:start")
+    import rkt.stage1.launcher
+    ev("stage1:imported")
+    code = _main(*a, **k)
+    ev("stage1:exit")
+    return code
+entry.main = main
+import rkt.stage1.launcher as r, rkt.stage1.executor as x, rkt.stage1.supervisor as s
 wrap(r, "load", "load")
 wrap(r, "plan_pod", "plan")
 wrap(r, "prepare_pod_files", "pod-files")
 wrap(r, "_record_unenforced", "unenforced")
+wrap(r, "_setup_cgroups", "cgroups")
 wrap(r.namespace, "unshare", "unshare")
 wrap(r.mount, "make_rprivate", "rprivate")
 wrap(x, "write_atomically", "write+fsync")
@@ -400,9 +409,6 @@ def execve(*a):
     ev("execve")
     _execve(*a)
 x.os.execve = execve
-code = r.main(sys.argv[1:])
-ev("stage1:exit")
-sys.exit(code)
 """
 
 
@@ -426,12 +432,11 @@ def profile(bench: Bench, runs: int) -> None:
             bench.gc()
         print(f"   {name:26} {ms(statistics.median(times))}")
 
-    stage1 = HARNESS % {"stage": "stage1", "body": STAGE1}
-    stage0 = HARNESS % {"stage": "stage0", "body": STAGE0}
+    stage0 = HARNESS % {"stage": "stage0", "body": STAGE0 % {"stage1": STAGE1}}
     phases: dict[str, list[float]] = {}
     for i in range(runs):
         log = bench.top / f"profile-{i}.log"
-        env1 = env | {"RKT_BENCH_LOG": str(log), "RKT_BENCH_STAGE1": stage1}
+        env1 = env | {"RKT_BENCH_LOG": str(log)}
         command = [PYTHON, "-c", stage0, f"--dir={bench.data}", "--insecure-options=image",
                    "run", "--net=none", bench.image_id]  # fmt: skip
         t0 = time.monotonic_ns()
@@ -488,12 +493,13 @@ def breakdown(text: str, t0: int, t_end: int) -> dict[str, float]:
         "prepare (total)": span("prepare>", "prepare<"),
         "  of which overlay mount": span("overlay>", "overlay<"),
         "prepare -> stage1 spawn": span("prepare<", "spawn-stage1>"),
-        "stage1 interpreter start (fork+exec+init)": span("spawn-stage1>", "stage1:start"),
+        "stage1 fork": span("spawn-stage1>", "stage1:start"),
         "stage1 imports": span("stage1:start", "stage1:imported"),
-        "stage1 argparse": span("stage1:imported", "load>"),
+        "stage1 argparse + cgroup helper fork": span("stage1:imported", "load>"),
         "stage1 load + plan": span("load>", "plan<"),
         "stage1 pod files + unenforced (fsync)": span("plan<", "unenforced<"),
-        "namespace setup (fork, unshare, rprivate)": span("unenforced<", "rprivate<"),
+        "  waiting for the cgroup helper + limits": span("cgroups>", "cgroups<"),
+        "namespace setup (fork, unshare, rprivate)": span("cgroups<", "rprivate<"),
         "PID1 fork -> apply mounts": span("rprivate<", "apply-mounts>"),
         "apply mounts (bind /etc files etc.)": span("apply-mounts>", "apply-mounts<"),
         "app fork -> pivot -> caps -> execve": span("apply-mounts<", "execve"),
