@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 from rkt.errors import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rkt.config import Config
     from rkt.net.pod import Selected
     from rkt.stage0.apps import AppList
@@ -71,20 +73,48 @@ def add_pod_flags(parser: argparse.ArgumentParser, *, run: bool) -> dict[str, bo
     for name in (*STAGE1_FLAGS, "--stage1-from-dir"):
         add(name, default="", help=f"the stage1: {FLY_NAME} or {FLY_FILE} picks fly")
     if run:
-        add("--net", nargs="?", const="default", default="default", help="host, none or networks")
-        add("--interactive", action="store_true", help="run the pod interactively")
-        add("--dns", action="append", default=[], help="name servers, 'host' or 'none'")
-        add("--dns-search", action="append", default=[])
-        add("--dns-opt", action="append", default=[])
-        add("--dns-domain", default="")
-        add("--hosts-entry", action="append", default=[], help="IP=HOSTNAME or 'host'")
-        add("--hostname", default="", help="the pod's hostname (default rkt-$UUID)")
+        add_run_time_flags(add)
         add("--uuid-file-save", default="", help="write out the pod UUID to this file")
-        add("--mds-register", action="store_true", help=argparse.SUPPRESS)
-        add("--ipc", default="", help=argparse.SUPPRESS)
     else:
         add("--quiet", action="store_true", help="print only the UUID on success")
     return flags
+
+
+def add_run_time_flags(add: Callable[..., object]) -> None:
+    """The flags of ``rkt run`` that ``rkt run-prepared`` takes too (rkt 1.30): what the pod
+    gets when it runs rather than when it is prepared."""
+    add("--net", nargs="?", const="default", default="default", help="host, none or networks")
+    add("--interactive", action="store_true", help="run the pod interactively")
+    add("--dns", action="append", default=[], help="name servers, 'host' or 'none'")
+    add("--dns-search", action="append", default=[])
+    add("--dns-opt", action="append", default=[])
+    add("--dns-domain", default="")
+    add("--hosts-entry", action="append", default=[], help="IP=HOSTNAME or 'host'")
+    add("--hostname", default="", help="the pod's hostname (default rkt-$UUID)")
+    add("--mds-register", action="store_true", help=argparse.SUPPRESS)
+    add("--ipc", default="", help=argparse.SUPPRESS)
+
+
+def check_run_time_flags(args: argparse.Namespace) -> None:
+    """Refuse the run-time flags this runtime does not support (ConfigError)."""
+    if args.mds_register:
+        raise ConfigError("--mds-register is not supported yet")
+    if args.ipc not in ("", "auto", "private"):
+        raise ConfigError(
+            f'--ipc="{args.ipc}" is not supported yet', hint="the pod's IPC is private"
+        )
+
+
+def use_overlay(args: argparse.Namespace) -> bool:
+    """``--no-overlay``, or a kernel without overlayfs (said on stderr), as rkt did."""
+    from rkt.stage0.prepare import overlay_supported
+
+    if args.no_overlay:
+        return False
+    if not overlay_supported():
+        sys.stderr.write("disabling overlay support: the kernel has no overlay filesystem\n")
+        return False
+    return True
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -254,7 +284,7 @@ def prepare_config(
     from rkt.stage0.apps import parse_mount
     from rkt.stage0.manifest import ResolvedApp
     from rkt.stage0.options import parse_ports
-    from rkt.stage0.prepare import PrepareConfig, overlay_supported, prepare
+    from rkt.stage0.prepare import PrepareConfig, prepare
     from rkt.store import Store
 
     try:
@@ -266,10 +296,7 @@ def prepare_config(
     ports = parse_ports(args.port)
     networks = select_networks(config, net)  # before any pod exists: a bad --net creates none
     options = stage_options(args, config, net, run=run)
-    use_overlay = not args.no_overlay
-    if use_overlay and not overlay_supported():
-        sys.stderr.write("disabling overlay support: the kernel has no overlay filesystem\n")
-        use_overlay = False
+    overlay = use_overlay(args)
     datadir = DataDir(config.data_dir)
     policy = pull_policy(args)
     with Store(datadir) as store:
@@ -285,7 +312,7 @@ def prepare_config(
             volumes=volumes,
             pod_mounts=pod_mounts,
             options=options,
-            use_overlay=use_overlay,
+            use_overlay=overlay,
             inherit_env=args.inherit_env,
             networks=networks,
             ports=ports,
@@ -301,7 +328,6 @@ def prepare_pod_manifest(args: argparse.Namespace, config: Config, *, run: bool)
     fetching, as rkt), then prepare; returns the UUID. Every check runs before a pod exists."""
     from rkt.datadir import DataDir
     from rkt.stage0 import pod_manifest
-    from rkt.stage0.prepare import overlay_supported
     from rkt.store import Store
 
     path: str = args.pod_manifest
@@ -309,10 +335,7 @@ def prepare_pod_manifest(args: argparse.Namespace, config: Config, *, run: bool)
     net = args.net if run else "none"
     networks = select_networks(config, net)
     options = stage_options(args, config, net, run=run)
-    use_overlay = not args.no_overlay
-    if use_overlay and not overlay_supported():
-        sys.stderr.write("disabling overlay support: the kernel has no overlay filesystem\n")
-        use_overlay = False
+    overlay = use_overlay(args)
     datadir = DataDir(config.data_dir)
     with Store(datadir) as store:
         pod = pod_manifest.resolve_ports(pod_manifest.resolve(store, manifest, path), net)
@@ -321,7 +344,7 @@ def prepare_pod_manifest(args: argparse.Namespace, config: Config, *, run: bool)
             datadir.pods,
             pod,
             options=options,
-            use_overlay=use_overlay,
+            use_overlay=overlay,
             networks=networks,
             private_users=args.private_users,
         )

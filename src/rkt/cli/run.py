@@ -25,7 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from rkt.cli.prepare import parse_command, prepare_config, prepare_pod_manifest
+    from rkt.cli.prepare import (
+        check_run_time_flags,
+        parse_command,
+        prepare_config,
+        prepare_pod_manifest,
+    )
     from rkt.datadir import DataDir
     from rkt.stage0.run import run_prepared
 
@@ -33,12 +38,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     # A pod manifest's apps are counted once it is read (rkt.stage0.pod_manifest.prepare).
     if args.interactive and len(apps.apps) != 1 and not args.pod_manifest:
         raise ConfigError("--interactive can only be used with a single image")
-    if args.mds_register:
-        raise ConfigError("--mds-register is not supported yet")
-    if args.ipc not in ("", "auto", "private"):
-        raise ConfigError(
-            f'--ipc="{args.ipc}" is not supported yet', hint="the pod's IPC is private"
-        )
+    check_run_time_flags(args)
     if args.pod_manifest:
         uuid = prepare_pod_manifest(args, config, run=True)
     else:
