@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+from collections.abc import Iterable
 
 import msgspec
 
@@ -49,7 +50,7 @@ from rkt.linux.mount import (
 )
 from rkt.linux.namespace import CLONE_NEWNS, unshare
 from rkt.stage1 import seccomp_groups, sysctl
-from rkt.stage1.plan import AppPlan, Mount, PodPlan
+from rkt.stage1.plan import AppPlan, GeneratedFile, Mount, VolumeDirectory
 
 #: The mount options that are flags, not filesystem data.
 _FLAG_OPTIONS = {
@@ -250,12 +251,13 @@ def write_atomically(path: str, content: bytes, mode: int) -> None:
     os.rename(tmp, path)
 
 
-def prepare_pod_files(plan: PodPlan) -> None:
-    """Generated /etc files and empty-volume directories, before any mount binds them."""
-    for generated in plan.files:
+def prepare_pod_files(files: Iterable[GeneratedFile], volumes: Iterable[VolumeDirectory]) -> None:
+    """Generated /etc files and empty-volume directories, before any mount binds them (the
+    default flavor's plan and fly's both have them)."""
+    for generated in files:
         os.makedirs(os.path.dirname(generated.path), mode=0o755, exist_ok=True)
         write_atomically(generated.path, generated.content.encode(), generated.mode)
-    for volume in plan.volumes:
+    for volume in volumes:
         os.makedirs(os.path.dirname(volume.path), mode=0o755, exist_ok=True)
         # One kept from an earlier run of the same pod is reused (rkt keeps empty volumes).
         with contextlib.suppress(FileExistsError):

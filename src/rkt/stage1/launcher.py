@@ -40,6 +40,7 @@ from rkt.stage1.executor import (
 from rkt.stage1.load import LoadError, load
 from rkt.stage1.plan import AppPlan, PlanError, PodPlan
 from rkt.stage1.pod import plan_pod
+from rkt.stage1.run import lock_fd
 
 FAILURE = 254
 #: Isolators this executor could not enforce, per app; ace.md requires that they be reported.
@@ -239,15 +240,6 @@ class _Forwarder:
         self.pending.clear()
 
 
-def _lock_fd() -> int | None:
-    value = os.environ.get("RKT_LOCK_FD")
-    if not value:
-        return None
-    fd = int(value)
-    os.fstat(fd)  # It must be open; we keep it so until the pod has exited.
-    return fd
-
-
 def _setup_cgroups(plan: PodPlan, pod_dir: str, joining: cgroup.Joining) -> None:
     """The pod's cgroup (``rkt/<uuid>``) and its apps', limits written and recorded for the
     supervisor, status and gc. The helper of ``joining`` made the pod's cgroup and moved this
@@ -267,7 +259,7 @@ def execute(
     plan: PodPlan, pod_dir: str, joining: cgroup.Joining, *, debug: bool = False, netns: str = ""
 ) -> int:
     try:
-        prepare_pod_files(plan)
+        prepare_pod_files(plan.files, plan.volumes)
         _record_unenforced(plan, pod_dir, debug)
         _setup_cgroups(plan, pod_dir, joining)
     except BaseException:
@@ -309,7 +301,7 @@ def run(
     if network_ready is not None and not _network_up(network_ready):
         return _abandon(joining, "")  # stage0 says what failed
     try:
-        _lock_fd()
+        lock_fd()
         loaded = load(pod_dir, interactive=interactive)
         plan = plan_pod(loaded.input)
     except (LoadError, ValueError, OSError) as err:

@@ -21,6 +21,17 @@ FAILURE = 254
 _TERMINAL_STOPS = (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 
 
+def lock_fd() -> int | None:
+    """The pod lock's fd stage0 passes in ``RKT_LOCK_FD`` (docs/stage1-interface.md), checked
+    open: stage1 keeps it so until the pod has exited; None when none was passed."""
+    value = os.environ.get("RKT_LOCK_FD")
+    if not value:
+        return None
+    fd = int(value)
+    os.fstat(fd)
+    return fd
+
+
 def main(argv: list[str] | None = None, *, network_ready: int | None = None) -> int:
     """``network_ready``: a pipe stage0 writes b"1" to once the pod's networks are up (it
     forked us first, to set them up while we start); nothing of the pod is read before."""

@@ -26,18 +26,26 @@ def read_pid(pod_dir: str) -> int | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rkt.stage1.stop", description="Stop a running pod.")
+def main(
+    argv: list[str] | None = None,
+    *,
+    prog: str = "rkt.stage1.stop",
+    who: str = "stage1",
+    whose: str = "the pod's",
+) -> int:
+    """SIGTERM (SIGKILL with ``--force``) the process in ``pid``/``ppid``; the fly flavor's
+    stop is this with its own names (``who`` in messages, ``whose`` pid it is)."""
+    parser = argparse.ArgumentParser(prog=prog, description="Stop a running pod.")
     parser.add_argument("--pod-dir", required=True)
     parser.add_argument("--force", action="store_true")
     args = parser.parse_args(argv)
     try:
         pid = read_pid(args.pod_dir)
     except (OSError, ValueError) as err:
-        print(f"stage1: cannot read the pod's pid: {err}", file=sys.stderr)
+        print(f"{who}: cannot read {whose} pid: {err}", file=sys.stderr)
         return FAILURE
     if pid is None:
-        print("stage1: the pod has no pid file: it is not running", file=sys.stderr)
+        print(f"{who}: the pod has no pid file: it is not running", file=sys.stderr)
         return FAILURE
     # Already exited is stopped, as asked.
     with contextlib.suppress(ProcessLookupError):

@@ -32,6 +32,7 @@ from types import FrameType
 
 from rkt.pod import layout
 from rkt.stage1.fly.plan import FlyPlan
+from rkt.stage1.run import lock_fd
 
 FAILURE = 254
 #: Reset to their defaults in the app's process before it execs.
@@ -54,30 +55,6 @@ _TERMINAL_STOPS = (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 def _fail(message: str) -> int:
     print(f"stage1-fly: {message}", file=sys.stderr, flush=True)
     return FAILURE
-
-
-def _lock_fd() -> int | None:
-    value = os.environ.get("RKT_LOCK_FD")
-    if not value:
-        return None
-    fd = int(value)
-    os.fstat(fd)  # It must be open: the app inherits it.
-    return fd
-
-
-def _prepare_files(plan: FlyPlan) -> None:
-    """Generated /etc files and empty-volume directories, before any mount binds them."""
-    from rkt.stage1.executor import write_atomically
-
-    for generated in plan.files:
-        os.makedirs(os.path.dirname(generated.path), mode=0o755, exist_ok=True)
-        write_atomically(generated.path, generated.content.encode(), generated.mode)
-    for volume in plan.volumes:
-        os.makedirs(os.path.dirname(volume.path), mode=0o755, exist_ok=True)
-        with contextlib.suppress(FileExistsError):  # kept from an earlier run of the pod
-            os.mkdir(volume.path, volume.mode)
-        os.chown(volume.path, volume.uid, volume.gid, follow_symlinks=False)
-        os.chmod(volume.path, volume.mode, follow_symlinks=False)
 
 
 def _enter_root(plan: FlyPlan) -> None:
@@ -146,9 +123,10 @@ def _write_atomically(path: str, content: bytes) -> None:
 
 def execute(plan: FlyPlan, pod_dir: str, lock: int | None) -> int:
     """Start the app, wait for it, record its status; the app's status."""
+    from rkt.stage1.executor import prepare_pod_files
     from rkt.stage1.supervisor import exit_code
 
-    _prepare_files(plan)
+    prepare_pod_files(plan.files, plan.volumes)
     stage1_root = os.path.join(pod_dir, layout.STAGE1_ROOTFS)
     os.makedirs(layout.status_dir(stage1_root), mode=0o755, exist_ok=True)
     read, write = os.pipe2(os.O_CLOEXEC)
@@ -202,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     from rkt.stage1.plan import PlanError
 
     try:
-        lock = _lock_fd()
+        lock = lock_fd()  # the app inherits it
         loaded = load(pod_dir)
         plan = plan_fly(loaded.input, os.uname().nodename)
     except (LoadError, ValueError, OSError) as err:
