@@ -372,10 +372,12 @@ def enter(pod_dir: str, app: str, argv: list[str]) -> int:
     return 128 - code if code < 0 else code
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="rkt.stage1.enter", description="Run a command in a running app's jail."
-    )
+def parse_arguments(
+    argv: list[str] | None, prog: str, description: str, who: str
+) -> tuple[str, str, list[str]] | None:
+    """The enter entry's ``--pod-dir``, ``--app`` and command (either flavor's); None, said on
+    stderr as ``who``, when there is no command."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--pod-dir", required=True)
     parser.add_argument("--app", required=True)
     parser.add_argument("command", nargs=argparse.REMAINDER)
@@ -384,10 +386,19 @@ def main(argv: list[str] | None = None) -> int:
     if command[:1] == ["--"]:
         command = command[1:]
     if not command:
-        print("stage1: enter needs a command", file=sys.stderr)
+        print(f"{who}: enter needs a command", file=sys.stderr)
+        return None
+    return args.pod_dir, args.app, command
+
+
+def main(argv: list[str] | None = None) -> int:
+    parsed = parse_arguments(
+        argv, "rkt.stage1.enter", "Run a command in a running app's jail.", "stage1"
+    )
+    if parsed is None:
         return FAILURE
     try:
-        return enter(args.pod_dir, args.app, command)
+        return enter(*parsed)
     except (EnterError, OSError) as err:
         with contextlib.suppress(OSError):
             print(f"stage1: enter: {err}", file=sys.stderr, flush=True)

@@ -15,14 +15,19 @@ Exit status: CMD's, or 254 with one line on stderr for our own failures.
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
 from typing import NoReturn
 
 from rkt.linux import namespace, process
-from rkt.stage1.enter import EnterError, parse_environ, parse_status, read_pod_pid
+from rkt.stage1.enter import (
+    EnterError,
+    parse_arguments,
+    parse_environ,
+    parse_status,
+    read_pod_pid,
+)
 from rkt.stage1.load import app_root
 
 FAILURE = 254
@@ -98,21 +103,13 @@ def enter(pod_dir: str, app: str, argv: list[str]) -> NoReturn:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="rkt.stage1.fly.enter", description="Run a command as a fly pod's app."
+    parsed = parse_arguments(
+        argv, "rkt.stage1.fly.enter", "Run a command as a fly pod's app.", "stage1-fly"
     )
-    parser.add_argument("--pod-dir", required=True)
-    parser.add_argument("--app", required=True)
-    parser.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-    command = list(args.command)
-    if command[:1] == ["--"]:
-        command = command[1:]
-    if not command:
-        print("stage1-fly: enter needs a command", file=sys.stderr)
+    if parsed is None:
         return FAILURE
     try:
-        enter(args.pod_dir, args.app, command)
+        enter(*parsed)
     except (EnterError, OSError) as err:
         print(f"stage1-fly: enter: {err}", file=sys.stderr, flush=True)
         return FAILURE
