@@ -21,6 +21,53 @@ OOM_SCORE_ADJ = "os/linux/oom-score-adj"
 CPU_SHARES = "os/linux/cpu-shares"
 UNIX_SYSCTL = "os/unix/sysctl"
 
+#: The Linux capabilities, in the order of their numbers (include/uapi/linux/capability.h;
+#: CAP_PERFMON and CAP_BPF since Linux 5.8, CAP_CHECKPOINT_RESTORE 5.9): the names the
+#: capability isolators take, and rkt.linux's name-to-number table.
+CAPABILITY_NAMES: tuple[str, ...] = (
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",  # Linux 5.8
+    "CAP_BPF",  # Linux 5.8
+    "CAP_CHECKPOINT_RESTORE",  # Linux 5.9
+)
+
 #: ace.md's default capability bounding set, used when an app has no capability isolator.
 DEFAULT_CAPABILITIES = (
     "CAP_AUDIT_WRITE",

@@ -14,6 +14,7 @@ import errno
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from appc.schema.linux import CAPABILITY_NAMES
 from rkt.linux.process import prctl
 from rkt.linux.syscall import check, error, libc
 
@@ -38,50 +39,8 @@ __all__ = [
     "reduce_to",
 ]
 
-# include/uapi/linux/capability.h, in number order.
-CAPABILITIES: tuple[str, ...] = (
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",  # Linux 5.8
-    "CAP_BPF",  # Linux 5.8
-    "CAP_CHECKPOINT_RESTORE",  # Linux 5.9
-)
+#: capability(7) names in number order (appc.schema.linux, which the planning half shares).
+CAPABILITIES: tuple[str, ...] = CAPABILITY_NAMES
 NUMBERS: dict[str, int] = {name: number for number, name in enumerate(CAPABILITIES)}
 
 # include/uapi/linux/prctl.h

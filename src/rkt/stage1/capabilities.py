@@ -20,6 +20,7 @@ from appc.schema.isolator import Isolator
 from appc.schema.linux import (
     CAPABILITIES_REMOVE_SET,
     CAPABILITIES_RETAIN_SET,
+    CAPABILITY_NAMES,
     DEFAULT_CAPABILITIES,
     NO_NEW_PRIVILEGES,
     SECCOMP_REMOVE_SET,
@@ -30,50 +31,8 @@ from appc.schema.linux import (
 )
 from rkt.stage1.plan import Capabilities, PlanError, Seccomp
 
-#: capability(7) names in the order of their numbers (linux/capability.h, Linux 5.9+).
-KNOWN_CAPABILITIES = (
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-)
+#: capability(7) names in the order of their numbers.
+KNOWN_CAPABILITIES = CAPABILITY_NAMES
 _ORDER = {name: index for index, name in enumerate(KNOWN_CAPABILITIES)}
 
 #: rkt's seccomp default when an app names no seccomp isolator (Documentation/seccomp-guide.md,
