@@ -7,6 +7,8 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import argparse
+
     from rkt.config import Config
     from rkt.store import Store
 
@@ -29,3 +31,11 @@ def warn(verb: str, message: str) -> None:
 
 
 IMAGE_HELP = "an image ID (sha512-… with at least 2 digits) or an image name[:version]"
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
+    """``[--rootfs-only] [--overwrite] IMAGE OUTPUT_DIR``, of image extract and render."""
+    parser.add_argument("--rootfs-only", action="store_true", help=f"{verb} rootfs only")
+    parser.add_argument("--overwrite", action="store_true", help="overwrite output directory")
+    parser.add_argument("image", metavar="IMAGE", help=IMAGE_HELP)
+    parser.add_argument("output", metavar="OUTPUT_DIR", help="the directory to create")

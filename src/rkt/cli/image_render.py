@@ -7,17 +7,14 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rkt.cli.image_common import IMAGE_HELP, open_store
+from rkt.cli.image_common import add_output_arguments, open_store
 
 if TYPE_CHECKING:
     from rkt.config import Config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rootfs-only", action="store_true", help="render rootfs only")
-    parser.add_argument("--overwrite", action="store_true", help="overwrite output directory")
-    parser.add_argument("image", metavar="IMAGE", help=IMAGE_HELP)
-    parser.add_argument("output", metavar="OUTPUT_DIR", help="the directory to create")
+    add_output_arguments(parser, "render")
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
