@@ -7,8 +7,11 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -135,3 +138,40 @@ def env_of(text: Iterable[str]) -> dict[str, str]:
 
 def is_root_with_busybox() -> bool:
     return os.geteuid() == 0 and os.path.exists(BUSYBOX)
+
+
+class HostServer:
+    """A one-line TCP server in the host's namespace, bound to ``address`` only (the pods'
+    gateway, IPv4 or IPv6, on the host ends of their veths): it answers ``from-host`` and
+    records who asked. An IPv6 address may still be tentative (DAD): binding is retried."""
+
+    def __init__(self, address: str, timeout: float = 60) -> None:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.sock.bind((address, 0))
+                break
+            except OSError:  # EADDRNOTAVAIL while the address is tentative
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        self.sock.listen(4)
+        self.sock.settimeout(timeout)
+        self.port = self.sock.getsockname()[1]
+        self.peers: list[str] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            conn, peer = self.sock.accept()
+            with conn:
+                self.peers.append(peer[0])
+                conn.sendall(b"from-host\n")
+
+    def close(self) -> None:
+        self.sock.close()
+        self.thread.join(5)

@@ -16,9 +16,7 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -161,41 +159,6 @@ def _default_leases_naming(uuids: list[str]) -> list[str]:
             if p.is_file() and any(u in p.read_text(errors="replace") for u in uuids)]  # fmt: skip
 
 
-class _HostServer6:
-    """A one-line TCP server in the host's namespace on the pods' IPv6 gateway address only
-    (on the host ends of their veths); it waits for the address to leave DAD (tentative)."""
-
-    def __init__(self, address: str) -> None:
-        self.sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                self.sock.bind((address, 0))
-                break
-            except OSError:  # EADDRNOTAVAIL while the address is tentative
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        self.sock.listen(4)
-        self.sock.settimeout(TIMEOUT)
-        self.port = self.sock.getsockname()[1]
-        self.peers: list[str] = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        with contextlib.suppress(OSError):
-            conn, peer = self.sock.accept()
-            with conn:
-                self.peers.append(peer[0])
-                conn.sendall(b"from-host\n")
-
-    def close(self) -> None:
-        self.sock.close()
-        self.thread.join(5)
-
-
 @pytest.mark.skipif(shutil.which("ip6tables-save") is None, reason="needs ip6tables")
 def test_dual_stack_builtin_default(tmp_path: Path) -> None:
     """``net.d/default.ipv6`` makes the built-in ``default`` dual-stack: two pods ping each
@@ -235,7 +198,7 @@ def test_dual_stack_builtin_default(tmp_path: Path) -> None:
         assert found and "inet 172.16.28." in text, text
         ip_a = ipaddress.IPv6Address(found.group(1))
         assert ip_a in net6
-        host = _HostServer6(gateway6)
+        host = podkit.HostServer(gateway6)
         try:
             script = (
                 f"{WAIT_DAD} ip -6 route; echo ==PING==; "

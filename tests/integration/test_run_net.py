@@ -17,9 +17,7 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -192,32 +190,6 @@ def _pod_ip(env: Env, uuid: str, network: str) -> str:
     return found.group(1)
 
 
-class _HostServer:
-    """A one-line TCP server in the host's namespace, bound to the pods' gateway address only."""
-
-    def __init__(self, address: str) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((address, 0))
-        self.sock.listen(4)
-        self.sock.settimeout(TIMEOUT)
-        self.port = self.sock.getsockname()[1]
-        self.peers: list[str] = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        with contextlib.suppress(OSError):
-            conn, peer = self.sock.accept()
-            with conn:
-                self.peers.append(peer[0])
-                conn.sendall(b"from-host\n")
-
-    def close(self) -> None:
-        self.sock.close()
-        self.thread.join(5)
-
-
 def test_two_pods_on_a_user_network(env: Env) -> None:
     gateway = _gateway(env.net)
     uuid_file, out = env.tmp / "a.uuid", env.tmp / "a.out"
@@ -242,7 +214,7 @@ def test_two_pods_on_a_user_network(env: Env) -> None:
     ]
     assert (pod_dir / "netns").exists()
 
-    server = _HostServer(gateway)
+    server = podkit.HostServer(gateway)
     try:
         script_b = (
             "ip -4 -o addr show dev eth0; ip route; cat /etc/resolv.conf; echo ==A==; "
@@ -458,7 +430,7 @@ def test_two_pods_on_a_user_bridge_network(env: Env) -> None:
             ["ip", "-o", "link", "show", "master", bridge], capture_output=True, text=True
         )
         assert links.stdout.strip(), links.stderr
-        server = _HostServer(gateway)
+        server = podkit.HostServer(gateway)
         try:
             script_b = (
                 f"for i in 1 2 3 4 5 6 7 8 9 10; do nc -w 3 {ip_a} 8080 </dev/null && break; "
