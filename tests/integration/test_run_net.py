@@ -18,6 +18,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -356,26 +357,51 @@ def test_stop_waits_for_run_own_teardown(env: Env) -> None:
         assert gc.returncode == 0 and "problem" not in gc.stderr, gc.stderr
 
 
+def _default_masquerade() -> list[str]:
+    """The NAT rules masquerading the built-in default network (rkt.net.masquerade)."""
+    from rkt.net.masquerade import network_names
+
+    chain, _ = network_names("default")
+    done = subprocess.run(
+        ["iptables-save", "-t", "nat"], capture_output=True, text=True, check=True
+    )
+    return [line for line in done.stdout.splitlines() if chain in line]
+
+
+def _release_default() -> None:
+    from rkt.net.config import builtin_networks
+    from rkt.net.masquerade import release_if_idle, take_over
+
+    network = take_over(builtin_networks()["default"])
+    assert network is not None
+    release_if_idle(network)
+
+
 @pytest.mark.skipif(shutil.which("iptables-save") is None, reason="needs iptables")
 def test_builtin_default_with_lost_netns_leaks_nothing(env: Env) -> None:
-    """The default network (ipMasq): its NAT rules and lease go even when the netns file was
-    lost first (ptp alone cannot then find the addresses to unmasquerade): ``rkt run`` is
-    killed, the namespace file unmounted, then ``rkt stop`` tears down what is left."""
+    """The default network (ipMasq, done by rkt per network): nothing of the pod is left even
+    when the netns file was lost first: ``rkt run`` is killed, the namespace file unmounted,
+    then ``rkt stop`` tears down what is left; gc then removes the network's masquerading,
+    which no pod needs any more."""
     uuid_file = env.tmp / "c.uuid"
     try:
         uuid, _ = _start_and_kill_stage0(env, "default", "c")
-        assert _nat_rules_of(uuid) != [] and _default_leases_of(uuid) != []
+        assert _default_leases_of(uuid) != []
+        assert _nat_rules_of(uuid) == []  # no rule of its own: the network's chain
+        assert any("-j MASQUERADE" in rule for rule in _default_masquerade())
         assert "default:ip4=172.16.28." in env.rkt("list").stdout  # running: its networks
         # Lose the namespace, as a careless umount would.
         netns_file = env.data / "pods/run" / uuid / "netns"
         subprocess.run(["umount", "-l", str(netns_file)], check=True)
         done = env.rkt("stop", "--force", uuid)
         assert done.returncode == 0, done.stderr
-        assert _nat_rules_of(uuid) == []
         assert _default_leases_of(uuid) == []
+        assert _default_masquerade() != []  # until gc: removing rules is slow (RCU)
         for _ in range(2):
             assert env.rkt("gc", "--grace-period=0s").returncode == 0
         assert _nat_rules_of(uuid) == []
+        if not any(p.name[0].isdigit() for p in Path("/var/lib/cni/networks/default").iterdir()):
+            assert _default_masquerade() == []  # no other pod on the host is on the network
         assert mounts_under(env.tmp) == []
     finally:
         if uuid_file.exists():
@@ -383,20 +409,70 @@ def test_builtin_default_with_lost_netns_leaks_nothing(env: Env) -> None:
             podkit.cleanup(env.data, env.tmp)
             for lease in _default_leases_of(uuid):
                 lease.unlink()
-            from rkt.net.cni import Attachment
-            from rkt.net.config import builtin_networks
-            from rkt.net.pod import sweep_ipmasq
-            from rkt.net.result import parse_result
+            _release_default()
 
-            for ip in range(2, 255):  # whatever address it had: the rules name the uuid
-                if not _nat_rules_of(uuid):
-                    break
-                result = parse_result(
-                    {"cniVersion": "1.0.0", "ips": [{"address": f"172.16.28.{ip}/24"}]}
-                )
-                sweep_ipmasq(
-                    Attachment(builtin_networks()["default"], uuid, "eth0", "", "", 0, result)
-                )
+
+def _outside(name: str) -> tuple[str, str]:
+    """A network namespace standing for another host: a veth from the host (10.x.y.1/30) to
+    it (10.x.y.2/30), which routes back through the host. The two addresses."""
+    third = random.randrange(256)
+    host_ip, far_ip = f"10.213.{third}.1", f"10.213.{third}.2"
+    host_end = f"rkto{random.randrange(10**6)}"
+    commands = [
+        ["ip", "netns", "add", name],
+        ["ip", "link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", name],
+        ["ip", "addr", "add", f"{host_ip}/30", "dev", host_end],
+        ["ip", "link", "set", host_end, "up"],
+        ["ip", "-n", name, "addr", "add", f"{far_ip}/30", "dev", "eth0"],
+        ["ip", "-n", name, "link", "set", "eth0", "up"],
+        ["ip", "-n", name, "link", "set", "lo", "up"],
+        ["ip", "-n", name, "route", "add", "default", "via", host_ip],
+    ]
+    for command in commands:
+        subprocess.run(command, check=True, capture_output=True)
+    return host_ip, far_ip
+
+
+SERVER = r"""
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 8081))
+s.listen()
+print("LISTENING", flush=True)
+c, peer = s.accept()
+c.sendall(b"far-away\n")
+print(peer[0], flush=True)
+"""
+
+
+@pytest.mark.skipif(shutil.which("iptables-save") is None, reason="needs iptables")
+def test_the_default_network_masquerades_beyond_the_host(env: Env) -> None:
+    """A pod on the default network reaches a "host" beyond this one (a namespace of the
+    test's, routed through the host) from the host's address, not its own: rkt's per-network
+    masquerading works; a second pod reuses the chain."""
+    name = f"rkt-far-{random.randrange(10**6)}"
+    host_ip, far_ip = _outside(name)
+    server = None
+    try:
+        for attempt in range(2):
+            server = subprocess.Popen(
+                ["ip", "netns", "exec", name, sys.executable, "-c", SERVER, far_ip],
+                stdout=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            assert server.stdout is not None and server.stdout.readline() == "LISTENING\n"
+            done = env.run("default", "--exec=/bin/sh", "--", "-c", f"nc -w 5 {far_ip} 8081", "---")
+            assert done.returncode == 0 and done.stdout.split() == ["far-away"], done.stderr
+            assert server.stdout.readline().strip() == host_ip  # masqueraded
+            server.wait(10)
+            rules = _default_masquerade()
+            assert sum(r.startswith("-A POSTROUTING") for r in rules) == 1, (attempt, rules)
+    finally:
+        if server is not None and server.poll() is None:
+            server.kill()
+        subprocess.run(["ip", "netns", "del", name], check=False)  # the veth goes with it
+        podkit.cleanup(env.data, env.tmp)
+        _release_default()
 
 
 @pytest.mark.skipif(not os.access("/usr/lib/cni/bridge", os.X_OK), reason="needs CNI bridge")
@@ -484,3 +560,25 @@ def test_a_failed_add_stops_the_run_cleanly(env: Env) -> None:
         assert env.rkt("gc", "--grace-period=0s").returncode == 0
     assert env.rkt("list", "--no-legend").stdout.strip() == ""
     assert mounts_under(env.tmp) == []
+
+
+def test_a_failed_add_while_the_pod_starts(env: Env) -> None:
+    """A network whose results carry no DNS (ptp, host-local) is ADDed while stage1 plans and
+    starts the pod; if that ADD fails, PID 1 starts no app, rkt run reports the plugin's error
+    alone (exit 254), and gc removes the pod."""
+    conf = {"cniVersion": "1.0.0", "name": "nosubnet", "type": "ptp",
+            "ipam": {"type": "host-local", "dataDir": str(env.leases)}}  # fmt: skip
+    (env.etc / "net.d/40-nosubnet.conf").write_text(json.dumps(conf))
+    uuid_file = env.tmp / "nosubnet.uuid"
+    done = env.run("nosubnet", f"--uuid-file-save={uuid_file}")
+    assert done.returncode == 254, done.stdout
+    assert "'nosubnet': ADD of plugin 'ptp'" in done.stderr, done.stderr
+    assert "stage1" not in done.stderr, done.stderr
+    pod_dir = next((env.data / "pods").glob(f"*/{uuid_file.read_text().strip()}"))
+    assert not (pod_dir / "stage1/rootfs/rkt/status").exists()  # no app was started
+    assert not (pod_dir / "netns").exists()
+    for _ in range(2):
+        assert env.rkt("gc", "--grace-period=0s").returncode == 0
+    assert env.rkt("list", "--no-legend").stdout.strip() == ""
+    assert mounts_under(env.tmp) == []
+    assert _leases(env.leases) == []

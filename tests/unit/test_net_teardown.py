@@ -75,10 +75,3 @@ def test_needs_teardown(tmp_path: Path) -> None:
     (cache / "default-u-eth0.json").unlink()
     (tmp_path / net_pod.NETNS).touch()
     assert net_pod.needs_teardown(tmp_path)
-
-
-def test_restore_line_quotes_the_plugins_comment() -> None:
-    line = net_pod._restore_line(
-        ["-D", "POSTROUTING", "-m", "comment", "--comment", 'name: "default" id: "u"', "-j", "C"]
-    )
-    assert line == '-D POSTROUTING -m comment --comment "name: \\"default\\" id: \\"u\\"" -j C\n'

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,11 +44,11 @@ from msgspec.structs import replace
 
 from rkt.config import ConfigDirs
 from rkt.errors import ConfigError, NetworkError
-from rkt.net import netinfo, netns
+from rkt.net import masquerade, netinfo, netns
 from rkt.net.cni import Attachment, Client
 from rkt.net.config import NetList, NetworkConfig, load_networks, parse_net_list, parse_network
 from rkt.net.files import CACHE_DIR, CONF_DIR, NETNS, NETWORKS_FILE, has_networks, needs_teardown
-from rkt.net.result import DNS, IPConfig, Result
+from rkt.net.result import DNS
 
 __all__ = [
     "CACHE_DIR",
@@ -58,14 +57,15 @@ __all__ = [
     "NETWORKS_FILE",
     "PORTMAP",
     "Selected",
+    "create_namespace",
     "dns",
     "forward_ports",
     "has_networks",
     "needs_teardown",
+    "release_idle",
     "save_selection",
     "select",
     "setup",
-    "sweep_ipmasq",
     "teardown",
 ]
 
@@ -196,11 +196,24 @@ def _load_selection(
     return found
 
 
-def setup(pod_dir: Path, uuid: str, client: Client | None = None) -> list[netinfo.NetInfo]:
-    """Create ``<pod>/netns`` and ADD the saved networks; write ``net-info.json``.
+def create_namespace(pod_dir: Path) -> None:
+    """Create ``<pod>/netns`` unless it is there: stage0 makes it before it forks stage1, which
+    joins it while :func:`setup` ADDs the networks to it."""
+    path = pod_dir / NETNS
+    if not netns.is_netns(path):
+        netns.create(path)
+
+
+def setup(
+    pod_dir: Path, uuid: str, client: Client | None = None, *, undo: bool = True
+) -> list[netinfo.NetInfo]:
+    """Create ``<pod>/netns`` (:func:`create_namespace`) and ADD the saved networks; write
+    ``net-info.json``.
 
     Nothing to do (``[]``) for a pod without saved networks (``--net=none``/``host``). If an ADD
-    fails, what was added is DELeted and the namespace removed before the error is raised.
+    fails, what was added is DELeted and the namespace removed before the error is raised;
+    ``undo=False`` leaves that to the caller's :func:`teardown` (stage0, once stage1, which may
+    be joining the namespace, has given up).
     """
     selection = _load_selection(pod_dir)
     if not selection:
@@ -209,18 +222,21 @@ def setup(pod_dir: Path, uuid: str, client: Client | None = None) -> list[netinf
     path = pod_dir / NETNS
     infos = []
     try:
-        netns.create(path)
+        create_namespace(pod_dir)
         for index, (network, args, conf, runtime) in enumerate(selection):
             ifname = f"eth{index}"
-            ours = _masquerade_ourselves(network)
+            ours = masquerade.take_over(network)
             result = client.add(ours or network, uuid, str(path), ifname, args, runtime)
-            if ours is not None:
-                _add_ipmasq(network.name, uuid, result)
+            if ours is not None and masquerade.mode(ours) == masquerade.PER_NETWORK:
+                masquerade.ensure(ours)
+            elif ours is not None:
+                masquerade.add_for_pod(network.name, uuid, result)
             plugin = client.find_plugin(network.type)
             infos.append(netinfo.from_result(network.name, conf, plugin, ifname, args, result))
         netinfo.save(pod_dir, infos)
     except BaseException:
-        teardown(pod_dir, uuid, client)
+        if undo:
+            teardown(pod_dir, uuid, client)
         raise
     return infos
 
@@ -248,7 +264,7 @@ def teardown(pod_dir: Path, uuid: str, client: Client | None = None) -> list[str
     Fast path: networks made only of :data:`NETNS_FREE_DEL` plugins are DELeted with
     ``CNI_NETNS=""`` although the namespace is still there. ptp and bridge then skip deleting
     the veth (about 20 ms of netlink under RTNL, measured with bench/net.py) and their ipMasq
-    teardown (go-iptables: several iptables execs), which :func:`sweep_ipmasq` does in one
+    teardown (go-iptables: several iptables execs), which :func:`masquerade.sweep` does in one
     ``iptables-restore``; unmounting the namespace file then lets the kernel destroy the
     namespace, and the veth pair with it, asynchronously. The one cost: the host end of the
     veth (and its /32 route) outlives the released lease by the kernel's cleanup time (tens of
@@ -268,20 +284,21 @@ def teardown(pod_dir: Path, uuid: str, client: Client | None = None) -> list[str
         fast = all(str(p.get("type")) in NETNS_FREE_DEL for p in entry.network.plugins)
         # The namespace's path today, not the one cached at ADD time: the pod has moved.
         given = str(path) if alive and not fast else ""
+        sweeps = masquerade.needs_sweep(entry)
         sweeper = None
-        if not given:
-            # The sweep's nf_tables commit (about 12 ms, mostly the kernel's) and the plugins'
+        if sweeps and not given:
+            # The sweep's nf_tables commit (10-30 ms, mostly the kernel's) and the plugins'
             # DEL touch different things: run them side by side.
             sweeper = _Sweeper(entry)
         try:
             client.delete(entry.network, uuid, given, entry.ifname, entry.args)
         except NetworkError as err:
             errors.append(str(err))
-            if sweeper is None:  # the plugin may have stopped before its own ipMasq teardown
-                errors.extend(sweep_ipmasq(entry))
+            if sweeps and sweeper is None:  # the plugin may have stopped before its own
+                errors.extend(masquerade.sweep(entry))
         else:
-            if sweeper is None and entry.network.plugins[0].get(MASQ_BY_RKT):
-                errors.extend(sweep_ipmasq(entry))  # ptp left these rules to us
+            if sweeper is None and masquerade.mode(entry.network) is True:
+                errors.extend(masquerade.sweep(entry))  # ptp left these rules to us
         if sweeper is not None:
             errors.extend(sweeper.join())
     try:
@@ -292,7 +309,7 @@ def teardown(pod_dir: Path, uuid: str, client: Client | None = None) -> list[str
 
 
 class _Sweeper:
-    """:func:`sweep_ipmasq` in a thread (its time is spent waiting on iptables-restore)."""
+    """:func:`masquerade.sweep` in a thread (its time is spent waiting on iptables-restore)."""
 
     def __init__(self, entry: Attachment) -> None:
         import threading
@@ -303,7 +320,7 @@ class _Sweeper:
 
     def _run(self, entry: Attachment) -> None:
         try:
-            self.errors = sweep_ipmasq(entry)
+            self.errors = masquerade.sweep(entry)
         except Exception as err:  # reported with the teardown's other errors
             self.errors = [f"ipMasq sweep: {err}"]
 
@@ -312,112 +329,15 @@ class _Sweeper:
         return self.errors
 
 
-#: Marks a ptp configuration whose ``ipMasq`` rkt does itself (:func:`_masquerade_ourselves`);
-#: plugins ignore keys they do not know.
-MASQ_BY_RKT = "rkt.coreos.com/ipMasq"
-
-
-def _masquerade_ourselves(network: NetworkConfig) -> NetworkConfig | None:
-    """The network with ptp's ``ipMasq`` turned off and marked as rkt's to do, or None.
-
-    ptp makes its NAT rules with eight runs of iptables (about 12 ms of each ADD); the same
-    rules, named as ptp names them, come from one iptables-restore (:func:`_add_ipmasq`), and
-    the teardown's sweep, which already removes them in one run, removes them as before. The
-    marked configuration is what is cached, so DEL asks nothing of ptp's iptables either.
-    """
-    first = network.plugins[0]
-    if first.get("type") != "ptp" or first.get("ipMasq") is not True:
-        return None
-    doc = json.loads(network.raw)
-    target = doc["plugins"][0] if network.is_list else doc
-    target["ipMasq"] = False
-    target[MASQ_BY_RKT] = True
-    return parse_network(json.dumps(doc).encode(), network.source)
-
-
-def _ipmasq_names(name: str, container_id: str) -> tuple[str, str]:
-    """The chain and comment ptp gives a container's NAT rules (utils.FormatChainName and
-    FormatComment), so that either of us can remove what the other made."""
-    import hashlib  # only here: _hashlib costs 2 ms to load, and only CNI pods come here
-
-    chain = "CNI-" + hashlib.sha512((name + container_id).encode()).hexdigest()[:24]
-    return chain, f'name: "{name}" id: "{container_id}"'
-
-
-def _add_ipmasq(name: str, container_id: str, result: Result) -> None:
-    """Masquerade what the pod sends beyond its own subnets, as ptp's ``ipMasq`` does: a chain
-    accepting the pod's subnets and masquerading the rest (but multicast), jumped to from
-    POSTROUTING for each of the pod's addresses; one iptables-restore per address family."""
-    chain, comment = _ipmasq_names(name, container_id)
-    by_family: dict[int, list[IPConfig]] = {}
-    for ip in result.pod_ips():
-        by_family.setdefault(ip.address.version, []).append(ip)
-    for family, ips in by_family.items():
-        tool = "ip6tables" if family == 6 else "iptables"
-        multicast = "ff00::/8" if family == 6 else "224.0.0.0/4"
-        host = 128 if family == 6 else 32
-        tail = ["-m", "comment", "--comment", comment]
-        rules = [[f":{chain}", "-", "[0:0]"]]
-        rules += [["-A", chain, "-d", str(ip.address.network), "-j", "ACCEPT", *tail] for ip in ips]
-        rules += [["-A", chain, "!", "-d", multicast, "-j", "MASQUERADE", *tail]]
-        rules += [["-A", "POSTROUTING", "-s", f"{ip.address.ip}/{host}", "-j", chain, *tail]
-                  for ip in ips]  # fmt: skip
-        script = "*nat\n" + "".join(_restore_line(r) for r in rules) + "COMMIT\n"
-        if _iptables([f"{tool}-restore", "-w", "5", "--noflush"], script) != 0:
-            raise NetworkError(f"network {name!r}: {tool}-restore could not add the NAT rules")
-
-
-def sweep_ipmasq(entry: Attachment) -> list[str]:
-    """Remove the NAT rules ptp/bridge made for ``ipMasq`` from the cached result's addresses.
-
-    ptp (1.1.1) and bridge tear their MASQUERADE rules down only for addresses they still find
-    in the namespace, so after a crash that lost the namespace (or on :func:`teardown`'s fast
-    path) the rules are ours to remove. They are found as the plugins name them
-    (``utils.FormatChainName``/``FormatComment``). One ``iptables-restore --noflush`` per
-    address family does it in one exec and one transaction; if that fails (some rule is already
-    gone, which aborts the whole transaction), each rule is removed on its own and rules that
-    are already gone are no error. The errors of the removals that were attempted.
-    """
-    plugin = entry.network.plugins[0]
-    if not (plugin.get("ipMasq") or plugin.get(MASQ_BY_RKT)) or entry.result is None:
-        return []
-    chain, comment = _ipmasq_names(entry.network.name, entry.container_id)
-    by_family: dict[int, list[str]] = {}
-    for ip in entry.result.pod_ips():
-        v6 = ip.address.version == 6
-        by_family.setdefault(6 if v6 else 4, []).append(f"{ip.address.ip}/{128 if v6 else 32}")
+def release_idle(pod_dir: Path) -> list[str]:
+    """``rkt gc`` of the pod: remove the masquerading of its networks that no pod is on any
+    more (:func:`masquerade.release_if_idle`); the errors."""
     errors: list[str] = []
-    for family, sources in by_family.items():
-        tool = "ip6tables" if family == 6 else "iptables"
-        rules = [["-D", "POSTROUTING", "-s", s, "-m", "comment", "--comment", comment, "-j", chain]
-                 for s in sources]  # fmt: skip
-        rules += [["-F", chain], ["-X", chain]]
-        script = "*nat\n" + "".join(_restore_line(r) for r in rules) + "COMMIT\n"
-        if _iptables([f"{tool}-restore", "-w", "5", "--noflush"], script) == 0:
-            continue
-        for args in rules:
-            # A non-zero status is a rule or chain that is already gone: fine.
-            if _iptables([tool, "-w", "5", "-t", "nat", *args]) is None:
-                errors.append(f"{tool} {' '.join(args)}: cannot run {tool}")
+    for network, _, _, _ in _load_selection(pod_dir):
+        ours = masquerade.take_over(network)
+        if ours is not None and masquerade.mode(ours) == masquerade.PER_NETWORK:
+            errors += masquerade.release_if_idle(ours)
     return errors
-
-
-def _restore_line(args: list[str]) -> str:
-    # iptables-restore splits on blanks outside double quotes and takes \" inside them.
-    quoted = ['"' + a.replace("\\", "\\\\").replace('"', '\\"') + '"' if " " in a or '"' in a
-              else a for a in args]  # fmt: skip
-    return " ".join(quoted) + "\n"
-
-
-def _iptables(command: list[str], stdin: str | None = None) -> int | None:
-    """Run one iptables command; its exit status, ``None`` if it could not run."""
-    try:
-        done = subprocess.run(
-            command, input=stdin, capture_output=True, text=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.returncode
 
 
 def dns(pod_dir: Path, uuid: str) -> DNS:

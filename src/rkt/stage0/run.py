@@ -91,8 +91,11 @@ def run_prepared(
         setup = None
         try:
             if network and threading.active_count() == 1:
-                # The forked stage1 starts (loads its modules, joins its cgroup) while the
-                # networks are ADDed, and reads nothing of them before they are.
+                # The forked stage1 starts the pod in the namespace made here while the
+                # networks are ADDed to it; its PID 1 starts no app before they are up.
+                from rkt.net.pod import create_namespace
+
+                create_namespace(pod.path)
                 setup = partial(_setup_network, pod)
             elif network:
                 _setup_network(pod)
@@ -159,18 +162,20 @@ def _has_networks(pod: Pod) -> bool:
 
 
 def _setup_network(pod: Pod) -> None:
-    """ADD the pod's CNI networks into ``<pod>/netns`` before stage1 starts (rkt.net.pod).
+    """ADD the pod's CNI networks into ``<pod>/netns`` while stage1 starts (rkt.net.pod).
 
     Here rather than in stage1: the plugins are processes of their own, so stage0 only makes the
     namespace file; the pod is already in ``run/`` and locked, so if we die from here on it becomes
-    an exited pod whose gc DELs whatever the CNI cache records. A failed ADD is undone at once.
+    an exited pod whose gc DELs whatever the CNI cache records. A failed ADD is undone by the
+    teardown after stage1 has exited (:func:`run_prepared`), not before: stage1 may be joining
+    the namespace file.
     """
     from rkt.net.files import has_networks
 
     if has_networks(pod.path):
         from rkt.net.pod import setup
 
-        setup(pod.path, pod.uuid)
+        setup(pod.path, pod.uuid, undo=False)
 
 
 def _teardown_network(pod: Pod, *, debug: bool) -> None:

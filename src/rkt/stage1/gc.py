@@ -60,13 +60,16 @@ def remove_cgroups(pod_dir: str) -> list[str]:
 
 def teardown_network(pod_dir: str) -> list[str]:
     """CNI DEL of every network the pod joined and removal of its netns file (rkt.net.pod),
-    before the mounts go: a plugin's DEL needs the namespace to clean up inside it."""
+    before the mounts go: a plugin's DEL needs the namespace to clean up inside it; then the
+    masquerading of those of its networks no pod is on any more."""
     from pathlib import Path
 
-    from rkt.net.pod import teardown
+    from rkt.net.pod import release_idle, teardown
 
     try:
-        return teardown(Path(pod_dir), os.path.basename(pod_dir.rstrip("/")))
+        errors = teardown(Path(pod_dir), os.path.basename(pod_dir.rstrip("/")))
+        # The masquerading of a network outlives its pods until gc (rkt.net.masquerade).
+        return errors + release_idle(Path(pod_dir))
     except Exception as err:  # gc must go on: the mounts and cgroups are still to be removed
         return [f"network teardown: {err}"]
 

@@ -160,9 +160,10 @@ def _pod_process(
     report: int,
     netns: str = "",
     handshake: _UserHandshake | None = None,
+    network_ready: int | None = None,
 ) -> None:
     """The forked child: new namespaces (the pod's netns joined if given), then PID 1. Never
-    returns.
+    returns. The netns exists before stage0 ADDs to it; ``network_ready`` is for PID 1.
 
     With a user namespace, this process and PID 1 keep the host's uid 0 inside it (shown there
     as the overflow id): all the namespace's capabilities, which the mounts need, and the pod
@@ -196,7 +197,9 @@ def _pod_process(
         pid = os.fork()
         if pid == 0:
             os.close(report)
-            _pid1(plan, pod_dir)
+            _pid1(plan, pod_dir, network_ready)
+        if network_ready is not None:
+            os.close(network_ready)
         write_atomically(os.path.join(pod_dir, layout.PID), f"{pid}\n".encode(), 0o644)
         os.write(report, str(pid).encode())
         os.close(report)
@@ -208,10 +211,10 @@ def _pod_process(
         os._exit(code)
 
 
-def _pid1(plan: PodPlan, pod_dir: str) -> None:
+def _pid1(plan: PodPlan, pod_dir: str, network_ready: int | None) -> None:
     code = FAILURE
     try:
-        code = supervisor.run(plan, pod_dir, RealKernel())
+        code = supervisor.run(plan, pod_dir, RealKernel(), network_ready=network_ready)
     except BaseException as err:
         print(f"stage1: pod supervisor failed: {err}", file=sys.stderr, flush=True)
     finally:
@@ -256,8 +259,15 @@ def _setup_cgroups(plan: PodPlan, pod_dir: str, joining: cgroup.Joining) -> None
 
 
 def execute(
-    plan: PodPlan, pod_dir: str, joining: cgroup.Joining, *, debug: bool = False, netns: str = ""
+    plan: PodPlan,
+    pod_dir: str,
+    joining: cgroup.Joining,
+    *,
+    debug: bool = False,
+    netns: str = "",
+    network_ready: int | None = None,
 ) -> int:
+    """Start the pod and wait for it; its status. ``network_ready`` goes down to PID 1."""
     try:
         prepare_pod_files(plan.files, plan.volumes)
         _record_unenforced(plan, pod_dir, debug)
@@ -275,8 +285,10 @@ def execute(
     child = os.fork()
     if child == 0:
         os.close(read)
-        _pod_process(plan, pod_dir, write, netns, handshake)
+        _pod_process(plan, pod_dir, write, netns, handshake, network_ready)
     os.close(write)
+    if network_ready is not None:
+        os.close(network_ready)  # PID 1's to read
     if handshake is not None and plan.user_range is not None:
         handshake.parent_write_maps(child, plan.user_range)
     data = b""
@@ -297,12 +309,20 @@ def run(
     interactive: bool,
     network_ready: int | None = None,
 ) -> int:
-    """Plan the pod and execute the plan; the pod's status, or 254 (a line on stderr)."""
-    if network_ready is not None and not _network_up(network_ready):
-        return _abandon(joining, "")  # stage0 says what failed
+    """Plan the pod and execute the plan; the pod's status, or 254 (a line on stderr).
+
+    ``network_ready``: stage0 is ADDing the pod's networks (see rkt.stage1.run.main). Unless
+    the plan needs their results (DNS), the pod is planned and started meanwhile and its PID 1
+    waits for them before the apps (supervisor.wait_for_networks); else we wait here first."""
     try:
         lock_fd()
-        loaded = load(pod_dir, interactive=interactive)
+        loaded = load(pod_dir, interactive=interactive, networks_up=network_ready is None)
+        if loaded.needs_networks and network_ready is not None:
+            up = supervisor.wait_for_networks(network_ready)
+            network_ready = None
+            if not up:
+                return _abandon(joining, "")  # stage0 says what failed
+            loaded = load(pod_dir, interactive=interactive)
         plan = plan_pod(loaded.input)
     except (LoadError, ValueError, OSError) as err:
         return _abandon(joining, str(err))
@@ -313,17 +333,11 @@ def run(
             for line in app.describe_mounts():
                 print(f"stage1: {app.name}: {line}", file=sys.stderr)
     try:
-        return execute(plan, pod_dir, joining, debug=debug, netns=loaded.netns)
+        return execute(
+            plan, pod_dir, joining, debug=debug, netns=loaded.netns, network_ready=network_ready
+        )
     except (ExecutorError, OSError) as err:
         return _fail(str(err))
-
-
-def _network_up(fd: int) -> bool:
-    """Whether stage0 reported the pod's networks up (b"1") rather than closing the pipe."""
-    try:
-        return os.read(fd, 1) == b"1"
-    finally:
-        os.close(fd)
 
 
 def _abandon(joining: cgroup.Joining, message: str) -> int:

@@ -40,6 +40,9 @@ class Loaded(msgspec.Struct, frozen=True):
     net: str
     #: the pod's network namespace file to join (absolute), "" for none/host
     netns: str = ""
+    #: Loaded before the networks were up, and the plan needs their results (DNS): load again
+    #: once they are (see :func:`load`'s ``networks_up``).
+    needs_networks: bool = False
 
 
 def app_root(pod_dir: str, app: str) -> str:
@@ -94,10 +97,21 @@ def _options(pod_dir: str, raw: dict[str, Any], interactive: bool) -> PodOptions
         raise LoadError(f"{OPTIONS_FILE}: {err}") from err
 
 
-def _network_dns(pod_dir: str, options: PodOptions) -> PodOptions:
-    """rkt's precedence: ``--dns*`` flags, else the DNS the CNI networks returned, else none."""
+def _dns_from_networks(pod_dir: str, options: PodOptions) -> bool:
+    """Whether the pod's DNS comes from its CNI networks' results: rkt's precedence is the
+    ``--dns*`` flags, else the DNS the networks returned, else none; and only networks that
+    can return any count (rkt.net.files.may_return_dns)."""
     if options.dns or options.dns_search or options.dns_options or options.dns_domain:
-        return options
+        return False
+    from pathlib import Path
+
+    from rkt.net.files import may_return_dns
+
+    return may_return_dns(Path(pod_dir))
+
+
+def _network_dns(pod_dir: str, options: PodOptions) -> PodOptions:
+    """The options with the DNS the CNI networks returned, if any."""
     from pathlib import Path
 
     from rkt.net.pod import dns
@@ -128,8 +142,11 @@ def _user_range(pod_dir: str) -> tuple[int, int] | None:
     return int(first), int(count)
 
 
-def load(pod_dir: str, *, interactive: bool = False) -> Loaded:
-    """Everything the plan needs, from the pod directory; LoadError names what is wrong."""
+def load(pod_dir: str, *, interactive: bool = False, networks_up: bool = True) -> Loaded:
+    """Everything the plan needs, from the pod directory; LoadError names what is wrong.
+
+    ``networks_up=False``: stage0 is still ADDing the pod's networks. If the plan depends on
+    their results (their DNS), they are not read and ``needs_networks`` says so."""
     try:
         manifest = PodManifest.from_json(_read(pod_dir, layout.MANIFEST))
     except LoadError:
@@ -153,8 +170,14 @@ def load(pod_dir: str, *, interactive: bool = False) -> Loaded:
     options = _options(pod_dir, raw.get("options") or {}, interactive)
     if net == "host":
         options = replace(options, host_network=True)
+    needs_networks = False
     if netns and not options.host_network:
-        options = replace(_network_dns(pod_dir, options), netns_joined=True)
+        if _dns_from_networks(pod_dir, options):
+            if networks_up:
+                options = _network_dns(pod_dir, options)
+            else:
+                needs_networks = True
+        options = replace(options, netns_joined=True)
     user_range = _user_range(pod_dir)
     if user_range is not None:
         options = replace(options, user_range=user_range)
@@ -178,4 +201,5 @@ def load(pod_dir: str, *, interactive: bool = False) -> Loaded:
         PodInput(manifest, tuple(apps), options),
         "host" if options.host_network else net,
         "" if options.host_network or not netns else os.path.join(pod_dir, netns),
+        needs_networks,
     )

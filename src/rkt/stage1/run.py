@@ -34,7 +34,9 @@ def lock_fd() -> int | None:
 
 def main(argv: list[str] | None = None, *, network_ready: int | None = None) -> int:
     """``network_ready``: a pipe stage0 writes b"1" to once the pod's networks are up (it
-    forked us first, to set them up while we start); nothing of the pod is read before."""
+    forked us first, to ADD them while we start; their namespace file exists already); the
+    apps do not start before, and the pod is not planned before if its DNS comes from them
+    (rkt.stage1.launcher.run)."""
     parser = argparse.ArgumentParser(prog="rkt.stage1.run", description="Run a prepared pod.")
     parser.add_argument("--pod-dir", required=True)
     parser.add_argument("--debug", action="store_true")

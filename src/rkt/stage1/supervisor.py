@@ -223,8 +223,22 @@ class Supervisor:
         self.reap()
 
 
-def run(plan: PodPlan, pod_dir: str, kernel: Kernel) -> int:
-    """Be the pod's PID 1 until its apps have exited; the pod's exit status."""
+def wait_for_networks(fd: int) -> bool:
+    """Whether stage0 reported the pod's networks up (b"1" on the pipe ``fd``, which is
+    closed) rather than closing its end (a failed ADD, which stage0 reports, or stage0 died)."""
+    try:
+        return os.read(fd, 1) == b"1"
+    finally:
+        os.close(fd)
+
+
+def run(plan: PodPlan, pod_dir: str, kernel: Kernel, *, network_ready: int | None = None) -> int:
+    """Be the pod's PID 1 until its apps have exited; the pod's exit status.
+
+    ``network_ready``: the pod's networks are still being ADDed (by stage0, to the network
+    namespace we are in); nothing starts before they are up (a stop meanwhile is kept for the
+    apps, which get it as they start). If they do not come up, 254 without a word: stage0
+    reports why."""
     supervisor = Supervisor(plan, pod_dir, kernel)
     supervisor.install_handlers()
     try:
@@ -233,6 +247,8 @@ def run(plan: PodPlan, pod_dir: str, kernel: Kernel) -> int:
     except OSError:
         pass  # Only cosmetic.
     kernel.sethostname(plan.hostname)
+    if network_ready is not None and not wait_for_networks(network_ready):
+        return FAILURE
     try:
         # Before any app runs, in the pod's namespaces (os/unix/sysctl).
         apply_sysctls(plan.sysctls)

@@ -1,0 +1,341 @@
+"""Masquerading for ptp networks with ``ipMasq``, done by rkt instead of the plugin.
+
+ptp makes NAT rules for each pod with eight runs of iptables at ADD and as many at DEL. rkt
+turns the plugin's ``ipMasq`` off (:func:`take_over`, marking the configuration with
+:data:`MASQ_BY_RKT`, which plugins ignore) and masquerades in one of two ways:
+
+- **per network** (``"network"``; host-local IPAM, whose subnets are in the configuration):
+  one chain for the network's subnets, jumped to from ``POSTROUTING`` for each subnet, the way
+  podman's and Docker's bridges masquerade. :func:`ensure` checks it after each ADD (one
+  ``iptables -C`` per address family) and makes it when missing; pods leave nothing to remove
+  when they exit. Removing a rule costs the kernel an RCU grace period (10-30 ms on the bench
+  VM, in the exit path of every pod when each had its own), so the chain goes only at
+  ``rkt gc`` (:func:`release_if_idle`), once the network's lease directory holds no lease:
+  no pod of any rkt data directory is on it any more. Both run under one host-wide lock
+  (:data:`LOCK`), and :func:`ensure` runs after the plugin has taken its lease, so gc never
+  removes the chain of a network a pod is joining.
+- **per pod** (``true``; other IPAMs, and pods ADDed by an older rkt): the rules ptp itself
+  would make, named as it names them (:func:`add_for_pod`), in one ``iptables-restore``, and
+  removed by :func:`sweep` when the pod's network is torn down.
+
+Either way the rules masquerade what a pod sends beyond the network's own subnets (but
+multicast), as ptp's do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import ipaddress
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rkt.errors import NetworkError
+from rkt.net.config import NetworkConfig, parse_network
+
+if TYPE_CHECKING:
+    from rkt.net.cni import Attachment
+    from rkt.net.result import Result
+
+__all__ = [
+    "LOCK",
+    "MASQ_BY_RKT",
+    "PER_NETWORK",
+    "add_for_pod",
+    "ensure",
+    "mode",
+    "needs_sweep",
+    "pod_names",
+    "release_if_idle",
+    "restore_line",
+    "sweep",
+    "take_over",
+]
+
+#: Marks a ptp configuration whose ``ipMasq`` rkt does: ``"network"`` or ``true`` (per pod).
+MASQ_BY_RKT = "rkt.coreos.com/ipMasq"
+PER_NETWORK = "network"
+#: Serialises :func:`ensure` and :func:`release_if_idle` host-wide (tmpfs, as the rules are).
+LOCK = Path("/run/rkt/masquerade.lock")
+#: host-local's lease directories when the IPAM configuration names no ``dataDir``.
+DEFAULT_LEASE_DIR = Path("/var/lib/cni/networks")
+_MULTICAST = {4: "224.0.0.0/4", 6: "ff00::/8"}
+_TOOL = {4: "iptables", 6: "ip6tables"}
+
+
+def take_over(network: NetworkConfig) -> NetworkConfig | None:
+    """``network`` with ptp's ``ipMasq`` turned off and marked as rkt's to do, or None if it
+    is not ptp with ``ipMasq``. The marked configuration is what is cached, so that DEL asks
+    nothing of ptp's iptables either and the teardown knows which way it was masqueraded."""
+    first = network.plugins[0]
+    if first.get("type") != "ptp" or first.get("ipMasq") is not True:
+        return None
+    doc = json.loads(network.raw)
+    target = doc["plugins"][0] if network.is_list else doc
+    target["ipMasq"] = False
+    target[MASQ_BY_RKT] = PER_NETWORK if _subnets(target.get("ipam")) else True
+    return parse_network(json.dumps(doc).encode(), network.source)
+
+
+def mode(network: NetworkConfig) -> str | bool | None:
+    """How rkt masquerades ``network`` (a configuration :func:`take_over` marked): ``"network"``,
+    ``True`` (per pod), or None when it does not."""
+    value = network.plugins[0].get(MASQ_BY_RKT)
+    return value if value in (PER_NETWORK, True) else None
+
+
+# --- per network ---------------------------------------------------------------------------
+
+
+def _subnets(ipam: object) -> dict[int, list[str]]:
+    """The subnets of a host-local IPAM configuration by address family (``subnet`` or
+    ``ranges``); empty for another IPAM or one that names none."""
+    if not isinstance(ipam, dict) or ipam.get("type") != "host-local":
+        return {}
+    ranges = ipam.get("ranges")
+    entries = [ipam] if ranges is None else [r for rs in ranges for r in rs]
+    found: dict[int, list[str]] = {}
+    try:
+        for entry in entries:
+            if "subnet" in entry:
+                subnet = ipaddress.ip_network(str(entry["subnet"]), strict=False)
+                found.setdefault(subnet.version, []).append(str(subnet))
+    except (TypeError, ValueError):
+        return {}
+    return found
+
+
+def network_names(name: str) -> tuple[str, str]:
+    """The chain (28 characters at most, as iptables wants) and comment of a network's rules."""
+    digest = hashlib.sha512(f"rkt ipMasq {name}".encode()).hexdigest()[:24]
+    return "RKT-" + digest, f'rkt ipMasq of network "{name}"'
+
+
+@contextlib.contextmanager
+def _locked(lock: Path) -> Iterator[None]:
+    lock.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _jump(chain: str, comment: str, subnet: str) -> list[str]:
+    return ["POSTROUTING", "-s", subnet, "-m", "comment", "--comment", comment, "-j", chain]
+
+
+def ensure(network: NetworkConfig, lock: Path = LOCK) -> None:
+    """Make sure the masquerading chain of ``network`` (marked ``"network"``) is in place, once
+    its plugin has taken the pod's lease: one ``iptables -C`` per subnet, all run side by
+    side; a family whose jumps are not all there gets its chain (re)made with them in one
+    ``iptables-restore``. :class:`NetworkError` if that fails."""
+    subnets = _subnets(network.plugins[0].get("ipam"))
+    chain, comment = network_names(network.name)
+    with _locked(lock):
+        checks = {
+            (family, subnet): _start(
+                [_TOOL[family], "-w", "5", "-t", "nat", "-C", *_jump(chain, comment, subnet)]
+            )
+            for family, nets in subnets.items()
+            for subnet in nets
+        }
+        missing = {family for (family, _), check in checks.items() if _finished(check) != 0}
+        for family in sorted(missing):
+            nets = subnets[family]
+            tail = ["-m", "comment", "--comment", comment]
+            rules = [[f":{chain}", "-", "[0:0]"]]  # made, or emptied if it is there
+            rules += [["-A", chain, "-d", subnet, "-j", "ACCEPT", *tail] for subnet in nets]
+            rules += [["-A", chain, "!", "-d", _MULTICAST[family], "-j", "MASQUERADE", *tail]]
+            rules += [["-A", *_jump(chain, comment, subnet)] for subnet in nets
+                      if _finished(checks[family, subnet]) != 0]  # fmt: skip
+            script = "*nat\n" + "".join(restore_line(r) for r in rules) + "COMMIT\n"
+            tool = f"{_TOOL[family]}-restore"
+            if run_iptables([tool, "-w", "5", "--noflush"], script) != 0:
+                raise NetworkError(
+                    f"network {network.name!r}: {tool} could not add the NAT rules of ipMasq"
+                )
+
+
+def lease_dir(network: NetworkConfig) -> Path:
+    """Where host-local keeps the network's leases (``dataDir``/name)."""
+    ipam = network.plugins[0].get("ipam")
+    data_dir = ipam.get("dataDir") if isinstance(ipam, dict) else None
+    return Path(str(data_dir)) / network.name if data_dir else DEFAULT_LEASE_DIR / network.name
+
+
+def _has_leases(directory: Path) -> bool:
+    """Whether host-local's directory holds a lease: a file named after an address (besides
+    them it keeps ``lock`` and ``last_reserved_ip.N``)."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return False
+    for name in names:
+        with contextlib.suppress(ValueError):
+            ipaddress.ip_address(name)
+            return True
+    return False
+
+
+def release_if_idle(network: NetworkConfig, lock: Path = LOCK) -> list[str]:
+    """``rkt gc``: remove the masquerading chain of ``network`` (marked ``"network"``) if no
+    pod holds a lease on it; the errors. Jumps are found by their comment, whatever subnets
+    they were made for."""
+    import shlex
+
+    chain = network_names(network.name)[0]
+    errors: list[str] = []
+    with _locked(lock):
+        if _has_leases(lease_dir(network)):
+            return []
+        for family in (4, 6):
+            tool = _TOOL[family]
+            listed = _output([tool, "-w", "5", "-t", "nat", "-S"])
+            if listed is None:
+                if family == 4:  # a host without IPv6 has no ip6tables to ask, nor rules
+                    errors.append(f"{tool} -S: cannot run {tool}")
+                continue
+            lines = listed.splitlines()
+            if f"-N {chain}" not in lines:
+                continue
+            rules = [["-D", *shlex.split(line)[1:]] for line in lines
+                     if line.startswith("-A POSTROUTING ") and f"-j {chain}" in line]  # fmt: skip
+            rules += [["-F", chain], ["-X", chain]]
+            errors += _restore_or_each(tool, rules)
+    return errors
+
+
+# --- per pod -------------------------------------------------------------------------------
+
+
+def pod_names(name: str, container_id: str) -> tuple[str, str]:
+    """The chain and comment ptp gives a container's NAT rules (utils.FormatChainName and
+    FormatComment), so that either of us can remove what the other made."""
+    chain = "CNI-" + hashlib.sha512((name + container_id).encode()).hexdigest()[:24]
+    return chain, f'name: "{name}" id: "{container_id}"'
+
+
+def add_for_pod(name: str, container_id: str, result: Result) -> None:
+    """Masquerade what the pod sends beyond its own subnets, as ptp's ``ipMasq`` does: a chain
+    accepting the pod's subnets and masquerading the rest (but multicast), jumped to from
+    POSTROUTING for each of the pod's addresses; one iptables-restore per address family."""
+    chain, comment = pod_names(name, container_id)
+    by_family: dict[int, list[tuple[str, str]]] = {}
+    for ip in result.pod_ips():
+        by_family.setdefault(ip.address.version, []).append(
+            (str(ip.address.network), f"{ip.address.ip}/{ip.address.max_prefixlen}")
+        )
+    for family, ips in by_family.items():
+        tail = ["-m", "comment", "--comment", comment]
+        rules = [[f":{chain}", "-", "[0:0]"]]
+        rules += [["-A", chain, "-d", subnet, "-j", "ACCEPT", *tail] for subnet, _ in ips]
+        rules += [["-A", chain, "!", "-d", _MULTICAST[family], "-j", "MASQUERADE", *tail]]
+        rules += [["-A", "POSTROUTING", "-s", host, "-j", chain, *tail] for _, host in ips]
+        script = "*nat\n" + "".join(restore_line(r) for r in rules) + "COMMIT\n"
+        tool = f"{_TOOL[family]}-restore"
+        if run_iptables([tool, "-w", "5", "--noflush"], script) != 0:
+            raise NetworkError(f"network {name!r}: {tool} could not add the NAT rules")
+
+
+def needs_sweep(entry: Attachment) -> bool:
+    """Whether the attachment's network was masqueraded per pod, by ptp or bridge (their own
+    ``ipMasq``) or by :func:`add_for_pod`."""
+    return entry.network.plugins[0].get("ipMasq") is True or mode(entry.network) is True
+
+
+def sweep(entry: Attachment) -> list[str]:
+    """Remove the per-pod NAT rules of ptp/bridge ``ipMasq`` from the cached result's addresses.
+
+    ptp (1.1.1) and bridge tear their MASQUERADE rules down only for addresses they still find
+    in the namespace, so after a crash that lost the namespace (or on the teardown's fast
+    path) the rules are ours to remove; so are those of :func:`add_for_pod`. They are found as
+    the plugins name them. One ``iptables-restore --noflush`` per address family; the errors
+    of the removals that were attempted. Nothing for a network masqueraded per network.
+    """
+    if not needs_sweep(entry) or entry.result is None:
+        return []
+    chain, comment = pod_names(entry.network.name, entry.container_id)
+    by_family: dict[int, list[str]] = {}
+    for ip in entry.result.pod_ips():
+        by_family.setdefault(ip.address.version, []).append(
+            f"{ip.address.ip}/{ip.address.max_prefixlen}"
+        )
+    errors: list[str] = []
+    for family, sources in by_family.items():
+        rules = [["-D", "POSTROUTING", "-s", s, "-m", "comment", "--comment", comment, "-j", chain]
+                 for s in sources]  # fmt: skip
+        rules += [["-F", chain], ["-X", chain]]
+        errors += _restore_or_each(_TOOL[family], rules)
+    return errors
+
+
+# --- running iptables ------------------------------------------------------------------------
+
+
+def _restore_or_each(tool: str, rules: list[list[str]]) -> list[str]:
+    """Apply ``rules`` (removals) in one ``iptables-restore --noflush`` transaction; if that
+    fails (some rule is already gone, which aborts the whole transaction), each on its own,
+    where a rule that is already gone is no error. The errors of tools that could not run."""
+    script = "*nat\n" + "".join(restore_line(r) for r in rules) + "COMMIT\n"
+    if run_iptables([f"{tool}-restore", "-w", "5", "--noflush"], script) == 0:
+        return []
+    errors = []
+    for args in rules:
+        if run_iptables([tool, "-w", "5", "-t", "nat", *args]) is None:
+            errors.append(f"{tool} {' '.join(args)}: cannot run {tool}")
+    return errors
+
+
+def restore_line(args: list[str]) -> str:
+    """One line of an iptables-restore script: it splits on blanks outside double quotes and
+    takes \\" inside them."""
+    quoted = ['"' + a.replace("\\", "\\\\").replace('"', '\\"') + '"' if " " in a or '"' in a
+              else a for a in args]  # fmt: skip
+    return " ".join(quoted) + "\n"
+
+
+def run_iptables(command: list[str], stdin: str | None = None) -> int | None:
+    """Run one iptables command; its exit status, ``None`` if it could not run."""
+    try:
+        done = subprocess.run(
+            command, input=stdin, capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.returncode
+
+
+def _output(command: list[str]) -> str | None:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def _start(command: list[str]) -> subprocess.Popen[bytes] | None:
+    try:
+        return subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+    except OSError:
+        return None
+
+
+def _finished(process: subprocess.Popen[bytes] | None) -> int | None:
+    """The exit status of a process from :func:`_start` (waited for once, then remembered)."""
+    if process is None:
+        return None
+    try:
+        return process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return None

@@ -1,0 +1,198 @@
+"""rkt masquerades ptp networks itself: per network (host-local) or per pod, as ptp would."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rkt.net import masquerade
+from rkt.net.cni import Attachment
+from rkt.net.config import builtin_networks, parse_network
+from rkt.net.result import parse_result
+
+UUID = "6f1b8a64-0000-4000-8000-000000000001"
+
+
+def ptp(ipam: dict[str, Any], name: str = "n") -> Any:
+    doc = {"cniVersion": "1.0.0", "name": name, "type": "ptp", "ipMasq": True, "ipam": ipam}
+    return parse_network(json.dumps(doc).encode(), f"/etc/rkt/net.d/{name}.conf")
+
+
+def test_the_default_network_is_masqueraded_per_network() -> None:
+    default = builtin_networks()["default"]
+    assert default.plugins[0]["ipMasq"] is True
+    ours = masquerade.take_over(default)
+    assert ours is not None and masquerade.mode(ours) == masquerade.PER_NETWORK
+    assert ours.plugins[0]["ipMasq"] is False
+    assert ours.plugins[0]["ipam"] == default.plugins[0]["ipam"]
+    # What is cached (the raw bytes) says the same, so a later DEL and gc agree.
+    assert masquerade.mode(parse_network(ours.raw, ours.source)) == masquerade.PER_NETWORK
+    dual = masquerade.take_over(builtin_networks("fd52:6b74:1::/64")["default"])
+    assert dual is not None and masquerade.mode(dual) == masquerade.PER_NETWORK
+
+
+def test_other_ipams_are_masqueraded_per_pod() -> None:
+    ours = masquerade.take_over(ptp({"type": "dhcp"}))
+    assert ours is not None and masquerade.mode(ours) is True
+    nameless = masquerade.take_over(ptp({"type": "host-local", "ranges": [[{"gateway": "x"}]]}))
+    assert nameless is not None and masquerade.mode(nameless) is True
+
+
+@pytest.mark.parametrize(
+    "conf",
+    [
+        {"cniVersion": "1.0.0", "name": "n", "type": "ptp", "ipMasq": False},
+        {"cniVersion": "1.0.0", "name": "n", "type": "bridge", "ipMasq": True},
+        {"cniVersion": "1.0.0", "name": "n", "type": "ptp"},
+    ],
+)
+def test_other_networks_are_left_to_their_plugins(conf: dict[str, Any]) -> None:
+    network = parse_network(json.dumps(conf).encode(), "/etc/rkt/net.d/n.conf")
+    assert masquerade.take_over(network) is None
+    assert masquerade.mode(network) is None
+
+
+class Iptables:
+    """Stands in for the iptables commands: ``checks`` answers ``-C``, ``listing`` ``-S``."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, checks: int, listing: str = "") -> None:
+        self.checked: list[list[str]] = []
+        self.restored: list[tuple[str, str]] = []
+        self.listing = listing
+        monkeypatch.setattr(masquerade, "_start", self.start)
+        monkeypatch.setattr(masquerade, "_finished", lambda process: process)
+        monkeypatch.setattr(masquerade, "run_iptables", self.run)
+        monkeypatch.setattr(masquerade, "_output", lambda command: self.listing)
+        self.checks = checks
+
+    def start(self, command: list[str]) -> int:
+        self.checked.append(command)
+        return self.checks
+
+    def run(self, command: list[str], stdin: str | None = None) -> int:
+        self.restored.append((command[0], stdin or ""))
+        return 0
+
+
+def test_ensure_makes_a_missing_chain_per_family(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = Iptables(monkeypatch, checks=1)
+    network = masquerade.take_over(builtin_networks("fd52:6b74:1::/64")["default"])
+    assert network is not None
+    masquerade.ensure(network, lock=tmp_path / "lock")
+    chain, comment = masquerade.network_names("default")
+    assert [c[0] for c in fake.checked] == ["iptables", "ip6tables"]
+    assert fake.checked[0][3:] == ["-t", "nat", "-C", "POSTROUTING", "-s", "172.16.28.0/24",
+                                   "-m", "comment", "--comment", comment, "-j", chain]  # fmt: skip
+    assert [tool for tool, _ in fake.restored] == ["iptables-restore", "ip6tables-restore"]
+    quoted = '"' + comment.replace('"', '\\"') + '"'
+    assert fake.restored[0][1].splitlines() == [
+        "*nat",
+        f":{chain} - [0:0]",
+        f"-A {chain} -d 172.16.28.0/24 -j ACCEPT -m comment --comment {quoted}",
+        f"-A {chain} ! -d 224.0.0.0/4 -j MASQUERADE -m comment --comment {quoted}",
+        f"-A POSTROUTING -s 172.16.28.0/24 -m comment --comment {quoted} -j {chain}",
+        "COMMIT",
+    ]
+    assert "-A POSTROUTING -s fd52:6b74:1::/64 " in fake.restored[1][1]
+    assert "! -d ff00::/8 -j MASQUERADE" in fake.restored[1][1]
+
+
+def test_ensure_leaves_a_chain_in_place_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = Iptables(monkeypatch, checks=0)
+    network = masquerade.take_over(builtin_networks()["default"])
+    assert network is not None
+    masquerade.ensure(network, lock=tmp_path / "lock")
+    assert len(fake.checked) == 1 and fake.restored == []
+
+
+def test_a_failed_restore_fails_the_add(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    Iptables(monkeypatch, checks=1)
+    monkeypatch.setattr(masquerade, "run_iptables", lambda command, stdin=None: 1)
+    network = masquerade.take_over(builtin_networks()["default"])
+    assert network is not None
+    with pytest.raises(masquerade.NetworkError, match="iptables-restore"):
+        masquerade.ensure(network, lock=tmp_path / "lock")
+
+
+def test_release_waits_for_the_last_lease(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    chain, comment = masquerade.network_names("n")
+    quoted = '"' + comment.replace('"', '\\"') + '"'  # as iptables -S prints it
+    listing = (
+        "-P POSTROUTING ACCEPT\n"
+        f"-N {chain}\n"
+        f"-A POSTROUTING -s 10.1.2.0/24 -m comment --comment {quoted} -j {chain}\n"
+        "-A POSTROUTING -s 10.9.9.0/24 -j MASQUERADE\n"
+        f"-A {chain} -d 10.1.2.0/24 -m comment --comment {quoted} -j ACCEPT\n"
+    )
+    fake = Iptables(monkeypatch, checks=0, listing=listing)
+    leases = tmp_path / "leases"
+    network = masquerade.take_over(ptp({"type": "host-local", "subnet": "10.1.2.0/24",
+                                        "dataDir": str(leases)}))  # fmt: skip
+    assert network is not None and masquerade.lease_dir(network) == leases / "n"
+    (leases / "n").mkdir(parents=True)
+    for name in ("lock", "last_reserved_ip.0", "10.1.2.7"):
+        (leases / "n" / name).write_text(UUID)
+    assert masquerade.release_if_idle(network, lock=tmp_path / "lock") == []
+    assert fake.restored == []  # a pod holds 10.1.2.7
+
+    (leases / "n" / "10.1.2.7").unlink()
+    assert masquerade.release_if_idle(network, lock=tmp_path / "lock") == []
+    assert fake.restored[0] == (
+        "iptables-restore",
+        f"*nat\n-D POSTROUTING -s 10.1.2.0/24 -m comment --comment {quoted} -j {chain}\n"
+        f"-F {chain}\n-X {chain}\nCOMMIT\n",
+    )
+
+
+def test_per_pod_rules_are_ptps_in_one_restore_per_family(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = Iptables(monkeypatch, checks=0)
+    result = parse_result(
+        {
+            "cniVersion": "1.0.0",
+            "ips": [{"address": "172.16.28.5/24"}, {"address": "fd52:6b74:1::5/64"}],
+        }
+    )
+    masquerade.add_for_pod("default", UUID, result)
+    chain, comment = masquerade.pod_names("default", UUID)
+    assert [tool for tool, _ in fake.restored] == ["iptables-restore", "ip6tables-restore"]
+    quoted = '"' + comment.replace('"', '\\"') + '"'
+    assert fake.restored[0][1].splitlines() == [
+        "*nat",
+        f":{chain} - [0:0]",
+        f"-A {chain} -d 172.16.28.0/24 -j ACCEPT -m comment --comment {quoted}",
+        f"-A {chain} ! -d 224.0.0.0/4 -j MASQUERADE -m comment --comment {quoted}",
+        f"-A POSTROUTING -s 172.16.28.5/32 -j {chain} -m comment --comment {quoted}",
+        "COMMIT",
+    ]
+    assert "! -d ff00::/8 -j MASQUERADE" in fake.restored[1][1]
+
+    # Swept by the teardown, from the cached result; a per-network attachment has nothing.
+    per_pod = masquerade.take_over(ptp({"type": "dhcp"}, name="default"))
+    assert per_pod is not None
+    entry = Attachment(per_pod, UUID, "eth0", "", "", 0, result)
+    assert masquerade.needs_sweep(entry)
+    fake.restored.clear()
+    assert masquerade.sweep(entry) == []
+    assert (
+        f"-D POSTROUTING -s 172.16.28.5/32 -m comment --comment {quoted} -j {chain}"
+        in (fake.restored[0][1])
+    )
+    per_network = masquerade.take_over(builtin_networks()["default"])
+    assert per_network is not None
+    assert not masquerade.needs_sweep(Attachment(per_network, UUID, "eth0", "", "", 0, result))
+
+
+def test_restore_line_quotes_the_plugins_comment() -> None:
+    line = masquerade.restore_line(
+        ["-D", "POSTROUTING", "-m", "comment", "--comment", 'name: "default" id: "u"', "-j", "C"]
+    )
+    assert line == '-D POSTROUTING -m comment --comment "name: \\"default\\" id: \\"u\\"" -j C\n'
