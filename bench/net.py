@@ -79,18 +79,19 @@ def cni_in_process(top: Path, runs: int) -> dict[str, float]:
     sys.path.insert(0, str(ROOT / "src"))
     from rkt.config import ConfigDirs
     from rkt.net import pod as net_pod
+    from rkt.net import selection
 
     empty = top / "no-net.d"  # no user networks: --net=default is the built-in one
     empty.mkdir(exist_ok=True)
     dirs = ConfigDirs(system=empty, local=empty, user=None)
-    _, selected = net_pod.select(dirs, "default")
+    _, selected = selection.select(dirs, "default")
     times: dict[str, list[float]] = {"setup": [], "teardown": [], "gc": []}
     errors: list[str] = []
     for i in range(runs + 1):  # the first is a warm-up
         pod_uuid = str(uuid.uuid4())
         pod_dir = top / "cni-pods" / pod_uuid
         pod_dir.mkdir(parents=True)
-        net_pod.save_selection(pod_dir, selected)
+        selection.save_selection(pod_dir, selected)
         start = time.perf_counter()
         try:
             net_pod.setup(pod_dir, pod_uuid)

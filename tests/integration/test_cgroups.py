@@ -230,3 +230,18 @@ def test_the_app_cannot_leave_its_cgroup(data: Path, base: Path, tmp_path: Path)
     assert not {"mounted-v1", "mounted-v2", "moved"} & set(lines), done.stdout + done.stderr
     pids_line = next(line for line in lines if ":pids:" in line or line.startswith("0::"))
     assert pids_line.endswith(f"/rkt/{uuid}/cg"), lines
+
+
+def test_the_move_primer_moves_nothing() -> None:
+    """``rkt run``'s MovePrimer: a shell that writes itself into its own cgroup (taking the
+    kernel's move lock early) and exits 0; ours is unchanged, nothing is left behind."""
+    with open("/proc/self/cgroup") as f:
+        before = f.read()
+    primer = cgroup.MovePrimer()
+    assert primer.pid > 0
+    _, status = os.waitpid(primer.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    primer.pid = 0  # reaped here
+    primer.reap()
+    with open("/proc/self/cgroup") as f:
+        assert f.read() == before

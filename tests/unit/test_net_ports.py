@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rkt.net.cni import Attachment, Client
 from rkt.net.config import builtin_networks, parse_network
-from rkt.net.pod import PORTMAP, forward_ports, save_selection, with_portmap
+from rkt.net.selection import PORTMAP, forward_ports, save_selection, with_portmap
 
 MAPPING = {"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}
 

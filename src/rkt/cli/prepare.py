@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from rkt.config import Config
-    from rkt.net.pod import Selected
+    from rkt.net.selection import Selected
     from rkt.stage0.apps import AppList
     from rkt.stage0.options import StageOptions
     from rkt.stage0.prepare import PrepareConfig
@@ -236,7 +236,7 @@ def select_networks(config: Config, net: str) -> list[Selected]:
 
     if net in NETS:
         return []
-    from rkt.net.pod import select
+    from rkt.net.selection import select
 
     _, networks = select(config.dirs, net)
     return networks

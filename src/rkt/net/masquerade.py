@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import ipaddress
 import json
 import os
@@ -111,9 +110,16 @@ def _subnets(ipam: object) -> dict[int, list[str]]:
 
 
 def network_names(name: str) -> tuple[str, str]:
-    """The chain (28 characters at most, as iptables wants) and comment of a network's rules."""
-    digest = hashlib.sha512(f"rkt ipMasq {name}".encode()).hexdigest()[:24]
-    return "RKT-" + digest, f'rkt ipMasq of network "{name}"'
+    """The chain (28 characters at most, as iptables wants) and comment of a network's rules.
+
+    The chain's name needs only be stable and differ between the few networks of a host: two
+    checksums of the name, as hashlib would load OpenSSL (2 ms) on the way to every ADD."""
+    import zlib
+
+    data = name.encode()
+    return f"RKT-MASQ-{zlib.crc32(data):08x}{zlib.adler32(data):08x}", (
+        f'rkt ipMasq of network "{name}"'
+    )
 
 
 @contextlib.contextmanager
@@ -218,6 +224,8 @@ def release_if_idle(network: NetworkConfig, lock: Path = LOCK) -> list[str]:
 def pod_names(name: str, container_id: str) -> tuple[str, str]:
     """The chain and comment ptp gives a container's NAT rules (utils.FormatChainName and
     FormatComment), so that either of us can remove what the other made."""
+    import hashlib  # only here: see network_names
+
     chain = "CNI-" + hashlib.sha512((name + container_id).encode()).hexdigest()[:24]
     return chain, f'name: "{name}" id: "{container_id}"'
 

@@ -39,7 +39,7 @@ from rkt.errors import ConfigError, ImageNotFound
 
 if TYPE_CHECKING:
     from appc.schema.app import App, Port
-    from rkt.net.pod import Selected
+    from rkt.net.selection import Selected
     from rkt.stage0.options import StageOptions
     from rkt.store import Store
 

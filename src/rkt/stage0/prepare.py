@@ -28,7 +28,7 @@ from rkt.stage0.options import OPTIONS_FILE, StageOptions
 
 if TYPE_CHECKING:
     from appc.schema.pod import PodManifest
-    from rkt.net.pod import Selected
+    from rkt.net.selection import Selected
     from rkt.stage0.user_range import UserRange
     from rkt.store import Store
 
@@ -258,7 +258,7 @@ def create(store: Store, pods: Path, content: PodContent) -> str:
             write_file(pod_dir / layout.OVERLAY_PREPARED, b"")
         write_file(pod_dir / OPTIONS_FILE, content.options.to_json(pod.uuid))
         if content.networks:
-            from rkt.net.pod import save_selection
+            from rkt.net.selection import save_selection
             from rkt.stage0.options import port_mappings
 
             save_selection(pod_dir, content.networks, port_mappings(content.manifest.ports))

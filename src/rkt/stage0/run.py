@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from rkt.config import ConfigDirs
-    from rkt.net.pod import Selected
+    from rkt.net.selection import Selected
     from rkt.stage0.options import RunFlags
 
 STAGE1_RUN = "rkt.stage1.run"
@@ -93,9 +93,11 @@ def run_prepared(
             if network and threading.active_count() == 1:
                 # The forked stage1 starts the pod in the namespace made here while the
                 # networks are ADDed to it; its PID 1 starts no app before they are up.
-                from rkt.net.pod import create_namespace
+                # Only the namespace module here: the CNI client loads after the fork.
+                from rkt.net import netns
+                from rkt.net.files import NETNS
 
-                create_namespace(pod.path)
+                netns.create(pod.path / NETNS)
                 setup = partial(_setup_network, pod)
             elif network:
                 _setup_network(pod)
@@ -122,7 +124,7 @@ def _run_flags_update(
     networks: list[Selected] = []
     if flags.net not in NETS:
         from rkt.config import ConfigDirs
-        from rkt.net.pod import select
+        from rkt.net.selection import select
 
         _, networks = select(config_dirs or ConfigDirs(), flags.net)
     if manifest.ports and not networks:
@@ -138,7 +140,7 @@ def _run_flags_update(
         updated = apply_run_flags(document, flags)
         write_file(pod.path / OPTIONS_FILE, json.dumps(updated, indent=2).encode() + b"\n")
         if networks:
-            from rkt.net.pod import save_selection
+            from rkt.net.selection import save_selection
 
             save_selection(pod.path, networks, port_mappings(manifest.ports))
 
