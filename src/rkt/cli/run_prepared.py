@@ -34,11 +34,17 @@ def run(args: argparse.Namespace, config: Config) -> int:
         hostname=args.hostname,
     )
     pods = DataDir(config.data_dir).pods
-    return run_prepared(
-        pods,
-        args.uuid,
-        debug=config.debug,
-        interactive=args.interactive,
-        flags=flags,
-        config_dirs=config.dirs,
-    )
+    from rkt.linux.cgroup import MovePrimer
+
+    primer = MovePrimer()  # see rkt.cli.run
+    try:
+        return run_prepared(
+            pods,
+            args.uuid,
+            debug=config.debug,
+            interactive=args.interactive,
+            flags=flags,
+            config_dirs=config.dirs,
+        )
+    finally:
+        primer.reap()
