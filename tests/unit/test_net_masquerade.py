@@ -56,39 +56,51 @@ def test_other_networks_are_left_to_their_plugins(conf: dict[str, Any]) -> None:
 
 
 class Iptables:
-    """Stands in for the iptables commands: ``checks`` answers ``-C``, ``listing`` ``-S``."""
+    """Stands in for the iptables commands: ``checks`` answers ``-C`` (0: the rule is there),
+    restores succeed (or return ``restore``), ``listing`` answers ``-S``."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, checks: int, listing: str = "") -> None:
+    def __init__(
+        self, monkeypatch: pytest.MonkeyPatch, checks: int, listing: str = "", restore: int = 0
+    ) -> None:
         self.checked: list[list[str]] = []
         self.restored: list[tuple[str, str]] = []
         self.listing = listing
+        self.checks = checks
+        self.restore = restore
         monkeypatch.setattr(masquerade, "_start", self.start)
         monkeypatch.setattr(masquerade, "_finished", lambda process: process)
         monkeypatch.setattr(masquerade, "run_iptables", self.run)
         monkeypatch.setattr(masquerade, "_output", lambda command: self.listing)
-        self.checks = checks
 
-    def start(self, command: list[str]) -> int:
-        self.checked.append(command)
-        return self.checks
+    def start(self, command: list[str], stdin: str | None = None) -> int:
+        if stdin is None:
+            self.checked.append(command)
+            return self.checks
+        self.restored.append((command[0], stdin))
+        return self.restore
 
     def run(self, command: list[str], stdin: str | None = None) -> int:
         self.restored.append((command[0], stdin or ""))
         return 0
 
 
-def test_ensure_makes_a_missing_chain_per_family(
+def dual_default() -> Any:
+    network = masquerade.take_over(builtin_networks("fd52:6b74:1::/64")["default"])
+    assert network is not None
+    return network
+
+
+def test_the_first_pod_makes_the_chain_without_checking(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake = Iptables(monkeypatch, checks=1)
-    network = masquerade.take_over(builtin_networks("fd52:6b74:1::/64")["default"])
-    assert network is not None
-    masquerade.ensure(network, lock=tmp_path / "lock")
-    chain, comment = masquerade.network_names("default")
-    assert [c[0] for c in fake.checked] == ["iptables", "ip6tables"]
-    assert fake.checked[0][3:] == ["-t", "nat", "-C", "POSTROUTING", "-s", "172.16.28.0/24",
-                                   "-m", "comment", "--comment", comment, "-j", chain]  # fmt: skip
+    ensuring = masquerade.Ensuring(dual_default(), tmp_path)
+    # Started before the ADD: the restores run while the plugin works.
     assert [tool for tool, _ in fake.restored] == ["iptables-restore", "ip6tables-restore"]
+    assert fake.checked == []
+    ensuring.finish()
+    chain, comment = masquerade.network_names("default")
+    assert (tmp_path / masquerade.MARKERS / chain).read_text() == "default\n"
     quoted = '"' + comment.replace('"', '\\"') + '"'
     assert fake.restored[0][1].splitlines() == [
         "*nat",
@@ -101,24 +113,61 @@ def test_ensure_makes_a_missing_chain_per_family(
     assert "-A POSTROUTING -s fd52:6b74:1::/64 " in fake.restored[1][1]
     assert "! -d ff00::/8 -j MASQUERADE" in fake.restored[1][1]
 
+    # The next pod checks (one -C per subnet) and, the chain being there, changes nothing.
+    fake.restored.clear()
+    fake.checks = 0
+    masquerade.Ensuring(dual_default(), tmp_path).finish()
+    assert [c[0] for c in fake.checked] == ["iptables", "ip6tables"]
+    assert fake.checked[0][3:] == ["-t", "nat", "-C", "POSTROUTING", "-s", "172.16.28.0/24",
+                                   "-m", "comment", "--comment", comment, "-j", chain]  # fmt: skip
+    assert fake.restored == []
 
-def test_ensure_leaves_a_chain_in_place_alone(
+
+def test_a_chain_flushed_by_someone_else_is_remade(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fake = Iptables(monkeypatch, checks=0)
+    fake = Iptables(monkeypatch, checks=1)
     network = masquerade.take_over(builtin_networks()["default"])
     assert network is not None
-    masquerade.ensure(network, lock=tmp_path / "lock")
-    assert len(fake.checked) == 1 and fake.restored == []
+    chain = masquerade.network_names("default")[0]
+    (tmp_path / masquerade.MARKERS).mkdir()
+    (tmp_path / masquerade.MARKERS / chain).write_text("default\n")  # made, then flushed
+    masquerade.Ensuring(network, tmp_path).finish()
+    assert len(fake.checked) == 2  # checked while the ADD ran, and again under the lock
+    assert [tool for tool, _ in fake.restored] == ["iptables-restore"]
+    assert "-A POSTROUTING -s 172.16.28.0/24" in fake.restored[0][1]
 
 
 def test_a_failed_restore_fails_the_add(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    Iptables(monkeypatch, checks=1)
-    monkeypatch.setattr(masquerade, "run_iptables", lambda command, stdin=None: 1)
+    Iptables(monkeypatch, checks=1, restore=1)
     network = masquerade.take_over(builtin_networks()["default"])
     assert network is not None
+    ensuring = masquerade.Ensuring(network, tmp_path)
     with pytest.raises(masquerade.NetworkError, match="iptables-restore"):
-        masquerade.ensure(network, lock=tmp_path / "lock")
+        ensuring.finish()
+    assert not (tmp_path / masquerade.MARKERS).exists()
+
+
+def test_gc_waits_for_pods_that_are_joining(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From the start of Ensuring to finish (the ADD, and so the lease, in between) gc cannot
+    take the lock it removes chains under."""
+    import fcntl
+    import os
+
+    Iptables(monkeypatch, checks=0)
+    network = masquerade.take_over(builtin_networks()["default"])
+    assert network is not None
+    ensuring = masquerade.Ensuring(network, tmp_path)
+    fd = os.open(tmp_path / masquerade.LOCK, os.O_RDWR)
+    try:
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        ensuring.finish()
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(fd)
 
 
 def test_release_waits_for_the_last_lease(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -139,11 +188,14 @@ def test_release_waits_for_the_last_lease(tmp_path: Path, monkeypatch: pytest.Mo
     (leases / "n").mkdir(parents=True)
     for name in ("lock", "last_reserved_ip.0", "10.1.2.7"):
         (leases / "n" / name).write_text(UUID)
-    assert masquerade.release_if_idle(network, lock=tmp_path / "lock") == []
+    (tmp_path / masquerade.MARKERS).mkdir()
+    (tmp_path / masquerade.MARKERS / chain).write_text("n\n")
+    assert masquerade.release_if_idle(network, tmp_path) == []
     assert fake.restored == []  # a pod holds 10.1.2.7
 
     (leases / "n" / "10.1.2.7").unlink()
-    assert masquerade.release_if_idle(network, lock=tmp_path / "lock") == []
+    assert masquerade.release_if_idle(network, tmp_path) == []
+    assert not (tmp_path / masquerade.MARKERS / chain).exists()
     assert fake.restored[0] == (
         "iptables-restore",
         f"*nat\n-D POSTROUTING -s 10.1.2.0/24 -m comment --comment {quoted} -j {chain}\n"

@@ -6,14 +6,13 @@ turns the plugin's ``ipMasq`` off (:func:`take_over`, marking the configuration 
 
 - **per network** (``"network"``; host-local IPAM, whose subnets are in the configuration):
   one chain for the network's subnets, jumped to from ``POSTROUTING`` for each subnet, the way
-  podman's and Docker's bridges masquerade. :func:`ensure` checks it after each ADD (one
-  ``iptables -C`` per address family) and makes it when missing; pods leave nothing to remove
-  when they exit. Removing a rule costs the kernel an RCU grace period (10-30 ms on the bench
-  VM, in the exit path of every pod when each had its own), so the chain goes only at
-  ``rkt gc`` (:func:`release_if_idle`), once the network's lease directory holds no lease:
-  no pod of any rkt data directory is on it any more. Both run under one host-wide lock
-  (:data:`LOCK`), and :func:`ensure` runs after the plugin has taken its lease, so gc never
-  removes the chain of a network a pod is joining.
+  podman's and Docker's bridges masquerade. :class:`Ensuring` makes it if rkt has not (or
+  checks it, one ``iptables -C`` per subnet) while the plugin ADDs the pod; pods leave nothing
+  to remove when they exit. Removing a rule costs the kernel an RCU grace period (10-30 ms on
+  the bench VM, in the exit path of every pod when each had its own), so the chain goes only
+  at ``rkt gc`` (:func:`release_if_idle`), once the network's lease directory holds no lease:
+  no pod of any rkt data directory is on it any more. Locks in :data:`RUN_DIR` keep gc from
+  removing a chain between its check and the lease of the pod that checked it.
 - **per pod** (``true``; other IPAMs, and pods ADDed by an older rkt): the rules ptp itself
   would make, named as it names them (:func:`add_for_pod`), in one ``iptables-restore``, and
   removed by :func:`sweep` when the pod's network is torn down.
@@ -42,11 +41,14 @@ if TYPE_CHECKING:
     from rkt.net.result import Result
 
 __all__ = [
+    "CREATE_LOCK",
     "LOCK",
+    "MARKERS",
     "MASQ_BY_RKT",
     "PER_NETWORK",
+    "RUN_DIR",
+    "Ensuring",
     "add_for_pod",
-    "ensure",
     "mode",
     "needs_sweep",
     "pod_names",
@@ -59,8 +61,14 @@ __all__ = [
 #: Marks a ptp configuration whose ``ipMasq`` rkt does: ``"network"`` or ``true`` (per pod).
 MASQ_BY_RKT = "rkt.coreos.com/ipMasq"
 PER_NETWORK = "network"
-#: Serialises :func:`ensure` and :func:`release_if_idle` host-wide (tmpfs, as the rules are).
-LOCK = Path("/run/rkt/masquerade.lock")
+#: Where the locks and markers of per-network masquerading live (tmpfs, as the rules do).
+RUN_DIR = Path("/run/rkt")
+#: Shared by :class:`Ensuring`, exclusive for :func:`release_if_idle` (in :data:`RUN_DIR`).
+LOCK = "masquerade.lock"
+#: Held by whoever makes a network's chain.
+CREATE_LOCK = "masquerade.create.lock"
+#: One file per chain rkt made and gc has not removed, named as the chain.
+MARKERS = "masquerade"
 #: host-local's lease directories when the IPAM configuration names no ``dataDir``.
 DEFAULT_LEASE_DIR = Path("/var/lib/cni/networks")
 _MULTICAST = {4: "224.0.0.0/4", 6: "ff00::/8"}
@@ -122,12 +130,22 @@ def network_names(name: str) -> tuple[str, str]:
     )
 
 
-@contextlib.contextmanager
-def _locked(lock: Path) -> Iterator[None]:
-    lock.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+def _flock(path: Path, operation: int) -> int:
+    """An open descriptor of ``path`` (made if missing) holding ``operation``'s flock."""
+    path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, operation)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    fd = _flock(path, fcntl.LOCK_EX)
+    try:
         yield
     finally:
         os.close(fd)
@@ -137,36 +155,97 @@ def _jump(chain: str, comment: str, subnet: str) -> list[str]:
     return ["POSTROUTING", "-s", subnet, "-m", "comment", "--comment", comment, "-j", chain]
 
 
-def ensure(network: NetworkConfig, lock: Path = LOCK) -> None:
-    """Make sure the masquerading chain of ``network`` (marked ``"network"``) is in place, once
-    its plugin has taken the pod's lease: one ``iptables -C`` per subnet, all run side by
-    side; a family whose jumps are not all there gets its chain (re)made with them in one
-    ``iptables-restore``. :class:`NetworkError` if that fails."""
-    subnets = _subnets(network.plugins[0].get("ipam"))
-    chain, comment = network_names(network.name)
-    with _locked(lock):
-        checks = {
-            (family, subnet): _start(
-                [_TOOL[family], "-w", "5", "-t", "nat", "-C", *_jump(chain, comment, subnet)]
-            )
-            for family, nets in subnets.items()
-            for subnet in nets
-        }
-        missing = {family for (family, _), check in checks.items() if _finished(check) != 0}
-        for family in sorted(missing):
-            nets = subnets[family]
-            tail = ["-m", "comment", "--comment", comment]
-            rules = [[f":{chain}", "-", "[0:0]"]]  # made, or emptied if it is there
-            rules += [["-A", chain, "-d", subnet, "-j", "ACCEPT", *tail] for subnet in nets]
-            rules += [["-A", chain, "!", "-d", _MULTICAST[family], "-j", "MASQUERADE", *tail]]
-            rules += [["-A", *_jump(chain, comment, subnet)] for subnet in nets
-                      if _finished(checks[family, subnet]) != 0]  # fmt: skip
-            script = "*nat\n" + "".join(restore_line(r) for r in rules) + "COMMIT\n"
-            tool = f"{_TOOL[family]}-restore"
-            if run_iptables([tool, "-w", "5", "--noflush"], script) != 0:
+class Ensuring:
+    """Making sure the masquerading chain of a network (marked ``"network"``) is in place, in
+    two halves around its plugin's ADD, so that the iptables processes run meanwhile.
+
+    Started, it holds :data:`LOCK` shared until :meth:`finish` (after the ADD, when the pod's
+    lease is taken): gc's :func:`release_if_idle` takes it exclusively, so it cannot find the
+    network idle and remove the chain in between. A chain rkt made has a marker in
+    :data:`MARKERS`: with it, one ``iptables -C`` per subnet is started, and :meth:`finish`
+    remakes what an outside flush removed; without it, whoever holds :data:`CREATE_LOCK`
+    starts the ``iptables-restore`` that makes the chain (per address family) and marks it
+    once done. :meth:`abandon` if the ADD failed.
+    """
+
+    def __init__(self, network: NetworkConfig, run_dir: Path = RUN_DIR) -> None:
+        self.network = network
+        self.run_dir = run_dir
+        self.subnets = _subnets(network.plugins[0].get("ipam"))
+        self.chain, self.comment = network_names(network.name)
+        self.marker = run_dir / MARKERS / self.chain
+        self.checks: dict[tuple[int, str], subprocess.Popen[bytes] | None] = {}
+        self.restores: dict[int, subprocess.Popen[bytes] | None] = {}
+        self._creating = -1
+        self._shared = _flock(run_dir / LOCK, fcntl.LOCK_SH)
+        try:
+            if not self.marker.exists():
+                self._creating = _flock(run_dir / CREATE_LOCK, fcntl.LOCK_EX)
+                if self.marker.exists():  # made while we waited
+                    self._release_create()
+            if self._creating >= 0:
+                self.restores = {f: self._restore(f, nets) for f, nets in self.subnets.items()}
+            else:
+                self.checks = {(f, n): self._check(f, n) for f, nets in self.subnets.items()
+                               for n in nets}  # fmt: skip
+        except BaseException:
+            self.abandon()
+            raise
+
+    def _check(self, family: int, subnet: str) -> subprocess.Popen[bytes] | None:
+        jump = _jump(self.chain, self.comment, subnet)
+        return _start([_TOOL[family], "-w", "5", "-t", "nat", "-C", *jump])
+
+    def _restore(self, family: int, jumps: list[str]) -> subprocess.Popen[bytes] | None:
+        """Make (or empty and refill) the family's chain, and add the jumps for ``jumps``."""
+        tail = ["-m", "comment", "--comment", self.comment]
+        chain = self.chain
+        rules = [[f":{chain}", "-", "[0:0]"]]
+        rules += [["-A", chain, "-d", net, "-j", "ACCEPT", *tail] for net in self.subnets[family]]
+        rules += [["-A", chain, "!", "-d", _MULTICAST[family], "-j", "MASQUERADE", *tail]]
+        rules += [["-A", *_jump(chain, self.comment, subnet)] for subnet in jumps]
+        script = "*nat\n" + "".join(restore_line(r) for r in rules) + "COMMIT\n"
+        return _start([f"{_TOOL[family]}-restore", "-w", "5", "--noflush"], script)
+
+    def finish(self) -> None:
+        """Wait for the processes; remake what the checks found missing; release the locks.
+        :class:`NetworkError` if the chain could not be made."""
+        try:
+            if self._creating < 0:
+                missing = {f for (f, _), check in self.checks.items() if _finished(check) != 0}
+                if not missing:
+                    return
+                self._creating = _flock(self.run_dir / CREATE_LOCK, fcntl.LOCK_EX)
+                for family in sorted(missing):  # again: another pod may have remade them
+                    jumps = [n for n in self.subnets[family]
+                             if _finished(self._check(family, n)) != 0]  # fmt: skip
+                    if jumps:
+                        self.restores[family] = self._restore(family, jumps)
+            failed = [f for f, restore in self.restores.items() if _finished(restore) != 0]
+            if failed:
+                tool = f"{_TOOL[failed[0]]}-restore"
                 raise NetworkError(
-                    f"network {network.name!r}: {tool} could not add the NAT rules of ipMasq"
+                    f"network {self.network.name!r}: {tool} could not add the NAT rules of ipMasq"
                 )
+            self.marker.parent.mkdir(mode=0o755, exist_ok=True)
+            self.marker.write_text(self.network.name + "\n")
+        finally:
+            self.abandon()
+
+    def abandon(self) -> None:
+        """Let go: processes still running are waited for, the locks released."""
+        for process in (*self.checks.values(), *self.restores.values()):
+            _finished(process)
+        self.checks, self.restores = {}, {}
+        self._release_create()
+        if self._shared >= 0:
+            os.close(self._shared)
+            self._shared = -1
+
+    def _release_create(self) -> None:
+        if self._creating >= 0:
+            os.close(self._creating)
+            self._creating = -1
 
 
 def lease_dir(network: NetworkConfig) -> Path:
@@ -190,15 +269,15 @@ def _has_leases(directory: Path) -> bool:
     return False
 
 
-def release_if_idle(network: NetworkConfig, lock: Path = LOCK) -> list[str]:
+def release_if_idle(network: NetworkConfig, run_dir: Path = RUN_DIR) -> list[str]:
     """``rkt gc``: remove the masquerading chain of ``network`` (marked ``"network"``) if no
-    pod holds a lease on it; the errors. Jumps are found by their comment, whatever subnets
+    pod holds a lease on it; the errors. Jumps are found by their target, whatever subnets
     they were made for."""
     import shlex
 
     chain = network_names(network.name)[0]
     errors: list[str] = []
-    with _locked(lock):
+    with _locked(run_dir / LOCK):
         if _has_leases(lease_dir(network)):
             return []
         for family in (4, 6):
@@ -215,6 +294,7 @@ def release_if_idle(network: NetworkConfig, lock: Path = LOCK) -> list[str]:
                      if line.startswith("-A POSTROUTING ") and f"-j {chain}" in line]  # fmt: skip
             rules += [["-F", chain], ["-X", chain]]
             errors += _restore_or_each(tool, rules)
+        (run_dir / MARKERS / chain).unlink(missing_ok=True)
     return errors
 
 
@@ -328,13 +408,23 @@ def _output(command: list[str]) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def _start(command: list[str]) -> subprocess.Popen[bytes] | None:
+def _start(command: list[str], stdin: str | None = None) -> subprocess.Popen[bytes] | None:
+    """``command`` started with ``stdin`` written to it (None if it cannot start)."""
     try:
-        return subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
     except OSError:
         return None
+    if stdin is not None and process.stdin is not None:
+        with contextlib.suppress(BrokenPipeError):
+            process.stdin.write(stdin.encode())  # a script is far below a pipe's capacity
+        with contextlib.suppress(BrokenPipeError):
+            process.stdin.close()
+    return process
 
 
 def _finished(process: subprocess.Popen[bytes] | None) -> int | None:

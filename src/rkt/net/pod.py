@@ -78,9 +78,17 @@ def setup(
         for index, (network, args, conf, runtime) in enumerate(selection):
             ifname = f"eth{index}"
             ours = masquerade.take_over(network)
-            result = client.add(ours or network, uuid, str(path), ifname, args, runtime)
+            ensuring = None
             if ours is not None and masquerade.mode(ours) == masquerade.PER_NETWORK:
-                masquerade.ensure(ours)
+                ensuring = masquerade.Ensuring(ours)  # its iptables run during the ADD
+            try:
+                result = client.add(ours or network, uuid, str(path), ifname, args, runtime)
+            except BaseException:
+                if ensuring is not None:
+                    ensuring.abandon()
+                raise
+            if ensuring is not None:
+                ensuring.finish()
             elif ours is not None:
                 masquerade.add_for_pod(network.name, uuid, result)
             plugin = client.find_plugin(network.type)
