@@ -58,15 +58,14 @@ def _library() -> Any:
     if "pyseccomp" in sys.modules:
         return sys.modules["pyseccomp"]
     import ctypes
-    import ctypes.util
+    import types
 
-    # pyseccomp finds libc and libseccomp with ctypes.util.find_library, which runs
-    # `ldconfig -p` once per name: two processes and about 8 ms on every `rkt run`. The
-    # sonames load directly when installed (dlopen's own search); otherwise the lookup stays
-    # pyseccomp's.
-    find_library = ctypes.util.find_library
-
-    def known_soname(name: str) -> str | None:
+    # pyseccomp finds libc and libseccomp at import with ctypes.util.find_library, which runs
+    # `ldconfig -p` once per name (two processes, about 8 ms), and ctypes.util itself imports
+    # subprocess, shutil and tempfile (4 ms more, on every `rkt run`'s way to its app). For
+    # that import only, ctypes.util is a stand-in answering with the sonames, which dlopen
+    # finds by itself; a soname that is not installed goes to the real lookup.
+    def find_library(name: str) -> str | None:
         soname = _SONAMES.get(name)
         if soname is not None:
             try:
@@ -74,16 +73,35 @@ def _library() -> Any:
                 return soname
             except OSError:
                 pass
-        return find_library(name)
+        return _real_find_library(name)
 
-    ctypes.util.find_library = known_soname
+    stand_in = types.ModuleType("ctypes.util")
+    stand_in.find_library = find_library  # type: ignore[attr-defined]
+    real = sys.modules.get("ctypes.util")
+    sys.modules["ctypes.util"] = stand_in
+    ctypes.util = stand_in  # type: ignore[attr-defined]
     try:
         return importlib.import_module("pyseccomp")
     except (ImportError, RuntimeError) as err:
         # pyseccomp raises RuntimeError when libseccomp.so cannot be found.
         raise SeccompError(f"seccomp needs libseccomp and pyseccomp: {err}") from err
     finally:
-        ctypes.util.find_library = find_library
+        if real is not None:
+            sys.modules["ctypes.util"] = ctypes.util = real  # type: ignore[attr-defined]
+        else:
+            del sys.modules["ctypes.util"]
+            del ctypes.util  # type: ignore[attr-defined]
+
+
+def _real_find_library(name: str) -> str | None:
+    """ctypes.util.find_library itself, loaded aside from the stand-in of :func:`_library`."""
+    stand_in = sys.modules.pop("ctypes.util", None)
+    try:
+        real = importlib.import_module("ctypes.util")
+        return real.find_library(name)  # type: ignore[no-any-return]
+    finally:
+        if stand_in is not None:
+            sys.modules["ctypes.util"] = stand_in
 
 
 def load_library() -> None:
