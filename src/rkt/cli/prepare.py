@@ -15,6 +15,7 @@ With ``--pod-manifest=FILE`` there are no images: the manifest describes the who
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from typing import TYPE_CHECKING
 
@@ -126,7 +127,11 @@ def parse_command(args: argparse.Namespace, *, run: bool) -> AppList:
     """Read the images and their flags; pod flags among them update ``args`` in place."""
     from rkt.stage0.apps import parse_apps
 
-    scratch = argparse.ArgumentParser(prog="rkt", add_help=False, allow_abbrev=False)
+    # Never shows help: any width spares argparse asking shutil (rkt.cli.main._help_width).
+    formatter = functools.partial(argparse.HelpFormatter, width=78)
+    scratch = argparse.ArgumentParser(
+        prog="rkt", add_help=False, allow_abbrev=False, formatter_class=formatter
+    )
     flags = add_pod_flags(scratch, run=run)
     apps = parse_apps(list(args.images), flags)
     if apps.pod_words:
