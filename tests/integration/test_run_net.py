@@ -582,3 +582,32 @@ def test_a_failed_add_while_the_pod_starts(env: Env) -> None:
     assert env.rkt("list", "--no-legend").stdout.strip() == ""
     assert mounts_under(env.tmp) == []
     assert _leases(env.leases) == []
+
+
+@pytest.mark.skipif(shutil.which("iptables-save") is None, reason="needs iptables")
+def test_pods_joining_the_default_network_at_once(env: Env) -> None:
+    """Four pods start on the built-in default at the same moment: one makes the network's
+    masquerading chain while the others wait for it (no duplicate jump), each gets its own
+    address and reaches the host; gc then removes the chain with the last lease."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    env.rkt("fetch", "--insecure-options=image", str(env.aci))  # one store write, not four
+    script = "ip -4 -o addr show dev eth0; ip route"
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(
+            lambda _: env.run("default", "--exec=/bin/sh", "--", "-c", script, "---"), range(4)
+        ))  # fmt: skip
+    addresses = set()
+    for done in runs:
+        assert done.returncode == 0, done.stderr
+        found = re.search(r"inet (172\.16\.28\.[0-9]+)/24", done.stdout)
+        assert found and "default via 172.16.28.1" in done.stdout, done.stdout
+        addresses.add(found.group(1))
+    assert len(addresses) == 4
+    try:
+        jumps = [r for r in _default_masquerade() if r.startswith("-A POSTROUTING")]
+        assert len(jumps) == 1, jumps
+    finally:
+        podkit.cleanup(env.data, env.tmp)
+    if not any(p.name[0].isdigit() for p in Path("/var/lib/cni/networks/default").iterdir()):
+        assert _default_masquerade() == []
