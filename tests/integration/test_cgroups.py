@@ -10,6 +10,8 @@ pod's cgroup directories.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -233,8 +235,9 @@ def test_the_app_cannot_leave_its_cgroup(data: Path, base: Path, tmp_path: Path)
 
 
 def test_the_move_primer_moves_nothing() -> None:
-    """``rkt run``'s MovePrimer: a shell that writes itself into its own cgroup (taking the
-    kernel's move lock early) and exits 0; ours is unchanged, nothing is left behind."""
+    """``rkt run``'s MovePrimer: a shell whose background job writes itself into its own
+    cgroup (taking the kernel's move lock early); the shell exits at once and is reaped, ours
+    is unchanged."""
     with open("/proc/self/cgroup") as f:
         before = f.read()
     primer = cgroup.MovePrimer()
@@ -245,3 +248,28 @@ def test_the_move_primer_moves_nothing() -> None:
     primer.reap()
     with open("/proc/self/cgroup") as f:
         assert f.read() == before
+
+
+def test_rkt_run_leaves_no_zombie_child(data: Path, base: Path, tmp_path: Path) -> None:
+    """The primer's shell is reaped before the pod starts: while the app runs, rkt run's only
+    child is stage1."""
+    image = make_image(base, tmp_path, "sleeper", {"exec": ["/bin/sh", "-c", "sleep 30"]})
+    uuid_file = tmp_path / "uuid"
+    proc = subprocess.Popen(
+        [*podkit.RKT, f"--dir={data}", "--insecure-options=image", "run", "--net=none",
+         str(image), f"--uuid-file-save={uuid_file}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while not (data / "pods/run").is_dir() or not any((data / "pods/run").iterdir()):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.3)
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        states = [Path(f"/proc/{c}/stat").read_text().rpartition(")")[2].split()[0]
+                  for c in children]  # fmt: skip
+        assert len(children) == 1 and "Z" not in states, (children, states)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # rkt run, stage1 and the pod
+        proc.wait(30)

@@ -90,6 +90,17 @@ def dual_default() -> Any:
     return network
 
 
+def chain_lines(chain: str, comment: str, subnet: str) -> list[str]:
+    """What an IPv4 restore script declares of ``chain`` before its jumps."""
+    quoted = '"' + comment.replace('"', '\\"') + '"'
+    return [
+        "*nat",
+        f":{chain} - [0:0]",
+        f"-A {chain} -d {subnet} -j ACCEPT -m comment --comment {quoted}",
+        f"-A {chain} ! -d 224.0.0.0/4 -j MASQUERADE -m comment --comment {quoted}",
+    ]
+
+
 def test_the_first_pod_makes_the_chain_without_checking(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -103,10 +114,7 @@ def test_the_first_pod_makes_the_chain_without_checking(
     assert (tmp_path / masquerade.MARKERS / chain).read_text() == "default\n"
     quoted = '"' + comment.replace('"', '\\"') + '"'
     assert fake.restored[0][1].splitlines() == [
-        "*nat",
-        f":{chain} - [0:0]",
-        f"-A {chain} -d 172.16.28.0/24 -j ACCEPT -m comment --comment {quoted}",
-        f"-A {chain} ! -d 224.0.0.0/4 -j MASQUERADE -m comment --comment {quoted}",
+        *chain_lines(chain, comment, "172.16.28.0/24"),
         f"-A POSTROUTING -s 172.16.28.0/24 -m comment --comment {quoted} -j {chain}",
         "COMMIT",
     ]
@@ -218,10 +226,7 @@ def test_per_pod_rules_are_ptps_in_one_restore_per_family(
     assert [tool for tool, _ in fake.restored] == ["iptables-restore", "ip6tables-restore"]
     quoted = '"' + comment.replace('"', '\\"') + '"'
     assert fake.restored[0][1].splitlines() == [
-        "*nat",
-        f":{chain} - [0:0]",
-        f"-A {chain} -d 172.16.28.0/24 -j ACCEPT -m comment --comment {quoted}",
-        f"-A {chain} ! -d 224.0.0.0/4 -j MASQUERADE -m comment --comment {quoted}",
+        *chain_lines(chain, comment, "172.16.28.0/24"),
         f"-A POSTROUTING -s 172.16.28.5/32 -j {chain} -m comment --comment {quoted}",
         "COMMIT",
     ]

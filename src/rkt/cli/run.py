@@ -15,6 +15,7 @@ from rkt.errors import ConfigError
 
 if TYPE_CHECKING:
     from rkt.config import Config
+    from rkt.linux.cgroup import MovePrimer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,12 +31,12 @@ def run(args: argparse.Namespace, config: Config) -> int:
     # stage1 moves into the pod's cgroup in some 15 ms; the kernel's wait for that starts now.
     primer = MovePrimer()
     try:
-        return _prepare_and_run(args, config)
+        return _prepare_and_run(args, config, primer)
     finally:
         primer.reap()
 
 
-def _prepare_and_run(args: argparse.Namespace, config: Config) -> int:
+def _prepare_and_run(args: argparse.Namespace, config: Config, primer: MovePrimer) -> int:
     from rkt.cli.prepare import (
         check_run_time_flags,
         parse_command,
@@ -57,6 +58,7 @@ def _prepare_and_run(args: argparse.Namespace, config: Config) -> int:
     if args.uuid_file_save:
         _save_uuid(args.uuid_file_save, uuid)
     pods = DataDir(config.data_dir).pods
+    primer.reap()  # long done: no zombie child while the pod runs
     return run_prepared(pods, uuid, debug=config.debug, interactive=args.interactive)
 
 

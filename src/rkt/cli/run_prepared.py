@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from rkt.config import Config
+    from rkt.linux.cgroup import MovePrimer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,6 +19,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
+    from rkt.linux.cgroup import MovePrimer
+
+    primer = MovePrimer()  # see rkt.cli.run
+    try:
+        return _run(args, config, primer)
+    finally:
+        primer.reap()
+
+
+def _run(args: argparse.Namespace, config: Config, primer: MovePrimer) -> int:
     from rkt.cli.prepare import check_run_time_flags
     from rkt.datadir import DataDir
     from rkt.stage0.options import RunFlags, parse_hosts_entries, split_lists
@@ -34,17 +45,12 @@ def run(args: argparse.Namespace, config: Config) -> int:
         hostname=args.hostname,
     )
     pods = DataDir(config.data_dir).pods
-    from rkt.linux.cgroup import MovePrimer
-
-    primer = MovePrimer()  # see rkt.cli.run
-    try:
-        return run_prepared(
-            pods,
-            args.uuid,
-            debug=config.debug,
-            interactive=args.interactive,
-            flags=flags,
-            config_dirs=config.dirs,
-        )
-    finally:
-        primer.reap()
+    primer.reap()  # the shell only, its job goes on: no zombie child while the pod runs
+    return run_prepared(
+        pods,
+        args.uuid,
+        debug=config.debug,
+        interactive=args.interactive,
+        flags=flags,
+        config_dirs=config.dirs,
+    )

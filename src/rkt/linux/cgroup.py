@@ -453,10 +453,12 @@ class MovePrimer:
     grace period (6-30 ms on the bench VM) unless another move took it less than about a grace
     period ago (rcu_sync). ``rkt run`` starts one as it begins, so that stage1's move into the
     pod's cgroup (:class:`Joining`), some 15 ms later, usually finds the lock warm and takes
-    0.2 ms instead. A shell spawned (vfork) rather than a fork of ours: a forked copy of the
-    interpreter makes the caller pay copy-on-write faults for everything it then touches.
-    Best effort: without cgroups or /bin/sh nothing is started, a refused move is ignored.
-    :meth:`reap` when done.
+    0.2 ms instead. A shell spawned (vfork) rather than a fork of ours, since a forked copy of
+    the interpreter makes the caller pay copy-on-write faults for everything it then touches;
+    the shell leaves the move to a background job and exits at once, so that :meth:`reap`
+    (due before the pod starts: no zombie child for its lifetime) does not wait for the grace
+    period. Best effort: without cgroups or /bin/sh nothing is started, a refused move is
+    ignored.
     """
 
     SHELL = "/bin/sh"
@@ -467,7 +469,7 @@ class MovePrimer:
             base = next(iter(host_layout().bases.values()))
             self.pid = os.posix_spawn(
                 self.SHELL,
-                [self.SHELL, "-c", 'echo 0 > "$1"', "sh", os.path.join(base, "cgroup.procs")],
+                [self.SHELL, "-c", 'echo 0 > "$1" &', "sh", os.path.join(base, "cgroup.procs")],
                 {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
                 file_actions=[(os.POSIX_SPAWN_CLOSE, fd) for fd in (1, 2)],
             )
@@ -475,9 +477,11 @@ class MovePrimer:
             pass
 
     def reap(self) -> None:
+        """Wait for the shell (not its background job), once."""
         if self.pid:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(self.pid, 0)
+            self.pid = 0
 
 
 class Joining:

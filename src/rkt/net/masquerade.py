@@ -151,6 +151,22 @@ def _locked(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def _chain(chain: str, comment: str, family: int, subnets: list[str]) -> list[list[str]]:
+    """Declare ``chain`` (made, or emptied if it is there) to accept what goes to ``subnets``
+    and masquerade the rest but multicast, as ptp's ipMasq chains do."""
+    tail = ["-m", "comment", "--comment", comment]
+    return [
+        [f":{chain}", "-", "[0:0]"],
+        *(["-A", chain, "-d", subnet, "-j", "ACCEPT", *tail] for subnet in subnets),
+        ["-A", chain, "!", "-d", _MULTICAST[family], "-j", "MASQUERADE", *tail],
+    ]
+
+
+def _script(rules: list[list[str]]) -> str:
+    """An iptables-restore script for the nat table."""
+    return "*nat\n" + "".join(restore_line(r) for r in rules) + "COMMIT\n"
+
+
 def _jump(chain: str, comment: str, subnet: str) -> list[str]:
     return ["POSTROUTING", "-s", subnet, "-m", "comment", "--comment", comment, "-j", chain]
 
@@ -198,14 +214,9 @@ class Ensuring:
 
     def _restore(self, family: int, jumps: list[str]) -> subprocess.Popen[bytes] | None:
         """Make (or empty and refill) the family's chain, and add the jumps for ``jumps``."""
-        tail = ["-m", "comment", "--comment", self.comment]
-        chain = self.chain
-        rules = [[f":{chain}", "-", "[0:0]"]]
-        rules += [["-A", chain, "-d", net, "-j", "ACCEPT", *tail] for net in self.subnets[family]]
-        rules += [["-A", chain, "!", "-d", _MULTICAST[family], "-j", "MASQUERADE", *tail]]
-        rules += [["-A", *_jump(chain, self.comment, subnet)] for subnet in jumps]
-        script = "*nat\n" + "".join(restore_line(r) for r in rules) + "COMMIT\n"
-        return _start([f"{_TOOL[family]}-restore", "-w", "5", "--noflush"], script)
+        rules = _chain(self.chain, self.comment, family, self.subnets[family])
+        rules += [["-A", *_jump(self.chain, self.comment, subnet)] for subnet in jumps]
+        return _start([f"{_TOOL[family]}-restore", "-w", "5", "--noflush"], _script(rules))
 
     def finish(self) -> None:
         """Wait for the processes; remake what the checks found missing; release the locks.
@@ -321,14 +332,11 @@ def add_for_pod(name: str, container_id: str, result: Result) -> None:
             (str(ip.address.network), f"{ip.address.ip}/{ip.address.max_prefixlen}")
         )
     for family, ips in by_family.items():
+        rules = _chain(chain, comment, family, [subnet for subnet, _ in ips])
         tail = ["-m", "comment", "--comment", comment]
-        rules = [[f":{chain}", "-", "[0:0]"]]
-        rules += [["-A", chain, "-d", subnet, "-j", "ACCEPT", *tail] for subnet, _ in ips]
-        rules += [["-A", chain, "!", "-d", _MULTICAST[family], "-j", "MASQUERADE", *tail]]
         rules += [["-A", "POSTROUTING", "-s", host, "-j", chain, *tail] for _, host in ips]
-        script = "*nat\n" + "".join(restore_line(r) for r in rules) + "COMMIT\n"
         tool = f"{_TOOL[family]}-restore"
-        if run_iptables([tool, "-w", "5", "--noflush"], script) != 0:
+        if run_iptables([tool, "-w", "5", "--noflush"], _script(rules)) != 0:
             raise NetworkError(f"network {name!r}: {tool} could not add the NAT rules")
 
 
@@ -371,8 +379,7 @@ def _restore_or_each(tool: str, rules: list[list[str]]) -> list[str]:
     """Apply ``rules`` (removals) in one ``iptables-restore --noflush`` transaction; if that
     fails (some rule is already gone, which aborts the whole transaction), each on its own,
     where a rule that is already gone is no error. The errors of tools that could not run."""
-    script = "*nat\n" + "".join(restore_line(r) for r in rules) + "COMMIT\n"
-    if run_iptables([f"{tool}-restore", "-w", "5", "--noflush"], script) == 0:
+    if run_iptables([f"{tool}-restore", "-w", "5", "--noflush"], _script(rules)) == 0:
         return []
     errors = []
     for args in rules:
