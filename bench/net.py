@@ -133,10 +133,8 @@ def leftovers() -> list[str]:
     nat = subprocess.run(["iptables", "-w", "5", "-t", "nat", "-S", "POSTROUTING"],
                          capture_output=True, text=True, check=False)  # fmt: skip
     found += [f"rule {line}" for line in nat.stdout.splitlines() if 'name: "default"' in line]
-    from rkt.net.masquerade import network_names
-
-    chain = network_names("default")[0]
-    found += [f"rule {line}" for line in nat.stdout.splitlines() if chain in line]
+    found += [f"rule {line}" for line in nat.stdout.splitlines()
+              if 'rkt ipMasq of network \\"default\\"' in line]  # fmt: skip
     return found
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from rkt.net.cni import Attachment, Client
 from rkt.net.config import parse_network
-from rkt.net.files import CACHE_DIR, CONF_DIR, may_return_dns
+from rkt.net.files import CACHE_DIR, CONF_DIR, NETWORKS_FILE, may_return_dns
 from rkt.net.result import parse_result
 from rkt.pod import layout
 from rkt.stage1.load import OPTIONS_FILE, OPTIONS_VERSION, app_root, load
@@ -27,11 +27,16 @@ PTP: dict[str, Any] = {
 
 
 def save(pod_dir: Path, *docs: dict[str, Any]) -> None:
+    """The networks as rkt.net.selection.save_selection leaves them."""
     conf = pod_dir / CONF_DIR
     conf.mkdir(parents=True, exist_ok=True)
+    entries = []
     for index, doc in enumerate(docs):
         suffix = ".conflist" if "plugins" in doc else ".conf"
-        (conf / f"{index:02d}-{doc['name']}{suffix}").write_text(json.dumps(doc))
+        name = f"{index:02d}-{doc['name']}{suffix}"
+        (conf / name).write_text(json.dumps(doc))
+        entries.append({"name": doc["name"], "conf": f"{CONF_DIR}/{name}", "args": ""})
+    (pod_dir / NETWORKS_FILE).write_text(json.dumps(entries))
 
 
 def with_(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -85,9 +90,15 @@ def test_may_return_dns(tmp_path: Path, docs: list[dict[str, Any]], expected: bo
 
 
 def test_unreadable_configurations_may_return_dns(tmp_path: Path) -> None:
-    assert may_return_dns(tmp_path)  # no conf dir at all
+    assert may_return_dns(tmp_path)  # no networks.json at all
     save(tmp_path, PTP)
-    (tmp_path / CONF_DIR / "01-broken.conf").write_text("{")
+    assert not may_return_dns(tmp_path)
+    # A configuration no longer listed (run-prepared chose other networks) does not count.
+    (tmp_path / CONF_DIR / "05-old.conf").write_text(json.dumps(with_(PTP, type="dhcp")))
+    assert not may_return_dns(tmp_path)
+    (tmp_path / CONF_DIR / "00-n.conf").write_text("{")
+    assert may_return_dns(tmp_path)
+    (tmp_path / NETWORKS_FILE).write_text('[{"conf": "../../etc/x.conf"}]')
     assert may_return_dns(tmp_path)
 
 

@@ -110,8 +110,11 @@ def test_the_first_pod_makes_the_chain_without_checking(
     assert [tool for tool, _ in fake.restored] == ["iptables-restore", "ip6tables-restore"]
     assert fake.checked == []
     ensuring.finish()
-    chain, comment = masquerade.network_names("default")
-    assert (tmp_path / masquerade.MARKERS / chain).read_text() == "default\n"
+    chain, comment = masquerade.network_names(
+        "default", {4: ["172.16.28.0/24"], 6: ["fd52:6b74:1::/64"]}
+    )
+    for family in (4, 6):
+        assert (tmp_path / masquerade.MARKERS / f"{chain}.ipv{family}").read_text() == "default\n"
     quoted = '"' + comment.replace('"', '\\"') + '"'
     assert fake.restored[0][1].splitlines() == [
         *chain_lines(chain, comment, "172.16.28.0/24"),
@@ -137,9 +140,9 @@ def test_a_chain_flushed_by_someone_else_is_remade(
     fake = Iptables(monkeypatch, checks=1)
     network = masquerade.take_over(builtin_networks()["default"])
     assert network is not None
-    chain = masquerade.network_names("default")[0]
+    chain = masquerade.network_names("default", {4: ["172.16.28.0/24"]})[0]
     (tmp_path / masquerade.MARKERS).mkdir()
-    (tmp_path / masquerade.MARKERS / chain).write_text("default\n")  # made, then flushed
+    (tmp_path / masquerade.MARKERS / f"{chain}.ipv4").write_text("default\n")  # then flushed
     masquerade.Ensuring(network, tmp_path).finish()
     assert len(fake.checked) == 2  # checked while the ADD ran, and again under the lock
     assert [tool for tool, _ in fake.restored] == ["iptables-restore"]
@@ -153,7 +156,32 @@ def test_a_failed_restore_fails_the_add(tmp_path: Path, monkeypatch: pytest.Monk
     ensuring = masquerade.Ensuring(network, tmp_path)
     with pytest.raises(masquerade.NetworkError, match="iptables-restore"):
         ensuring.finish()
-    assert not (tmp_path / masquerade.MARKERS).exists()
+    assert list((tmp_path / masquerade.MARKERS).glob("*.ipv*")) == []
+
+
+def test_a_chain_made_for_a_failed_add_is_marked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ADD failed, the chain was made all the same: marked, so the next pod checks it
+    rather than making it again (which would add a second jump)."""
+    fake = Iptables(monkeypatch, checks=0)
+    network = masquerade.take_over(builtin_networks()["default"])
+    assert network is not None
+    masquerade.Ensuring(network, tmp_path).abandon()
+    assert len(list((tmp_path / masquerade.MARKERS).glob("*.ipv4"))) == 1
+    fake.restored.clear()
+    masquerade.Ensuring(network, tmp_path).finish()
+    assert fake.restored == [] and len(fake.checked) == 1
+
+
+def test_chains_are_named_after_the_subnets_too() -> None:
+    """A network whose subnets are edited gets a new chain: the old one, which its running
+    pods use, is left as it is."""
+    old = masquerade.network_names("n", {4: ["10.1.2.0/24"]})
+    new = masquerade.network_names("n", {4: ["10.1.3.0/24"]})
+    assert old[0] != new[0] and old[1] == new[1]
+    assert len(old[0]) <= 28 and old[0].startswith("RKT-MASQ-")
+    assert masquerade.network_names("m", {4: ["10.1.2.0/24"]})[0] != old[0]
 
 
 def test_gc_waits_for_pods_that_are_joining(
@@ -179,14 +207,20 @@ def test_gc_waits_for_pods_that_are_joining(
 
 
 def test_release_waits_for_the_last_lease(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    chain, comment = masquerade.network_names("n")
+    """gc removes every chain of the network (here: one made before its subnet was edited,
+    and one made since), with their jumps and markers, once no lease is left."""
+    chain, comment = masquerade.network_names("n", {4: ["10.1.2.0/24"]})
+    older = masquerade.network_names("n", {4: ["10.1.9.0/24"]})[0]
     quoted = '"' + comment.replace('"', '\\"') + '"'  # as iptables -S prints it
     listing = (
         "-P POSTROUTING ACCEPT\n"
         f"-N {chain}\n"
+        f"-N {older}\n"
         f"-A POSTROUTING -s 10.1.2.0/24 -m comment --comment {quoted} -j {chain}\n"
         "-A POSTROUTING -s 10.9.9.0/24 -j MASQUERADE\n"
+        f"-A POSTROUTING -s 10.1.9.0/24 -m comment --comment {quoted} -j {older}\n"
         f"-A {chain} -d 10.1.2.0/24 -m comment --comment {quoted} -j ACCEPT\n"
+        f"-A {older} -d 10.1.9.0/24 -m comment --comment {quoted} -j ACCEPT\n"
     )
     fake = Iptables(monkeypatch, checks=0, listing=listing)
     leases = tmp_path / "leases"
@@ -197,18 +231,28 @@ def test_release_waits_for_the_last_lease(tmp_path: Path, monkeypatch: pytest.Mo
     for name in ("lock", "last_reserved_ip.0", "10.1.2.7"):
         (leases / "n" / name).write_text(UUID)
     (tmp_path / masquerade.MARKERS).mkdir()
-    (tmp_path / masquerade.MARKERS / chain).write_text("n\n")
+    (tmp_path / masquerade.MARKERS / f"{chain}.ipv4").write_text("n\n")
     assert masquerade.release_if_idle(network, tmp_path) == []
     assert fake.restored == []  # a pod holds 10.1.2.7
 
     (leases / "n" / "10.1.2.7").unlink()
     assert masquerade.release_if_idle(network, tmp_path) == []
-    assert not (tmp_path / masquerade.MARKERS / chain).exists()
-    assert fake.restored[0] == (
-        "iptables-restore",
-        f"*nat\n-D POSTROUTING -s 10.1.2.0/24 -m comment --comment {quoted} -j {chain}\n"
-        f"-F {chain}\n-X {chain}\nCOMMIT\n",
-    )
+    assert not (tmp_path / masquerade.MARKERS / f"{chain}.ipv4").exists()
+    first, second = sorted([chain, older])
+    assert fake.restored[0][0] == "iptables-restore"
+    assert fake.restored[0][1].splitlines() == [
+        "*nat",
+        f"-D POSTROUTING -s 10.1.2.0/24 -m comment --comment {quoted} -j {chain}",
+        f"-D POSTROUTING -s 10.1.9.0/24 -m comment --comment {quoted} -j {older}",
+        f"-F {first}",
+        f"-X {first}",
+        f"-F {second}",
+        f"-X {second}",
+        "COMMIT",
+    ]
+    dhcp = masquerade.take_over(ptp({"type": "dhcp"}))
+    assert dhcp is not None and masquerade.lease_dir(dhcp) is None
+    assert masquerade.release_if_idle(dhcp, tmp_path) == []
 
 
 def test_per_pod_rules_are_ptps_in_one_restore_per_family(

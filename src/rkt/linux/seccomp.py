@@ -64,7 +64,8 @@ def _library() -> Any:
     # `ldconfig -p` once per name (two processes, about 8 ms), and ctypes.util itself imports
     # subprocess, shutil and tempfile (4 ms more, on every `rkt run`'s way to its app). For
     # that import only, ctypes.util is a stand-in answering with the sonames, which dlopen
-    # finds by itself; a soname that is not installed goes to the real lookup.
+    # finds by itself; a soname that is not installed goes to the real lookup. (Swapping a
+    # module in sys.modules is safe here: stage1 loads the library before any thread.)
     def find_library(name: str) -> str | None:
         soname = _SONAMES.get(name)
         if soname is not None:
@@ -82,8 +83,9 @@ def _library() -> Any:
     ctypes.util = stand_in  # type: ignore[attr-defined]
     try:
         return importlib.import_module("pyseccomp")
-    except (ImportError, RuntimeError) as err:
-        # pyseccomp raises RuntimeError when libseccomp.so cannot be found.
+    except (ImportError, RuntimeError, AttributeError) as err:
+        # pyseccomp raises RuntimeError when libseccomp.so cannot be found; AttributeError: a
+        # pyseccomp that wants more of ctypes.util than the stand-in has.
         raise SeccompError(f"seccomp needs libseccomp and pyseccomp: {err}") from err
     finally:
         if real is not None:

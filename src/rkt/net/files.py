@@ -52,12 +52,15 @@ def may_return_dns(pod_dir: Path) -> bool:
     ptp and host-local without ``dns``), it plans and starts while stage0 ADDs. Unreadable or
     unknown configurations count as "could"."""
     try:
-        names = os.listdir(pod_dir / CONF_DIR)
-    except OSError:
+        entries = json.loads((pod_dir / NETWORKS_FILE).read_bytes())
+        confs = [str(entry["conf"]) for entry in entries]
+    except (OSError, ValueError, TypeError, KeyError):
         return True
-    for name in names:
+    for conf in confs:
+        if conf.startswith("/") or ".." in conf.split("/"):
+            return True
         try:
-            doc = json.loads((pod_dir / CONF_DIR / name).read_bytes())
+            doc = json.loads((pod_dir / conf).read_bytes())
         except (OSError, ValueError):
             return True
         plugins = doc.get("plugins") if isinstance(doc, dict) and "plugins" in doc else [doc]

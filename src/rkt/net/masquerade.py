@@ -18,7 +18,10 @@ turns the plugin's ``ipMasq`` off (:func:`take_over`, marking the configuration 
   removed by :func:`sweep` when the pod's network is torn down.
 
 Either way the rules masquerade what a pod sends beyond the network's own subnets (but
-multicast), as ptp's do.
+multicast), as ptp's do. The per-network jump matches the whole subnet as the source where
+ptp's match each pod's address: the same for the network's pods, which are all there is on
+a subnet host-local hands out (the host's end of a ptp veth holds the gateway address, which
+the host picks as a source only for its pods).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import ipaddress
 import json
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,7 +44,6 @@ if TYPE_CHECKING:
     from rkt.net.result import Result
 
 __all__ = [
-    "CREATE_LOCK",
     "LOCK",
     "MARKERS",
     "MASQ_BY_RKT",
@@ -65,9 +67,8 @@ PER_NETWORK = "network"
 RUN_DIR = Path("/run/rkt")
 #: Shared by :class:`Ensuring`, exclusive for :func:`release_if_idle` (in :data:`RUN_DIR`).
 LOCK = "masquerade.lock"
-#: Held by whoever makes a network's chain.
-CREATE_LOCK = "masquerade.create.lock"
-#: One file per chain rkt made and gc has not removed, named as the chain.
+#: The markers (``<chain>.ipv4``/``.ipv6``: made by rkt, not removed by gc since) and the
+#: chains' locks (``<chain>.lock``), in :data:`RUN_DIR`.
 MARKERS = "masquerade"
 #: host-local's lease directories when the IPAM configuration names no ``dataDir``.
 DEFAULT_LEASE_DIR = Path("/var/lib/cni/networks")
@@ -117,17 +118,22 @@ def _subnets(ipam: object) -> dict[int, list[str]]:
     return found
 
 
-def network_names(name: str) -> tuple[str, str]:
+def network_names(name: str, subnets: Mapping[int, list[str]]) -> tuple[str, str]:
     """The chain (28 characters at most, as iptables wants) and comment of a network's rules.
 
-    The chain's name needs only be stable and differ between the few networks of a host: two
-    checksums of the name, as hashlib would load OpenSSL (2 ms) on the way to every ADD."""
+    The chain is named after the network and its subnets, so that its rules never change:
+    a network whose subnets are edited gets a chain of its own next to the one its running
+    pods use, and gc removes both once the network is idle. The name needs only be stable
+    and differ between the few chains of a host: two checksums, as hashlib would load
+    OpenSSL (2 ms) on the way to every ADD."""
     import zlib
 
-    data = name.encode()
-    return f"RKT-MASQ-{zlib.crc32(data):08x}{zlib.adler32(data):08x}", (
-        f'rkt ipMasq of network "{name}"'
-    )
+    data = json.dumps([name, sorted(subnets.items())]).encode()
+    return f"RKT-MASQ-{zlib.crc32(data):08x}{zlib.adler32(data):08x}", _comment(name)
+
+
+def _comment(name: str) -> str:
+    return f'rkt ipMasq of network "{name}"'
 
 
 def _flock(path: Path, operation: int) -> int:
@@ -177,36 +183,43 @@ class Ensuring:
 
     Started, it holds :data:`LOCK` shared until :meth:`finish` (after the ADD, when the pod's
     lease is taken): gc's :func:`release_if_idle` takes it exclusively, so it cannot find the
-    network idle and remove the chain in between. A chain rkt made has a marker in
-    :data:`MARKERS`: with it, one ``iptables -C`` per subnet is started, and :meth:`finish`
-    remakes what an outside flush removed; without it, whoever holds :data:`CREATE_LOCK`
-    starts the ``iptables-restore`` that makes the chain (per address family) and marks it
-    once done. :meth:`abandon` if the ADD failed.
+    network idle and remove the chain in between. Each address family of a chain rkt made
+    has a marker in :data:`MARKERS`: with it, one ``iptables -C`` per subnet is started, and
+    :meth:`finish` remakes what an outside flush removed; without it, whoever holds the
+    chain's lock there starts the ``iptables-restore`` that makes the chain and its jumps,
+    and marks it once done (even if the ADD fails: the chain is right). Pods of the network
+    wait for that lock while the first one ADDs; other networks do not.
     """
 
     def __init__(self, network: NetworkConfig, run_dir: Path = RUN_DIR) -> None:
         self.network = network
-        self.run_dir = run_dir
         self.subnets = _subnets(network.plugins[0].get("ipam"))
-        self.chain, self.comment = network_names(network.name)
-        self.marker = run_dir / MARKERS / self.chain
+        self.chain, self.comment = network_names(network.name, self.subnets)
+        self.markers = run_dir / MARKERS
         self.checks: dict[tuple[int, str], subprocess.Popen[bytes] | None] = {}
         self.restores: dict[int, subprocess.Popen[bytes] | None] = {}
         self._creating = -1
         self._shared = _flock(run_dir / LOCK, fcntl.LOCK_SH)
         try:
-            if not self.marker.exists():
-                self._creating = _flock(run_dir / CREATE_LOCK, fcntl.LOCK_EX)
-                if self.marker.exists():  # made while we waited
-                    self._release_create()
-            if self._creating >= 0:
-                self.restores = {f: self._restore(f, nets) for f, nets in self.subnets.items()}
-            else:
-                self.checks = {(f, n): self._check(f, n) for f, nets in self.subnets.items()
-                               for n in nets}  # fmt: skip
+            unmade = [f for f in self.subnets if not self._marker(f).exists()]
+            if unmade:
+                self._take_create_lock()
+                unmade = [f for f in unmade if not self._marker(f).exists()]  # made meanwhile
+            for family, nets in self.subnets.items():
+                if family in unmade:
+                    self.restores[family] = self._restore(family, nets)
+                else:
+                    self.checks.update({(family, n): self._check(family, n) for n in nets})
         except BaseException:
             self.abandon()
             raise
+
+    def _marker(self, family: int) -> Path:
+        return self.markers / f"{self.chain}.ipv{family}"
+
+    def _take_create_lock(self) -> None:
+        if self._creating < 0:
+            self._creating = _flock(self.markers / f"{self.chain}.lock", fcntl.LOCK_EX)
 
     def _check(self, family: int, subnet: str) -> subprocess.Popen[bytes] | None:
         jump = _jump(self.chain, self.comment, subnet)
@@ -222,47 +235,58 @@ class Ensuring:
         """Wait for the processes; remake what the checks found missing; release the locks.
         :class:`NetworkError` if the chain could not be made."""
         try:
-            if self._creating < 0:
-                missing = {f for (f, _), check in self.checks.items() if _finished(check) != 0}
-                if not missing:
-                    return
-                self._creating = _flock(self.run_dir / CREATE_LOCK, fcntl.LOCK_EX)
+            missing = {f for (f, _), check in self.checks.items() if _finished(check) != 0}
+            self.checks = {}
+            if missing:
+                self._take_create_lock()
                 for family in sorted(missing):  # again: another pod may have remade them
                     jumps = [n for n in self.subnets[family]
                              if _finished(self._check(family, n)) != 0]  # fmt: skip
                     if jumps:
                         self.restores[family] = self._restore(family, jumps)
-            failed = [f for f, restore in self.restores.items() if _finished(restore) != 0]
+            failed = self._settle()
             if failed:
-                tool = f"{_TOOL[failed[0]]}-restore"
                 raise NetworkError(
-                    f"network {self.network.name!r}: {tool} could not add the NAT rules of ipMasq"
+                    f"network {self.network.name!r}: {_TOOL[failed[0]]}-restore could not "
+                    "add the NAT rules of ipMasq"
                 )
-            self.marker.parent.mkdir(mode=0o755, exist_ok=True)
-            self.marker.write_text(self.network.name + "\n")
         finally:
             self.abandon()
 
+    def _settle(self) -> list[int]:
+        """Wait for the restores, mark the families they made; those that failed."""
+        failed = []
+        for family, restore in self.restores.items():
+            if _finished(restore) == 0:
+                self._marker(family).write_text(self.network.name + "\n")
+            else:
+                failed.append(family)
+        self.restores = {}
+        return failed
+
     def abandon(self) -> None:
-        """Let go: processes still running are waited for, the locks released."""
-        for process in (*self.checks.values(), *self.restores.values()):
-            _finished(process)
-        self.checks, self.restores = {}, {}
-        self._release_create()
-        if self._shared >= 0:
-            os.close(self._shared)
-            self._shared = -1
+        """Let go: processes still running are waited for (a chain they made is marked), the
+        locks released."""
+        try:
+            for process in self.checks.values():
+                _finished(process)
+            self.checks = {}
+            self._settle()
+        finally:
+            if self._creating >= 0:
+                os.close(self._creating)
+                self._creating = -1
+            if self._shared >= 0:
+                os.close(self._shared)
+                self._shared = -1
 
-    def _release_create(self) -> None:
-        if self._creating >= 0:
-            os.close(self._creating)
-            self._creating = -1
 
-
-def lease_dir(network: NetworkConfig) -> Path:
-    """Where host-local keeps the network's leases (``dataDir``/name)."""
+def lease_dir(network: NetworkConfig) -> Path | None:
+    """Where host-local keeps the network's leases (``dataDir``/name); None for another IPAM."""
     ipam = network.plugins[0].get("ipam")
-    data_dir = ipam.get("dataDir") if isinstance(ipam, dict) else None
+    if not isinstance(ipam, dict) or ipam.get("type") != "host-local":
+        return None
+    data_dir = ipam.get("dataDir")
     return Path(str(data_dir)) / network.name if data_dir else DEFAULT_LEASE_DIR / network.name
 
 
@@ -273,6 +297,8 @@ def _has_leases(directory: Path) -> bool:
         names = os.listdir(directory)
     except FileNotFoundError:
         return False
+    except OSError as err:
+        raise NetworkError(f"cannot read the leases in {directory}: {err.strerror}") from err
     for name in names:
         with contextlib.suppress(ValueError):
             ipaddress.ip_address(name)
@@ -281,31 +307,43 @@ def _has_leases(directory: Path) -> bool:
 
 
 def release_if_idle(network: NetworkConfig, run_dir: Path = RUN_DIR) -> list[str]:
-    """``rkt gc``: remove the masquerading chain of ``network`` (marked ``"network"``) if no
-    pod holds a lease on it; the errors. Jumps are found by their target, whatever subnets
-    they were made for."""
+    """``rkt gc``: remove the masquerading chains of ``network`` (a ptp network with host-local
+    addresses, whatever its ``ipMasq`` says now) if no pod holds a lease on it; the errors.
+    Chains are found by their comment, whatever subnets (or ipMasq) the network had when they
+    were made, and jumps by their target."""
     import shlex
 
-    chain = network_names(network.name)[0]
+    directory = lease_dir(network)
+    if directory is None:
+        return []
+    comment = _comment(network.name)
     errors: list[str] = []
     with _locked(run_dir / LOCK):
-        if _has_leases(lease_dir(network)):
+        if _has_leases(directory):
             return []
+        chains: set[str] = set()
         for family in (4, 6):
             tool = _TOOL[family]
             listed = _output([tool, "-w", "5", "-t", "nat", "-S"])
             if listed is None:
                 if family == 4:  # a host without IPv6 has no ip6tables to ask, nor rules
-                    errors.append(f"{tool} -S: cannot run {tool}")
+                    errors.append(f"{tool} -S: cannot list the nat table")
                 continue
-            lines = listed.splitlines()
-            if f"-N {chain}" not in lines:
+            lines = [shlex.split(line) for line in listed.splitlines()]
+            ours = {w[1] for w in lines if len(w) > 1 and w[0] == "-A" and comment in w
+                    and w[1].startswith("RKT-MASQ-")}  # fmt: skip
+            if not ours:
                 continue
-            rules = [["-D", *shlex.split(line)[1:]] for line in lines
-                     if line.startswith("-A POSTROUTING ") and f"-j {chain}" in line]  # fmt: skip
-            rules += [["-F", chain], ["-X", chain]]
+            chains |= ours
+            rules = [["-D", *w[1:]] for w in lines if w[:2] == ["-A", "POSTROUTING"]
+                     and len(w) > 3 and w[-2] == "-j" and w[-1] in ours]  # fmt: skip
+            for chain in sorted(ours):
+                rules += [["-F", chain], ["-X", chain]]
             errors += _restore_or_each(tool, rules)
-        (run_dir / MARKERS / chain).unlink(missing_ok=True)
+        if not errors:  # a marker left behind only costs a check that finds the chain gone
+            for chain in chains:
+                for marker in (run_dir / MARKERS).glob(f"{chain}.ipv*"):
+                    marker.unlink(missing_ok=True)
     return errors
 
 
@@ -427,10 +465,15 @@ def _start(command: list[str], stdin: str | None = None) -> subprocess.Popen[byt
     except OSError:
         return None
     if stdin is not None and process.stdin is not None:
-        with contextlib.suppress(BrokenPipeError):
-            process.stdin.write(stdin.encode())  # a script is far below a pipe's capacity
-        with contextlib.suppress(BrokenPipeError):
-            process.stdin.close()
+        try:
+            with contextlib.suppress(BrokenPipeError):
+                process.stdin.write(stdin.encode())  # a script is far below a pipe's capacity
+            with contextlib.suppress(BrokenPipeError):
+                process.stdin.close()
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
     return process
 
 

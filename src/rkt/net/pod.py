@@ -190,13 +190,16 @@ class _Sweeper:
 
 
 def release_idle(pod_dir: Path) -> list[str]:
-    """``rkt gc`` of the pod: remove the masquerading of its networks that no pod is on any
-    more (:func:`masquerade.release_if_idle`); the errors."""
+    """``rkt gc`` of the pod: remove the masquerading of its ptp networks that no pod is on any
+    more (:func:`masquerade.release_if_idle`; also of one whose ipMasq was turned off since
+    its chain was made); the errors."""
     errors: list[str] = []
     for network, _, _, _ in load_selection(pod_dir):
-        ours = masquerade.take_over(network)
-        if ours is not None and masquerade.mode(ours) == masquerade.PER_NETWORK:
-            errors += masquerade.release_if_idle(ours)
+        if network.type == "ptp":
+            try:
+                errors += masquerade.release_if_idle(network)
+            except NetworkError as err:
+                errors.append(str(err))
     return errors
 
 

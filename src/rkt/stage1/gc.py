@@ -66,12 +66,17 @@ def teardown_network(pod_dir: str) -> list[str]:
 
     from rkt.net.pod import release_idle, teardown
 
+    errors = []
     try:
-        errors = teardown(Path(pod_dir), os.path.basename(pod_dir.rstrip("/")))
-        # The masquerading of a network outlives its pods until gc (rkt.net.masquerade).
-        return errors + release_idle(Path(pod_dir))
+        errors += teardown(Path(pod_dir), os.path.basename(pod_dir.rstrip("/")))
     except Exception as err:  # gc must go on: the mounts and cgroups are still to be removed
-        return [f"network teardown: {err}"]
+        errors.append(f"network teardown: {err}")
+    try:
+        # The masquerading of a network outlives its pods until gc (rkt.net.masquerade).
+        errors += release_idle(Path(pod_dir))
+    except Exception as err:
+        errors.append(f"network masquerading: {err}")
+    return errors
 
 
 def gc(pod_dir: str) -> list[str]:

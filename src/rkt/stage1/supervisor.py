@@ -77,6 +77,8 @@ class Supervisor:
         self.running: dict[int, str] = {}
         self.exits: list[tuple[str, int]] = []
         self.stopping = False
+        #: the signal of the stop (SIGTERM or SIGINT), once one came
+        self.stop_signal = 0
         self.aborting = False
         #: Running post-stop handlers: pid -> (app, the app's status, SIGKILL deadline).
         self.post_stops: dict[int, tuple[str, int, float]] = {}
@@ -102,6 +104,7 @@ class Supervisor:
     def _forward(self, signum: int, frame: FrameType | None) -> None:
         if signum in (signal.SIGTERM, signal.SIGINT) and not self.stopping:
             self.stopping = True
+            self.stop_signal = signum
             self.stop_deadline = time.monotonic() + STOP_TIMEOUT
             self._arm()
         self._signal_apps(signum)
@@ -236,9 +239,9 @@ def run(plan: PodPlan, pod_dir: str, kernel: Kernel, *, network_ready: int | Non
     """Be the pod's PID 1 until its apps have exited; the pod's exit status.
 
     ``network_ready``: the pod's networks are still being ADDed (by stage0, to the network
-    namespace we are in); nothing starts before they are up (a stop meanwhile is kept for the
-    apps, which get it as they start). If they do not come up, 254 without a word: stage0
-    reports why."""
+    namespace we are in); nothing starts before they are up, and nothing at all if the pod was
+    stopped meanwhile (128 + the stop's signal, as an app it killed would report). If they do
+    not come up, 254 without a word: stage0 reports why."""
     supervisor = Supervisor(plan, pod_dir, kernel)
     supervisor.install_handlers()
     try:
@@ -247,8 +250,11 @@ def run(plan: PodPlan, pod_dir: str, kernel: Kernel, *, network_ready: int | Non
     except OSError:
         pass  # Only cosmetic.
     kernel.sethostname(plan.hostname)
-    if network_ready is not None and not wait_for_networks(network_ready):
-        return FAILURE
+    if network_ready is not None:
+        up = wait_for_networks(network_ready)
+        if supervisor.stopping or not up:
+            supervisor.disarm()
+            return 128 + supervisor.stop_signal if supervisor.stopping else FAILURE
     try:
         # Before any app runs, in the pod's namespaces (os/unix/sysctl).
         apply_sysctls(plan.sysctls)
