@@ -82,7 +82,8 @@ def _record_unenforced(plan: PodPlan, pod_dir: str, debug: bool) -> None:
     for name, content in ((UNENFORCED, unenforced), (ISOLATORS, report)):
         path = os.path.join(pod_dir, name)
         os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-        write_atomically(path, json.dumps(content, sort_keys=True).encode() + b"\n", 0o644)
+        content_bytes = json.dumps(content, sort_keys=True).encode() + b"\n"
+        write_atomically(path, content_bytes, 0o644, durable=False)
 
 
 def _save_filter(app: AppPlan, pod_dir: str, debug: bool) -> None:
@@ -98,7 +99,7 @@ def _save_filter(app: AppPlan, pod_dir: str, debug: bool) -> None:
             os.unlink(path)
         return
     content = json.dumps(resolved.to_json(), sort_keys=True).encode() + b"\n"
-    write_atomically(path, content, 0o644)
+    write_atomically(path, content, 0o644, durable=False)
     # Each app's process builds its filter; loaded here once, the library comes with the fork.
     linux_seccomp.load_library()
     built = build_filter(resolved) if debug else None
@@ -200,7 +201,9 @@ def _pod_process(
             _pid1(plan, pod_dir, network_ready)
         if network_ready is not None:
             os.close(network_ready)
-        write_atomically(os.path.join(pod_dir, layout.PID), f"{pid}\n".encode(), 0o644)
+        write_atomically(
+            os.path.join(pod_dir, layout.PID), f"{pid}\n".encode(), 0o644, durable=False
+        )
         os.write(report, str(pid).encode())
         os.close(report)
         _, status = os.waitpid(pid, 0)
