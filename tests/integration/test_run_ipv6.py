@@ -222,6 +222,9 @@ def test_dual_stack_builtin_default(tmp_path: Path) -> None:
         assert host.peers and ipaddress.IPv6Address(host.peers[0]) == ipaddress.IPv6Address(
             ip_b.group(1)
         )
+        masquerading = _rules_naming('rkt ipMasq of network \\"default\\"')
+        assert any(f"-s {net6}" in r and r.startswith("-A POSTROUTING") for r in masquerading)
+        assert any("-s 172.16.28.0/24" in r for r in masquerading), masquerading
         os.killpg(server.pid, signal.SIGTERM)  # rkt run passes it on; the pod stops
         server.wait(30)
         for _ in range(2):
@@ -233,6 +236,10 @@ def test_dual_stack_builtin_default(tmp_path: Path) -> None:
         assert _devices_with6(gateway6) == []
         assert _default_leases_naming(uuids) == []
         assert [r for u in uuids for r in _rules_naming(u)] == []
+        leases = Path("/var/lib/cni/networks/default")
+        if not any(p.name[0].isdigit() for p in leases.iterdir()):  # no other pod on it
+            # The network's masquerading chains, IPv4 and IPv6, went with its last lease.
+            assert _rules_naming('rkt ipMasq of network \\"default\\"') == []
         assert podkit.mounts_under(tmp_path) == []
         assert not data.joinpath("pods").exists() or not any(data.joinpath("pods").rglob("netns"))
     finally:
