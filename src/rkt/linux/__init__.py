@@ -13,6 +13,7 @@ How the parts fit:
 - ``kernel`` is the seam: the ``Kernel`` protocol, ``RealKernel`` that performs the calls and
   ``RecordingKernel`` that records them, so plans are tested by the order of their calls.
 
-Nothing here is imported by ``import rkt``; importing a submodule loads ctypes. All of it acts on
+Nothing here is imported by ``import rkt``; importing a submodule loads ctypes (but
+``mountinfo``, a parser of /proc/self/mountinfo). All of it acts on
 the calling thread, so executors run it in a freshly forked, single-threaded process.
 """

@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import msgspec
 
+from rkt.linux.mountinfo import unescape
+
 V1 = "v1"
 V2 = "v2"
 HYBRID = "hybrid"
@@ -99,18 +101,6 @@ class Layout(msgspec.Struct, frozen=True):
     available: tuple[str, ...] = ()
 
 
-def _unescape(field_: str) -> str:
-    out, i = [], 0
-    while i < len(field_):
-        if field_[i] == "\\" and field_[i + 1 : i + 4].isdigit():
-            out.append(chr(int(field_[i + 1 : i + 4], 8)))
-            i += 4
-        else:
-            out.append(field_[i])
-            i += 1
-    return "".join(out)
-
-
 def _mounts(mountinfo: str) -> list[tuple[str, str, str, set[str]]]:
     """(fstype, mount root, mount point, super options) of the cgroup mounts."""
     found = []
@@ -121,7 +111,7 @@ def _mounts(mountinfo: str) -> list[tuple[str, str, str, set[str]]]:
         fields, rest = head.split(" "), tail.split(" ")
         if len(fields) < 5 or len(rest) < 3 or rest[0] not in ("cgroup", "cgroup2"):
             continue
-        found.append((rest[0], _unescape(fields[3]), _unescape(fields[4]), set(rest[2].split(","))))
+        found.append((rest[0], unescape(fields[3]), unescape(fields[4]), set(rest[2].split(","))))
     return found
 
 

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rkt.errors import PodError
+from rkt.linux.mountinfo import MOUNTINFO, mount_points
 from rkt.pod.pod import Pod, walk_pods
 from rkt.pod.state import Phase, PodState
 
@@ -194,27 +195,11 @@ def delete(pod: Pod, report: Report, teardown: Teardown = executor_teardown) -> 
     return True
 
 
-def mounts_under(path: Path, mountinfo: str = "/proc/self/mountinfo") -> list[str]:
+def mounts_under(path: Path, mountinfo: str = MOUNTINFO) -> list[str]:
     """Mount points at or below ``path`` (mountinfo's field 5, octal escapes decoded)."""
     try:
-        with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
-            lines = f.read().splitlines()
+        points = mount_points(mountinfo)
     except FileNotFoundError:
         return []
     root = os.path.realpath(path)
-    found = []
-    for line in lines:
-        fields = line.split(" ")
-        if len(fields) < 5:
-            continue
-        point = _unescape(fields[4])
-        if point == root or point.startswith(root + "/"):
-            found.append(point)
-    return found
-
-
-def _unescape(text: str) -> str:
-    # The kernel writes space, tab, newline and backslash as \ooo in mountinfo.
-    for code in ("040", "011", "012", "134"):
-        text = text.replace("\\" + code, chr(int(code, 8)))
-    return text
+    return [point for point in points if point == root or point.startswith(root + "/")]

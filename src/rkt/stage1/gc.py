@@ -14,30 +14,10 @@ import sys
 
 from rkt.linux import cgroup
 from rkt.linux.mount import MNT_DETACH, umount2
+from rkt.linux.mountinfo import MOUNTINFO, mount_points
 
-MOUNTINFO = "/proc/self/mountinfo"
 #: A mount detached in one pass may uncover others (stacked mounts); a few passes end it.
 MAX_PASSES = 8
-
-
-def _unescape(field: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as \ooo (fs/proc_namespace.c).
-    out = []
-    i = 0
-    while i < len(field):
-        if field[i] == "\\" and field[i + 1 : i + 4].isdigit():
-            out.append(chr(int(field[i + 1 : i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
-
-
-def mount_points(mountinfo: str = MOUNTINFO) -> list[str]:
-    """Mount points in the order of mountinfo (parents before the mounts on top of them)."""
-    with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
-        return [_unescape(line.split(" ")[4]) for line in f if line.strip()]
 
 
 def under(path: str, top: str) -> bool:
