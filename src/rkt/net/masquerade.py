@@ -435,14 +435,8 @@ def restore_line(args: list[str]) -> str:
 
 
 def run_iptables(command: list[str], stdin: str | None = None) -> int | None:
-    """Run one iptables command; its exit status, ``None`` if it could not run."""
-    try:
-        done = subprocess.run(
-            command, input=stdin, capture_output=True, text=True, timeout=30, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.returncode
+    """Run one iptables command to its end; its exit status, ``None`` if it could not run."""
+    return _finished(_start(command, stdin))
 
 
 def _output(command: list[str]) -> str | None:
