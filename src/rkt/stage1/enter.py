@@ -124,7 +124,8 @@ def parse_environ(raw: bytes) -> dict[bytes, bytes]:
     return env
 
 
-def _read_at(dir_fd: int, name: str) -> bytes:
+def read_at(dir_fd: int, name: str) -> bytes:
+    """All of file ``name`` in the directory open at ``dir_fd`` (a /proc/<pid> of the pod)."""
     fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
     try:
         chunks = []
@@ -170,8 +171,8 @@ def find_app(pid1: int, app: str) -> tuple[int, int]:
             except OSError:
                 continue
             try:
-                fields = _stat_fields(_read_at(fd, "stat"))
-                if int(fields[1]) != pid1 or wanted not in _read_at(fd, "environ").split(b"\0"):
+                fields = _stat_fields(read_at(fd, "stat"))
+                if int(fields[1]) != pid1 or wanted not in read_at(fd, "environ").split(b"\0"):
                     os.close(fd)
                     continue
             except (OSError, ValueError, IndexError):
@@ -205,8 +206,8 @@ class Target(msgspec.Struct):
 
 
 def open_target(proc: int, pid: int) -> Target:
-    creds = parse_status(_read_at(proc, "status"))
-    env = parse_environ(_read_at(proc, "environ"))
+    creds = parse_status(read_at(proc, "status"))
+    env = parse_environ(read_at(proc, "environ"))
     opened: list[tuple[int, int]] = []
     try:
         for kind, nstype in NAMESPACES:
@@ -229,7 +230,7 @@ def open_target(proc: int, pid: int) -> Target:
         try:
             # status shows the host's ids; we set ids from inside the app's user namespace.
             target.creds = in_user_namespace(
-                creds, _read_at(proc, "uid_map"), _read_at(proc, "gid_map")
+                creds, read_at(proc, "uid_map"), read_at(proc, "gid_map")
             )
         except (OSError, EnterError):
             target.close()

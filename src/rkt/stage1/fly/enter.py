@@ -26,6 +26,7 @@ from rkt.stage1.enter import (
     parse_arguments,
     parse_environ,
     parse_status,
+    read_at,
     read_pod_pid,
 )
 from rkt.stage1.load import app_root
@@ -34,17 +35,6 @@ FAILURE = 254
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 #: Python installs handlers or SIG_IGN for these; CMD must start with the defaults.
 _RESET_SIGNALS = (signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ)
-
-
-def _read_at(dir_fd: int, name: str) -> bytes:
-    fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
-    try:
-        chunks = []
-        while chunk := os.read(fd, 65536):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
 
 
 def _check_root(proc: int, pid: int, root: str) -> None:
@@ -69,8 +59,8 @@ def enter(pod_dir: str, app: str, argv: list[str]) -> NoReturn:
         raise EnterError(f"the app's process {pid} is gone: the pod is not running") from None
     try:
         _check_root(proc, pid, app_root(os.path.abspath(pod_dir), app))
-        creds = parse_status(_read_at(proc, "status"))
-        environ = parse_environ(_read_at(proc, "environ"))
+        creds = parse_status(read_at(proc, "status"))
+        environ = parse_environ(read_at(proc, "environ"))
         env = {os.fsdecode(k): os.fsdecode(v) for k, v in environ.items()}
         mnt = os.open("ns/mnt", os.O_RDONLY | os.O_CLOEXEC, dir_fd=proc)
         root = os.open("root", _DIR, dir_fd=proc)
