@@ -9,7 +9,6 @@ the status is CMD's, or 254 when entering failed (rkt/enter.go).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -82,10 +81,6 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if not command:
         sys.stderr.write(f'enter: no command specified, assuming "{DEFAULT_COMMAND}"\n')
         command = [DEFAULT_COMMAND]
-    argv = enter_command(pod_dir, app, command, module)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    try:
-        os.execv(argv[0], argv)
-    except OSError as err:
-        raise PodError(f"cannot run stage1 enter ({argv[0]}): {err.strerror}") from err
+    from rkt.stage0.enter import exec_entry
+
+    exec_entry(enter_command(pod_dir, app, command, module))

@@ -19,7 +19,13 @@ run time (``stage1/seccomp/<app>.json``), built before joining anything (libsecc
 from the host) and loaded last, as the executor does. An app under seccomp whose filter is not
 recorded is refused rather than entered without it.
 
-Not copied yet: cgroup membership.
+It joins the app's cgroups (on every hierarchy, from the pod's record ``stage1/cgroups.json``,
+which only the host can write) before anything else, so that what CMD runs and forks counts
+against the app's and the pod's limits (pids, memory, cpu; rkt CVE-2019-10147).
+
+CMD runs in a session of its own, with no controlling terminal (SECURITY.md 12): a terminal it
+was handed as 0-2 cannot be used to push input into the caller's shell (TIOCSTI needs it to
+be the controlling terminal, and the app's seccomp filter refuses it besides).
 
 Exit status: CMD's, or 254 with one line on stderr for our own failures.
 """
@@ -35,7 +41,7 @@ import sys
 
 import msgspec
 
-from rkt.linux import capability, namespace, process
+from rkt.linux import capability, cgroup, namespace, process
 from rkt.linux import seccomp as linux_seccomp
 from rkt.pod import layout
 from rkt.stage1 import seccomp_groups
@@ -259,7 +265,7 @@ def in_user_namespace(creds: Credentials, uid_map: bytes, gid_map: bytes) -> Cre
     )
 
 
-def app_filter(pod_dir: str, app: str, mode: int) -> linux_seccomp.Filter | None:
+def app_filter(pod_dir: str, app: str, mode: int) -> linux_seccomp.Stack | None:
     """The app's recorded seccomp filter, built (not loaded); None when it has none. ``mode``
     is the app's ``Seccomp:`` status: one under a filter without a record is refused."""
     if "/" in app or app.startswith("."):
@@ -283,7 +289,7 @@ def app_filter(pod_dir: str, app: str, mode: int) -> linux_seccomp.Filter | None
         raise EnterError(f"cannot rebuild the app's seccomp filter: {err}") from err
 
 
-def _set_credentials(creds: Credentials, early: linux_seccomp.Filter | None = None) -> None:
+def _set_credentials(creds: Credentials, early: linux_seccomp.Stack | None = None) -> None:
     """Exactly the app's ids and capability sets. Bounding first (needs CAP_SETPCAP); keepcaps
     so that the uid change keeps the permitted set; capset; then ambient. ``early`` is loaded
     before capset, while CAP_SYS_ADMIN is still effective (an app without no_new_privs)."""
@@ -307,13 +313,14 @@ def _set_credentials(creds: Credentials, early: linux_seccomp.Filter | None = No
 
 
 def _exec_in_child(
-    target: Target, argv: list[str], report: int, filter_: linux_seccomp.Filter | None = None
+    target: Target, argv: list[str], report: int, filter_: linux_seccomp.Stack | None = None
 ) -> None:
     """In the forked child (already in the pod's namespaces). Never returns."""
     try:
         for signum in _RESET_SIGNALS:
             signal.signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        os.setsid()  # no controlling terminal of the caller's (SECURITY.md 12)
         os.fchdir(target.root)
         os.chroot(".")
         os.fchdir(target.cwd)
@@ -333,6 +340,16 @@ def _exec_in_child(
             os._exit(FAILURE)
 
 
+def _join_cgroups(pod_dir: str, app: str) -> None:
+    """Move into the app's cgroups, as recorded for the pod (none: a pod without cgroups)."""
+    try:
+        recorded = cgroup.load(pod_dir)
+        if recorded is not None:
+            cgroup.attach(recorded.procs(app))
+    except (OSError, ValueError) as err:
+        raise EnterError(f"cannot join the cgroups of app {app!r}: {err}") from err
+
+
 def enter(pod_dir: str, app: str, argv: list[str]) -> int:
     pid1 = read_pod_pid(pod_dir)
     pid, proc = find_app(pid1, app)
@@ -342,6 +359,11 @@ def enter(pod_dir: str, app: str, argv: list[str]) -> int:
         os.close(proc)
     try:
         filter_ = app_filter(pod_dir, app, target.creds.seccomp)
+    except EnterError:
+        target.close()
+        raise
+    try:
+        _join_cgroups(pod_dir, app)
     except EnterError:
         target.close()
         raise

@@ -286,18 +286,31 @@ def _pivot(root: str) -> None:
     os.chdir("/")
 
 
-def build_filter(resolved: seccomp_groups.Filter | None) -> linux_seccomp.Filter | None:
-    """The libseccomp filter of a resolved one, built but not loaded; None for none."""
+def build_filter(resolved: seccomp_groups.Filter | None) -> linux_seccomp.Stack | None:
+    """The libseccomp filters of a resolved one, built but not loaded: the hardening filter
+    (loaded first, while the app's own still lets ``seccomp`` through), then the app's; None
+    for none (rkt.stage1.seccomp_groups)."""
     if resolved is None:
         return None
     Action = linux_seccomp.Action
+    Condition = linux_seccomp.Condition
+    hardening = linux_seccomp.build(
+        Action.allow(),
+        (
+            (name, Action.fail(seccomp_groups.errno_number(errno)),
+             tuple(Condition(*c) for c in conditions))
+            for name, errno, conditions in resolved.hardening()
+        ),
+    )  # fmt: skip
     blocked = Action.fail(resolved.errno_number) if resolved.errno else Action.kill()
     if resolved.mode == "retain":
-        return linux_seccomp.build(blocked, ((name, Action.allow()) for name in resolved.syscalls))
-    return linux_seccomp.build(Action.allow(), ((name, blocked) for name in resolved.syscalls))
+        own = linux_seccomp.build(blocked, ((name, Action.allow()) for name in resolved.syscalls))
+    else:
+        own = linux_seccomp.build(Action.allow(), ((name, blocked) for name in resolved.syscalls))
+    return linux_seccomp.Stack((hardening, own))
 
 
-def app_filter(app: AppPlan) -> linux_seccomp.Filter | None:
+def app_filter(app: AppPlan) -> linux_seccomp.Stack | None:
     """The app's planned filter, built (libseccomp loaded) but not yet loaded into the kernel."""
     try:
         resolved = seccomp_groups.resolve(app.seccomp)
@@ -306,7 +319,7 @@ def app_filter(app: AppPlan) -> linux_seccomp.Filter | None:
     return build_filter(resolved)
 
 
-def _reduce_capabilities(app: AppPlan, early: linux_seccomp.Filter | None = None) -> None:
+def _reduce_capabilities(app: AppPlan, early: linux_seccomp.Stack | None = None) -> None:
     """The five sets as planned. Bounding first (needs CAP_SETPCAP), ids next (need CAP_SETUID
     and CAP_SETGID; a non-root uid loses permitted and effective there), then capset.
 
@@ -391,6 +404,11 @@ def exec_app(
         for signum in _RESET_SIGNALS:
             signal.signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        if argv or not is_interactive(app):
+            # A session of its own, with no controlling terminal: a terminal of the host's it
+            # holds as 0-2 cannot take input pushed into it (TIOCSTI needs the controlling
+            # terminal without CAP_SYS_ADMIN) nor send its signals (SECURITY.md 12).
+            os.setsid()
         join_cgroup(app, cgroup_procs)
         # Built before the pivot: libseccomp is loaded from the host's filesystem.
         filter_ = app_filter(app)
