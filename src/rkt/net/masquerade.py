@@ -51,13 +51,17 @@ __all__ = [
     "RUN_DIR",
     "Ensuring",
     "add_for_pod",
+    "flock",
     "mode",
     "needs_sweep",
     "pod_names",
     "release_if_idle",
     "restore_line",
+    "run_iptables",
+    "start_iptables",
     "sweep",
     "take_over",
+    "wait_iptables",
 ]
 
 #: Marks a ptp configuration whose ``ipMasq`` rkt does: ``"network"`` or ``true`` (per pod).
@@ -136,7 +140,7 @@ def _comment(name: str) -> str:
     return f'rkt ipMasq of network "{name}"'
 
 
-def _flock(path: Path, operation: int) -> int:
+def flock(path: Path, operation: int) -> int:
     """An open descriptor of ``path`` (made if missing) holding ``operation``'s flock."""
     path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -150,7 +154,7 @@ def _flock(path: Path, operation: int) -> int:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    fd = _flock(path, fcntl.LOCK_EX)
+    fd = flock(path, fcntl.LOCK_EX)
     try:
         yield
     finally:
@@ -199,7 +203,7 @@ class Ensuring:
         self.checks: dict[tuple[int, str], subprocess.Popen[bytes] | None] = {}
         self.restores: dict[int, subprocess.Popen[bytes] | None] = {}
         self._creating = -1
-        self._shared = _flock(run_dir / LOCK, fcntl.LOCK_SH)
+        self._shared = flock(run_dir / LOCK, fcntl.LOCK_SH)
         try:
             unmade = [f for f in self.subnets if not self._marker(f).exists()]
             if unmade:
@@ -219,29 +223,29 @@ class Ensuring:
 
     def _take_create_lock(self) -> None:
         if self._creating < 0:
-            self._creating = _flock(self.markers / f"{self.chain}.lock", fcntl.LOCK_EX)
+            self._creating = flock(self.markers / f"{self.chain}.lock", fcntl.LOCK_EX)
 
     def _check(self, family: int, subnet: str) -> subprocess.Popen[bytes] | None:
         jump = _jump(self.chain, self.comment, subnet)
-        return _start([_TOOL[family], "-w", "5", "-t", "nat", "-C", *jump])
+        return start_iptables([_TOOL[family], "-w", "5", "-t", "nat", "-C", *jump])
 
     def _restore(self, family: int, jumps: list[str]) -> subprocess.Popen[bytes] | None:
         """Make (or empty and refill) the family's chain, and add the jumps for ``jumps``."""
         rules = _chain(self.chain, self.comment, family, self.subnets[family])
         rules += [["-A", *_jump(self.chain, self.comment, subnet)] for subnet in jumps]
-        return _start([f"{_TOOL[family]}-restore", "-w", "5", "--noflush"], _script(rules))
+        return start_iptables([f"{_TOOL[family]}-restore", "-w", "5", "--noflush"], _script(rules))
 
     def finish(self) -> None:
         """Wait for the processes; remake what the checks found missing; release the locks.
         :class:`NetworkError` if the chain could not be made."""
         try:
-            missing = {f for (f, _), check in self.checks.items() if _finished(check) != 0}
+            missing = {f for (f, _), check in self.checks.items() if wait_iptables(check) != 0}
             self.checks = {}
             if missing:
                 self._take_create_lock()
                 for family in sorted(missing):  # again: another pod may have remade them
                     jumps = [n for n in self.subnets[family]
-                             if _finished(self._check(family, n)) != 0]  # fmt: skip
+                             if wait_iptables(self._check(family, n)) != 0]  # fmt: skip
                     if jumps:
                         self.restores[family] = self._restore(family, jumps)
             failed = self._settle()
@@ -257,7 +261,7 @@ class Ensuring:
         """Wait for the restores, mark the families they made; those that failed."""
         failed = []
         for family, restore in self.restores.items():
-            if _finished(restore) == 0:
+            if wait_iptables(restore) == 0:
                 self._marker(family).write_text(self.network.name + "\n")
             else:
                 failed.append(family)
@@ -269,7 +273,7 @@ class Ensuring:
         locks released."""
         try:
             for process in self.checks.values():
-                _finished(process)
+                wait_iptables(process)
             self.checks = {}
             self._settle()
         finally:
@@ -436,7 +440,7 @@ def restore_line(args: list[str]) -> str:
 
 def run_iptables(command: list[str], stdin: str | None = None) -> int | None:
     """Run one iptables command to its end; its exit status, ``None`` if it could not run."""
-    return _finished(_start(command, stdin))
+    return wait_iptables(start_iptables(command, stdin))
 
 
 def _output(command: list[str]) -> str | None:
@@ -447,7 +451,7 @@ def _output(command: list[str]) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def _start(command: list[str], stdin: str | None = None) -> subprocess.Popen[bytes] | None:
+def start_iptables(command: list[str], stdin: str | None = None) -> subprocess.Popen[bytes] | None:
     """``command`` started with ``stdin`` written to it (None if it cannot start)."""
     try:
         process = subprocess.Popen(
@@ -471,8 +475,9 @@ def _start(command: list[str], stdin: str | None = None) -> subprocess.Popen[byt
     return process
 
 
-def _finished(process: subprocess.Popen[bytes] | None) -> int | None:
-    """The exit status of a process from :func:`_start` (waited for once, then remembered)."""
+def wait_iptables(process: subprocess.Popen[bytes] | None) -> int | None:
+    """The exit status of a process from :func:`start_iptables` (waited for once, then
+    remembered)."""
     if process is None:
         return None
     try:

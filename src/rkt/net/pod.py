@@ -27,7 +27,7 @@ from pathlib import Path
 from msgspec.structs import replace
 
 from rkt.errors import NetworkError
-from rkt.net import masquerade, netinfo, netns
+from rkt.net import localnet, masquerade, netinfo, netns
 from rkt.net.cni import Attachment, Client
 from rkt.net.files import CACHE_DIR, CONF_DIR, NETNS, NETWORKS_FILE, has_networks, needs_teardown
 from rkt.net.result import DNS
@@ -78,15 +78,21 @@ def setup(
         for index, (network, args, conf, runtime) in enumerate(selection):
             ifname = f"eth{index}"
             ours = masquerade.take_over(network)
-            ensuring = None
+            ensuring = guarding = None
             if ours is not None and masquerade.mode(ours) == masquerade.PER_NETWORK:
                 ensuring = masquerade.Ensuring(ours)  # its iptables run during the ADD
+            if localnet.needs_guard(runtime):
+                guarding = localnet.Guarding()  # so do the loopback guard's
             try:
                 result = client.add(ours or network, uuid, str(path), ifname, args, runtime)
             except BaseException:
                 if ensuring is not None:
                     ensuring.abandon()
+                if guarding is not None:
+                    guarding.abandon()
                 raise
+            if guarding is not None:
+                guarding.finish()
             if ensuring is not None:
                 ensuring.finish()
             elif ours is not None:
@@ -192,14 +198,19 @@ class _Sweeper:
 def release_idle(pod_dir: Path) -> list[str]:
     """``rkt gc`` of the pod: remove the masquerading of its ptp networks that no pod is on any
     more (:func:`masquerade.release_if_idle`; also of one whose ipMasq was turned off since
-    its chain was made); the errors."""
+    its chain was made), and the loopback guard of port forwards once no interface needs it
+    (:func:`localnet.release_if_unused`); the errors."""
     errors: list[str] = []
-    for network, _, _, _ in load_selection(pod_dir):
+    guarded = False
+    for network, _, _, runtime in load_selection(pod_dir):
+        guarded = guarded or localnet.needs_guard(runtime)
         if network.type == "ptp":
             try:
                 errors += masquerade.release_if_idle(network)
             except NetworkError as err:
                 errors.append(str(err))
+    if guarded:
+        errors += localnet.release_if_unused()
     return errors
 
 
