@@ -143,7 +143,7 @@ def test_filter_is_recorded_for_enter(base: Path, tmp_path: Path, data: Path) ->
     assert done.returncode == 0, (done.stdout, done.stderr)
     [pod] = [p for p in (data / "pods").rglob("stage1") if (p / "seccomp").is_dir()]
     saved = json.loads((pod / "seccomp" / "seccomp.json").read_text())
-    assert saved == {"mode": "remove", "syscalls": ["mkdir"], "errno": "EPERM"}
+    assert saved == {"mode": "remove", "syscalls": ["mkdir"], "errno": "EPERM", "namespaces": False}
     assert json.loads((pod / "unenforced-isolators.json").read_text()) == {}
 
 

@@ -185,7 +185,8 @@ def test_unrestricted_capabilities_follow_the_runtime_mask() -> None:
     mask = (1 << 41) - 1 - (1 << 24)  # all known but CAP_SYS_RESOURCE, plus nothing above
     root = capabilities.unrestricted(mask, 0)
     assert root.bounding == tuple(c for c in KNOWN_CAPABILITIES if c != "CAP_SYS_RESOURCE")
-    assert root.effective == root.permitted == root.inheritable == root.bounding
+    assert root.effective == root.permitted == root.bounding
+    assert root.inheritable == ()  # GHSA-f3fp-gc8g-vw66
     assert root.ambient == ()
     user = capabilities.unrestricted(mask, 1000)
     assert user.bounding == root.bounding and user.effective == user.permitted == ()

@@ -92,3 +92,11 @@ def test_pod_manifest_isolators_win(tmp_path: Path) -> None:
 def test_bad_limits_are_refused(tmp_path: Path, isolators: dict[str, Any]) -> None:
     with pytest.raises(PlanError):
         plan(make_rootfs(tmp_path), app=_isolators(**isolators))
+
+
+def test_pod_pids_default_is_podmans_and_apps_or_the_pod_can_raise_it(tmp_path: Path) -> None:
+    assert DEFAULT_POD_PIDS == 2048
+    small = plan(make_rootfs(tmp_path), app=_isolators(**{PIDS_LIMIT: {"max": 32}}))
+    assert small.limits.pids == DEFAULT_POD_PIDS
+    big = plan(make_rootfs(tmp_path), app=_isolators(**{PIDS_LIMIT: {"max": 5000}}))
+    assert big.limits.pids == 5000

@@ -113,3 +113,53 @@ def test_mode_from_status() -> None:
 
     assert seccomp.mode(b"Name:\tsh\nSeccomp:\t2\nSeccomp_filters:\t1\n") == 2
     assert seccomp.mode(b"Name:\tsh\n") == 0
+
+
+# --- hardening (SECURITY.md 12; Docker's default profile) --------------------------------------
+
+
+def test_hardening_refuses_tty_injection_vsock_and_namespaces() -> None:
+    import termios
+
+    from rkt.stage1.seccomp_groups import NAMESPACE_FLAGS, hardening_rules
+
+    rules = hardening_rules(False, "x86_64")
+    ioctls = {c[0][2] for name, _, c in rules if name == "ioctl"}
+    assert ioctls == {termios.TIOCSTI, 0x541C}
+    # int arguments are compared on their lower 32 bits only, as the kernel reads them
+    assert all(c[0][1] == 0xFFFFFFFF for name, _, c in rules if name in ("ioctl", "socket"))
+    assert ("socket", "EPERM", ((0, 0xFFFFFFFF, 40),)) in rules
+    clone_flags = {c[0][2] for name, _, c in rules if name == "clone"}
+    assert clone_flags == set(NAMESPACE_FLAGS)
+    assert all(c[0][0] == 0 for name, _, c in rules if name == "clone")
+    assert ("clone3", "ENOSYS", ()) in rules
+    assert {c[0][2] for name, _, c in rules if name == "unshare"} >= set(NAMESPACE_FLAGS)
+
+
+def test_hardening_lets_apps_with_cap_sys_admin_make_namespaces() -> None:
+    from rkt.stage1.seccomp_groups import hardening_rules
+
+    rules = hardening_rules(True, "x86_64")
+    assert {name for name, _, _ in rules} == {"ioctl", "socket"}
+    # s390's clone takes its flags second
+    s390 = hardening_rules(False, "s390x")
+    assert {c[0][0] for name, _, c in s390 if name == "clone"} == {1}
+
+
+def test_namespaces_allowance_survives_the_record() -> None:
+    resolved = resolve(Seccomp("retain", ("@rkt/default-whitelist",), "", namespaces=True))
+    assert resolved is not None and resolved.namespaces
+    again = Filter.from_json(resolved.to_json())
+    assert again == resolved
+    assert Filter.from_json({"mode": "retain", "syscalls": []}).namespaces is False
+    with pytest.raises(SeccompError):
+        Filter.from_json({"mode": "retain", "syscalls": [], "namespaces": "yes"})
+
+
+def test_planner_allows_namespaces_only_with_cap_sys_admin() -> None:
+    from rkt.stage1.capabilities import seccomp
+
+    assert seccomp((), disabled=False).namespaces is False  # type: ignore[union-attr]
+    admin = seccomp((), disabled=False, bounding=("CAP_CHOWN", "CAP_SYS_ADMIN"))
+    assert admin is not None and admin.namespaces
+    assert seccomp((), disabled=True, bounding=("CAP_SYS_ADMIN",)) is None

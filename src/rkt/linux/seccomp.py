@@ -127,6 +127,22 @@ def _code(lib: Any, action: Action) -> int:
     raise ValueError(f"unknown seccomp action {action.kind!r}")
 
 
+class Condition(msgspec.Struct, frozen=True):
+    """A rule's condition on one argument of the call: ``(args[arg] & mask) == value``
+    (libseccomp's SCMP_CMP_MASKED_EQ). The kernel compares all 64 bits of the register, so a
+    mask of 0xFFFFFFFF is how an ``int`` argument is matched whatever its upper half holds
+    (the kernel truncates ``int`` and ``unsigned int`` arguments; an exact 64-bit compare could
+    be dodged by setting the upper bits)."""
+
+    arg: int
+    mask: int
+    value: int
+
+
+#: A rule: a syscall name, its action, and conditions that must all hold (none: always).
+Rule = tuple[str, Action] | tuple[str, Action, tuple[Condition, ...]]
+
+
 class Filter(msgspec.Struct):
     """A built, not yet loaded, filter; ``skipped`` are the names this architecture does not
     have (no rule was added for them)."""
@@ -144,9 +160,28 @@ class Filter(msgspec.Struct):
             ) from err
 
 
-def build(default: Action, rules: Iterable[tuple[str, Action]]) -> Filter:
-    """A filter taking ``default`` for every call but the ``rules`` (syscall name, action).
-    A rule whose action is the default's is dropped (libseccomp refuses it)."""
+class Stack(msgspec.Struct):
+    """Filters to load in order. The kernel runs every filter a task has and takes the most
+    restrictive action (seccomp(2), "Filter return values"); each load needs no_new_privs or
+    CAP_SYS_ADMIN, and the ``seccomp`` call of a later load must pass the earlier filters."""
+
+    filters: tuple[Filter, ...]
+
+    @property
+    def skipped(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(name for f in self.filters for name in f.skipped))
+
+    def load(self) -> None:
+        for filter_ in self.filters:
+            filter_.load()
+
+
+def build(default: Action, rules: Iterable[Rule]) -> Filter:
+    """A filter taking ``default`` for every call but the ``rules`` (syscall name, action, and
+    optionally conditions on its arguments). A rule whose action is the default's is dropped
+    (libseccomp refuses it). A call with an unconditional rule takes that rule whatever its
+    conditional ones say (libseccomp), so conditions only narrow a default: a filter that
+    refuses some argument values of a call it otherwise allows has ALLOW as its default."""
     lib = _library()
     default_code = _code(lib, default)
     try:
@@ -155,21 +190,25 @@ def build(default: Action, rules: Iterable[tuple[str, Action]]) -> Filter:
     except OSError as err:
         raise SeccompError(err.errno, f"cannot create a seccomp filter: {err.strerror}") from err
     skipped: list[str] = []
-    seen: set[str] = set()
-    for name, action in rules:
-        if name in seen:
+    seen: set[tuple[str, tuple[Condition, ...]]] = set()
+    for rule in rules:
+        name, action = rule[0], rule[1]
+        conditions: tuple[Condition, ...] = rule[2] if len(rule) > 2 else ()
+        if (name, conditions) in seen:
             continue
-        seen.add(name)
+        seen.add((name, conditions))
         number = int(lib.resolve_syscall(lib.Arch.NATIVE, name))
         if number < 0:
             # -1: no such call anywhere; below: a call of other architectures only.
-            skipped.append(name)
+            if name not in skipped:
+                skipped.append(name)
             continue
         code = _code(lib, action)
         if code == default_code:
             continue
+        args = [lib.Arg(c.arg, lib.MASKED_EQ, c.mask, c.value) for c in conditions]
         try:
-            handle.add_rule(code, number)
+            handle.add_rule(code, number, *args)
         except OSError as err:
             raise SeccompError(err.errno, f"cannot add {name} to the seccomp filter") from err
     return Filter(handle, tuple(skipped))

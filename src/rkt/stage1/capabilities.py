@@ -7,14 +7,18 @@ Capabilities: without a capability isolator the bounding set is ace.md's default
 ``--caps-remove`` arrive here already turned into those isolators by stage0.
 
 The other sets follow what the kernel does at execve(2) without file capabilities: root keeps
-its bounding set as permitted and effective (and, as runc does, inheritable); any other uid
-starts with none. Ambient capabilities are never raised: rkt 1.30 did not, and a non-root app
-that wants capabilities should say so with a file capability in its image.
+its bounding set as permitted and effective; any other uid starts with none. The inheritable
+set is always empty: a capability in it survives the execve of a program with inheritable file
+capabilities, whatever its uid (GHSA-f3fp-gc8g-vw66, fixed in runc and moby in 2022). Ambient
+capabilities are never raised: rkt 1.30 did not, and a non-root app that wants capabilities
+should say so with a file capability in its image.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+
+import msgspec
 
 from appc.schema.isolator import Isolator
 from appc.schema.linux import (
@@ -85,27 +89,33 @@ def unrestricted(bounding_mask: int, uid: int) -> Capabilities:
     as /proc/self/status's CapBnd), the capability isolators ignored; root is granted it all."""
     bounding = tuple(name for name in KNOWN_CAPABILITIES if bounding_mask >> _ORDER[name] & 1)
     granted = bounding if uid == 0 else ()
-    return Capabilities(bounding, granted, granted, granted, ())
+    return Capabilities(bounding, granted, granted, (), ())
 
 
 def capabilities(isolators: Iterable[Isolator], uid: int) -> Capabilities:
     bounding = bounding_set(isolators)
     granted = bounding if uid == 0 else ()
-    return Capabilities(bounding, granted, granted, granted, ())
+    return Capabilities(bounding, granted, granted, (), ())
 
 
-def seccomp(isolators: Iterable[Isolator], *, disabled: bool) -> Seccomp | None:
-    """The app's filter; None with ``--insecure-options=seccomp``."""
+def seccomp(
+    isolators: Iterable[Isolator], *, disabled: bool, bounding: tuple[str, ...] = ()
+) -> Seccomp | None:
+    """The app's filter; None with ``--insecure-options=seccomp``. ``bounding``: the app's
+    bounding set; with CAP_SYS_ADMIN in it the app may make namespaces (see
+    rkt.stage1.seccomp_groups, "hardening"), as under Docker's default profile."""
     if disabled:
         return None
+    namespaces = "CAP_SYS_ADMIN" in bounding
     for isolator in isolators:
         value = isolator.value
         if isinstance(value, SeccompSet) and isolator.name in (
             SECCOMP_RETAIN_SET,
             SECCOMP_REMOVE_SET,
         ):
-            return Seccomp("retain" if value.retain else "remove", value.set, value.errno)
-    return DEFAULT_SECCOMP
+            mode = "retain" if value.retain else "remove"
+            return Seccomp(mode, value.set, value.errno, namespaces=namespaces)
+    return msgspec.structs.replace(DEFAULT_SECCOMP, namespaces=namespaces)
 
 
 def no_new_privs(isolators: Iterable[Isolator], uid: int, filter_: Seccomp | None) -> bool:

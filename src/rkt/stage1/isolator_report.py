@@ -97,6 +97,8 @@ def pod_status(isolator: Isolator) -> IsolatorStatus:
     name = isolator.name
     if name == UNIX_SYSCTL:
         return IsolatorStatus(name, ENFORCED, _ENFORCED_APP[name], scope="pod")
+    if name == PIDS_LIMIT:
+        return IsolatorStatus(name, ENFORCED, "the pod cgroup's pids.max", scope="pod")
     if name in _NOT_IMPLEMENTED:
         return IsolatorStatus(name, IGNORED, _NOT_IMPLEMENTED[name], scope="pod")
     if name in _ENFORCED_APP or name in (MEMORY, CPU) or name.startswith("os/linux/"):

@@ -103,6 +103,9 @@ class Seccomp(msgspec.Struct, frozen=True):
     mode: str
     syscalls: tuple[str, ...]
     errno: str = ""
+    #: Whether the app may make namespaces (clone/unshare with CLONE_NEW* flags, clone3): only
+    #: with CAP_SYS_ADMIN, as Docker's default profile decides (rkt.stage1.seccomp_groups).
+    namespaces: bool = False
 
 
 class IsolatorStatus(msgspec.Struct, frozen=True):

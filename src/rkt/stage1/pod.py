@@ -44,8 +44,11 @@ from rkt.stage1.plan import (
 GENERATED_DIR = "stage1/etc"
 #: Non-standard isolator of this runtime: ``{"max": N}`` caps the app's processes (pids.max).
 PIDS_LIMIT = "rkt.coreos.com/pids-limit"
-#: Every pod's cgroup holds at most this many processes unless an app asks for fewer.
-DEFAULT_POD_PIDS = 16384
+#: Every pod's cgroup holds at most this many processes (podman's default pids limit), so
+#: that one fork bomb cannot take the host's pid space (pid_max is 32768 on many hosts). A
+#: pod manifest's own :data:`PIDS_LIMIT` isolator replaces it; apps whose limits add up to
+#: more raise it to their sum.
+DEFAULT_POD_PIDS = 2048
 _HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9-]{1,63})*")
 
 
@@ -227,7 +230,14 @@ def plan_app(item: AppInput, pod: PodInput) -> tuple[AppPlan, list[VolumeDirecto
     path_value = dict(env)["PATH"]
     argv = executable.find_executable(root, app.exec or (), workdir, path_value)
     handlers = _event_handlers(root, app, workdir, path_value)
-    filter_ = capabilities.seccomp(app.isolators, disabled=options.insecure_seccomp)
+    caps = (
+        capabilities.unrestricted(capabilities.runtime_bounding(), identity.uid)
+        if options.insecure_capabilities
+        else capabilities.capabilities(app.isolators, identity.uid)
+    )
+    filter_ = capabilities.seccomp(
+        app.isolators, disabled=options.insecure_seccomp, bounding=caps.bounding
+    )
     plan_mounts = [
         *mounts.base_mounts(root, options.interactive, sysfs=_sysfs_mountable(options)),
         *volume_mounts,
@@ -266,11 +276,7 @@ def plan_app(item: AppInput, pod: PodInput) -> tuple[AppPlan, list[VolumeDirecto
         supplementary_gids=app.supplementary_gids,
         working_directory=workdir,
         environment=env,
-        capabilities=(
-            capabilities.unrestricted(capabilities.runtime_bounding(), identity.uid)
-            if options.insecure_capabilities
-            else capabilities.capabilities(app.isolators, identity.uid)
-        ),
+        capabilities=caps,
         no_new_privs=capabilities.no_new_privs(app.isolators, identity.uid, filter_),
         seccomp=filter_,
         read_only_rootfs=item.runtime_app.read_only_root_fs,
@@ -282,6 +288,17 @@ def plan_app(item: AppInput, pod: PodInput) -> tuple[AppPlan, list[VolumeDirecto
         isolators=isolator_report.report(app.isolators, pod.manifest.isolators, options),
     )
     return plan, directories
+
+
+def _pod_pids(isolators: tuple[Isolator, ...], apps: list[AppPlan]) -> int:
+    """The pod's pids.max: its manifest's :data:`PIDS_LIMIT`, else :data:`DEFAULT_POD_PIDS` or,
+    if more, what the apps' own limits add up to."""
+    own = by_name(isolators, PIDS_LIMIT)
+    if own is not None:
+        pids = limits((own,)).pids
+        if pids is not None:
+            return pids
+    return max(DEFAULT_POD_PIDS, sum(app.limits.pids or 0 for app in apps))
 
 
 def plan_pod(pod: PodInput) -> PodPlan:
@@ -331,7 +348,7 @@ def plan_pod(pod: PodInput) -> PodPlan:
         files=tuple(files),
         volumes=tuple(directories.values()),
         apps=tuple(apps),
-        limits=CgroupLimits(pids=DEFAULT_POD_PIDS),
+        limits=CgroupLimits(pids=_pod_pids(pod.manifest.isolators, apps)),
         sysctls=sysctls,
         user_range=options.user_range,
     )

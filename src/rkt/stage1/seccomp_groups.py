@@ -18,6 +18,24 @@ kills a Debian 12 program before main(); rkt's own list predates those calls.
 Syscall names are kept as given; a name this architecture does not have is skipped when the
 filter is built (:mod:`rkt.linux.seccomp` reports which).
 
+Hardening (not rkt's, :func:`hardening_rules`): every app that has a filter also gets a second
+one, loaded before it, that refuses what no default pod needs and what reached hosts before:
+
+- ``ioctl(TIOCSTI)`` and ``ioctl(TIOCLINUX)`` (EPERM): pushing keystrokes into a terminal's
+  input, or a console's selection back into it (TIOCSTI injection into the caller's shell:
+  bubblewrap CVE-2017-5226; SECURITY.md 12). Apps have no controlling terminal of the host's
+  either; this covers a terminal fd they were handed.
+- ``clone``/``unshare`` with any ``CLONE_NEW*`` flag (EPERM) and ``clone3`` (ENOSYS, so that
+  libcs fall back to ``clone``, whose flags a filter can see; clone3's are in memory): a new
+  user namespace gives a pod's process every capability there and reaches kernel code (nf_tables'
+  netlink, say) that root in the pod cannot. Allowed when the app has CAP_SYS_ADMIN (plan.Seccomp
+  ``namespaces``), as in Docker's default profile.
+- ``socket(AF_VSOCK)`` (EPERM): the host's and hypervisor's vsock services, as Docker refuses.
+
+Two filters rather than one because libseccomp cannot refuse some values of a call that the
+same filter allows unconditionally (an unconditional rule wins); the hardening filter allows
+by default, and the kernel runs every filter and takes the most restrictive answer.
+
 Pure data and pure functions: nothing here touches the kernel.
 """
 
@@ -25,6 +43,7 @@ from __future__ import annotations
 
 import errno as errno_names
 import platform
+import termios
 from collections.abc import Iterable, Mapping
 
 import msgspec
@@ -452,6 +471,47 @@ def groups(machine: str | None = None) -> Mapping[str, tuple[str, ...]]:
     }
 
 
+#: clone(2)'s namespace flags (CLONE_NEWNS ... CLONE_NEWNET); CLONE_NEWTIME is clone3's and
+#: unshare's only (in clone it is a CSIGNAL bit).
+NAMESPACE_FLAGS: tuple[int, ...] = (
+    0x00020000,  # CLONE_NEWNS
+    0x02000000,  # CLONE_NEWCGROUP
+    0x04000000,  # CLONE_NEWUTS
+    0x08000000,  # CLONE_NEWIPC
+    0x10000000,  # CLONE_NEWUSER
+    0x20000000,  # CLONE_NEWPID
+    0x40000000,  # CLONE_NEWNET
+)
+CLONE_NEWTIME = 0x00000080
+AF_VSOCK = 40
+#: TIOCLINUX is the same number on every architecture that has it; termios may not name it.
+TIOCLINUX = getattr(termios, "TIOCLINUX", 0x541C)
+_INT = 0xFFFFFFFF
+
+#: A hardening rule: (syscall, errno name, ((argument, mask, value), ...)); the call fails with
+#: the errno when every ``(args[argument] & mask) == value``.
+ArgRule = tuple[str, str, tuple[tuple[int, int, int], ...]]
+
+
+def hardening_rules(namespaces: bool, machine: str | None = None) -> tuple[ArgRule, ...]:
+    """The second filter's refusals (module docstring); ``namespaces``: the app may make
+    namespaces. The clone flags are argument 1 on s390 (its clone swaps the first two)."""
+    machine = platform.machine() if machine is None else machine
+    flags_arg = 1 if machine.startswith("s390") else 0
+    rules: list[ArgRule] = [
+        ("ioctl", "EPERM", ((1, _INT, termios.TIOCSTI),)),
+        ("ioctl", "EPERM", ((1, _INT, TIOCLINUX),)),
+        ("socket", "EPERM", ((0, _INT, AF_VSOCK),)),
+    ]
+    if not namespaces:
+        for flag in NAMESPACE_FLAGS:
+            rules.append(("clone", "EPERM", ((flags_arg, flag, flag),)))
+        for flag in (*NAMESPACE_FLAGS, CLONE_NEWTIME):
+            rules.append(("unshare", "EPERM", ((0, flag, flag),)))
+        rules.append(("clone3", "ENOSYS", ()))
+    return tuple(rules)
+
+
 class SeccompError(ValueError):
     """A filter that cannot be resolved: an unknown group or errno name."""
 
@@ -464,25 +524,38 @@ class Filter(msgspec.Struct, frozen=True):
     mode: str
     syscalls: tuple[str, ...]
     errno: str = ""
+    #: the app may make namespaces (no clone/unshare refusals in the hardening filter)
+    namespaces: bool = False
 
     @property
     def errno_number(self) -> int:
         """The errno's number; 0 when blocked calls kill."""
         return errno_number(self.errno) if self.errno else 0
 
+    def hardening(self) -> tuple[ArgRule, ...]:
+        return hardening_rules(self.namespaces)
+
     def to_json(self) -> dict[str, object]:
-        return {"mode": self.mode, "syscalls": list(self.syscalls), "errno": self.errno}
+        return {
+            "mode": self.mode,
+            "syscalls": list(self.syscalls),
+            "errno": self.errno,
+            "namespaces": self.namespaces,
+        }
 
     @classmethod
     def from_json(cls, data: object) -> Filter:
         if not isinstance(data, dict):
             raise SeccompError("a seccomp filter must be a JSON object")
         mode, syscalls, errno = data.get("mode"), data.get("syscalls"), data.get("errno", "")
+        namespaces = data.get("namespaces", False)
         if mode not in ("retain", "remove") or not isinstance(errno, str):
             raise SeccompError(f"bad seccomp filter {data!r}")
         if not isinstance(syscalls, list) or not all(isinstance(s, str) for s in syscalls):
             raise SeccompError(f"bad seccomp filter {data!r}")
-        return cls(str(mode), tuple(syscalls), errno)
+        if not isinstance(namespaces, bool):
+            raise SeccompError(f"bad seccomp filter {data!r}")
+        return cls(str(mode), tuple(syscalls), errno, namespaces)
 
 
 def errno_number(name: str) -> int:
@@ -521,14 +594,15 @@ def resolve(spec: Seccomp | None, machine: str | None = None) -> Filter | None:
     errno = spec.errno.upper()
     table = groups(machine)
     names = set(spec.syscalls)
+    ns = spec.namespaces
     if spec.mode == "retain":
         if ALL in names:
             return None
         if EMPTY in names:
-            return Filter("retain", (), errno)
-        return Filter("retain", _expand(spec.syscalls, table), errno)
+            return Filter("retain", (), errno, ns)
+        return Filter("retain", _expand(spec.syscalls, table), errno, ns)
     if EMPTY in names:
-        return Filter("retain", table[RKT_DEFAULT_WHITELIST], errno)
+        return Filter("retain", table[RKT_DEFAULT_WHITELIST], errno, ns)
     if ALL in names:
-        return Filter("retain", (), errno)
-    return Filter("remove", _expand(spec.syscalls, table), errno)
+        return Filter("retain", (), errno, ns)
+    return Filter("remove", _expand(spec.syscalls, table), errno, ns)
