@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rkt.cli.image_common import open_store
+from rkt.cli.terminal import printable
 
 if TYPE_CHECKING:
     from rkt.config import Config
@@ -141,6 +142,7 @@ def tabulate(rows: list[list[str]]) -> str:
     column but the last is padded with tabs to a multiple of 8 past its widest cell."""
     if not rows:
         return ""
+    rows = [[printable(cell) for cell in row] for row in rows]
     columns = len(rows[0])
     widths = [-(-(max(len(row[c]) for row in rows) + 1) // 8) * 8 for c in range(columns - 1)]
     out = []

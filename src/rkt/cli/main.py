@@ -181,7 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _report(verb: str, err: BaseException, debug: bool) -> None:
-    sys.stderr.write(f"{verb}: {err}\n")
+    from rkt.cli.terminal import printable  # messages may quote an image's or a pod's words
+
+    sys.stderr.write(f"{verb}: {printable(str(err))}\n")
     if debug:
         import traceback
 

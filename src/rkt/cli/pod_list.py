@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from rkt.cli.image_list import full_time, human_time, tabulate
+from rkt.cli.terminal import printable
 from rkt.errors import PodError
 from rkt.pod import info
 from rkt.pod.pod import MOST_PHASES, Pod, walk_pods
@@ -114,6 +115,6 @@ def _print_errors(errors: list[str]) -> None:
     sep = "-" * 40
     out = [f"list: {len(errors)} error(s) encountered when listing pods:", f"list: {sep}"]
     for error in errors:
-        out += [f"list: {error}", f"list: {sep}"]
+        out += [f"list: {printable(error)}", f"list: {sep}"]
     out += ["list: misc:", "list:   rkt's appc version: 0.8.11", "list: "]
     sys.stderr.write("\n".join(out) + "\n")

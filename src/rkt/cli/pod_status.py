@@ -156,5 +156,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
             sys.stdout.write(dump_json(v1_pod(pod), args.format) + "\n")
         else:
-            sys.stdout.write("".join(line + "\n" for line in status_lines(pod)))
+            from rkt.cli.terminal import printable
+
+            sys.stdout.write("".join(printable(line) + "\n" for line in status_lines(pod)))
     return 0
