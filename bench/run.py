@@ -367,7 +367,7 @@ wrap(rkt.stage0.prepare, "_mount_overlay", "overlay")
 # stage0 forks the default stage1 and calls its main() in the child: the stage1 wrappers are
 # installed here, before the fork, and the child inherits them.
 wrap(rkt.stage0.run._Forked, "__init__", "spawn-stage1")
-import rkt.stage1.run as entry
+import rkt.stage1.executor.run as entry
 %(stage1)s
 code = rkt.cli.main.main(sys.argv[1:])
 ev("stage0:exit")
@@ -380,13 +380,14 @@ STAGE1 = r"""
 _main = entry.main
 def main(*a, **k):
     ev("stage1:start")
-    import rkt.stage1.launcher
+    import rkt.stage1.executor.launcher
     ev("stage1:imported")
     code = _main(*a, **k)
     ev("stage1:exit")
     return code
 entry.main = main
-import rkt.stage1.launcher as r, rkt.stage1.executor as x, rkt.stage1.supervisor as s
+import rkt.stage1.executor.launcher as r, rkt.stage1.executor.setup as x
+import rkt.stage1.executor.supervisor as s
 wrap(r, "load", "load")
 wrap(r, "plan_pod", "plan")
 wrap(r, "prepare_pod_files", "pod-files")
@@ -421,7 +422,7 @@ def profile(bench: Bench, runs: int) -> None:
         "python -I -S -c pass": [PYTHON, "-I", "-S", "-c", "pass"],
         "import rkt.cli.main": [PYTHON, "-c", "import rkt.cli.main"],
         "import stage0 run path": [PYTHON, "-c", STAGE0.split('ev("stage0', 1)[0]],
-        "import rkt.stage1.run": [PYTHON, "-c", "import rkt.stage1.run"],
+        "import rkt.stage1.executor.run": [PYTHON, "-c", "import rkt.stage1.executor.run"],
         "rkt version": bench.rkt("version"),
         "rkt run (plain)": bench.rkt_run(),
     }
@@ -459,7 +460,7 @@ def profile(bench: Bench, runs: int) -> None:
                            "--net=none", bench.image_id], capture_output=True, text=True,
                           env=env, check=False)  # fmt: skip
     stage1_imports = subprocess.run(
-        [PYTHON, "-X", "importtime", "-c", "import rkt.stage1.run"],
+        [PYTHON, "-X", "importtime", "-c", "import rkt.stage1.executor.run"],
         capture_output=True,
         text=True,
         env=env,

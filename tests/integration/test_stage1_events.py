@@ -17,7 +17,7 @@ import pytest
 
 from appc.schema.image import ImageManifest
 from rkt.linux.mount import MNT_DETACH, umount2
-from rkt.stage1.gc import mounts_under
+from rkt.stage1.executor.gc import mounts_under
 from tests.integration.test_stage1_run import TIMEOUT, Pod
 
 pytestmark = [

@@ -1,6 +1,6 @@
 """The default stage1 executor end to end, as root: a pod dir built by hand the way stage0 does
 (pod manifest, appsinfo, a busybox root bind-mounted at stage1/rootfs/opt/stage2/<app>/rootfs),
-the pod lock held and passed in RKT_LOCK_FD, ``python -m rkt.stage1.run`` as a subprocess.
+the pod lock held and passed in RKT_LOCK_FD, ``python -m rkt.stage1.executor.run`` as a subprocess.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from appc.schema.linux import DEFAULT_CAPABILITIES
 from appc.schema.pod import PodManifest
 from rkt.linux import capability
 from rkt.linux.mount import MNT_DETACH, MS_BIND, mount, umount2
-from rkt.stage1.gc import mounts_under, remove_cgroups
+from rkt.stage1.executor.gc import mounts_under, remove_cgroups
 
 pytestmark = [
     pytest.mark.integration,
@@ -100,7 +100,7 @@ class Pod:
         fcntl.flock(lock, fcntl.LOCK_EX)
         env = {**os.environ, "RKT_LOCK_FD": str(lock)}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "rkt.stage1.run", f"--pod-dir={self.dir}"],
+            [sys.executable, "-m", "rkt.stage1.executor.run", f"--pod-dir={self.dir}"],
             env=env,
             pass_fds=(lock,),
             stdout=subprocess.PIPE,
@@ -233,7 +233,7 @@ def test_gc_unmounts_everything(pod: Pod) -> None:
     # Only stage0's bind of the app root is left in the host's namespace, for gc to remove.
     assert mounts_under(str(pod.dir)) == [str(pod.app_root("web"))]
     gc = subprocess.run(
-        [sys.executable, "-m", "rkt.stage1.gc", f"--pod-dir={pod.dir}"],
+        [sys.executable, "-m", "rkt.stage1.executor.gc", f"--pod-dir={pod.dir}"],
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
@@ -244,7 +244,7 @@ def test_gc_unmounts_everything(pod: Pod) -> None:
 
 def test_bad_pod_dir_is_254(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "rkt.stage1.run", f"--pod-dir={tmp_path}"],
+        [sys.executable, "-m", "rkt.stage1.executor.run", f"--pod-dir={tmp_path}"],
         capture_output=True,
         text=True,
         timeout=TIMEOUT,

@@ -67,8 +67,8 @@ class Iptables:
         self.listing = listing
         self.checks = checks
         self.restore = restore
-        monkeypatch.setattr(masquerade, "_start", self.start)
-        monkeypatch.setattr(masquerade, "_finished", lambda process: process)
+        monkeypatch.setattr(masquerade, "start_iptables", self.start)
+        monkeypatch.setattr(masquerade, "wait_iptables", lambda process: process)
         monkeypatch.setattr(masquerade, "run_iptables", self.run)
         monkeypatch.setattr(masquerade, "_output", lambda command: self.listing)
 

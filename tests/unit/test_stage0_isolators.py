@@ -19,9 +19,9 @@ from appc.schema.semver import SemVer
 from rkt.errors import ConfigError
 from rkt.stage0.apps import parse_apps, parse_seccomp
 from rkt.stage0.manifest import ResolvedApp, pod_manifest
-from rkt.stage1 import capabilities
-from rkt.stage1.capabilities import KNOWN_CAPABILITIES
-from rkt.stage1.plan import PlanError
+from rkt.stage1.planner import capabilities
+from rkt.stage1.planner.capabilities import KNOWN_CAPABILITIES
+from rkt.stage1.planner.plan import PlanError
 from tests.unit.test_stage1_support import make_rootfs, plan
 
 ID = "sha512-" + "ab" * 64

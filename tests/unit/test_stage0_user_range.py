@@ -13,7 +13,7 @@ from rkt.errors import PodError
 from rkt.pod import layout
 from rkt.stage0 import user_range
 from rkt.stage0.user_range import COUNT, FIRST_BASE, LAST_BASE, UserRange
-from rkt.stage1.plan import PlanError
+from rkt.stage1.planner.plan import PlanError
 from tests.unit.test_stage1_support import make_rootfs, plan
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="chown and security.* need root")

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from appc.schema.linux import DEFAULT_CAPABILITIES
-from rkt.stage1.capabilities import DEFAULT_SECCOMP, KNOWN_CAPABILITIES
-from rkt.stage1.plan import PlanError, Seccomp
+from rkt.stage1.planner.capabilities import DEFAULT_SECCOMP, KNOWN_CAPABILITIES
+from rkt.stage1.planner.plan import PlanError, Seccomp
 from tests.unit.test_stage1_support import make_rootfs, plan
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from rkt.stage1.plan import CgroupLimits, PlanError
-from rkt.stage1.pod import DEFAULT_POD_PIDS, PIDS_LIMIT
+from rkt.stage1.planner.plan import CgroupLimits, PlanError
+from rkt.stage1.planner.pod import DEFAULT_POD_PIDS, PIDS_LIMIT
 from tests.unit.test_stage1_support import make_rootfs, plan
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from rkt.stage1.environment import DEFAULT_PATH, app_environment
-from rkt.stage1.plan import PlanError
-from rkt.stage1.user import PasswdEntry
+from rkt.stage1.planner.environment import DEFAULT_PATH, app_environment
+from rkt.stage1.planner.plan import PlanError
+from rkt.stage1.planner.user import PasswdEntry
 from tests.unit.test_stage1_support import env, make_rootfs, plan
 
 ENTRY = PasswdEntry("web", 1000, 1000, "/home/web", "/bin/bash")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rkt.stage1.plan import PlanError
+from rkt.stage1.planner.plan import PlanError
 from tests.unit.test_stage1_support import make_rootfs, plan
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rkt.stage1.executable import find_executable
-from rkt.stage1.plan import PlanError
+from rkt.stage1.planner.executable import find_executable
+from rkt.stage1.planner.plan import PlanError
 from tests.unit.test_stage1_support import make_rootfs, plan
 
 PATH = "/usr/local/bin:/usr/bin:/bin"

@@ -14,7 +14,7 @@ from rkt.errors import ConfigError
 from rkt.stage0.options import StageOptions
 from rkt.stage1.fly.flavor import DEFAULT, FLY, FlavorError, entry_module, read_flavor
 from rkt.stage1.fly.plan import plan_fly
-from rkt.stage1.plan import AppInput, PlanError, PodInput, PodOptions
+from rkt.stage1.planner.plan import AppInput, PlanError, PodInput, PodOptions
 from tests.unit.test_stage1_support import image, make_rootfs, pod_manifest
 
 
@@ -68,7 +68,7 @@ def test_flavor_is_recorded_and_read_back(tmp_path: Path) -> None:
     options.write_bytes(StageOptions(stage1_flavor=FLY).to_json("u"))
     assert read_flavor(tmp_path) == FLY
     assert entry_module(FLY, "enter") == "rkt.stage1.fly.enter"
-    assert entry_module(DEFAULT, "run") == "rkt.stage1.run"
+    assert entry_module(DEFAULT, "run") == "rkt.stage1.executor.run"
     options.write_text('{"version": 1, "stage1": "kvm"}')
     with pytest.raises(FlavorError, match="kvm"):
         read_flavor(tmp_path)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rkt.stage1.plan import GeneratedFile, PlanError
+from rkt.stage1.planner.plan import GeneratedFile, PlanError
 from tests.unit.test_stage1_support import make_rootfs, plan
 
 POD = "/var/lib/rkt/pods/run/1234"

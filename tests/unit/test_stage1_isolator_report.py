@@ -10,9 +10,9 @@ import pytest
 
 from appc.schema.pod import PodManifest
 from rkt.pod.info import isolator_summary
-from rkt.stage1 import isolator_report
-from rkt.stage1.plan import AppInput, IsolatorStatus, PodInput, PodOptions
-from rkt.stage1.pod import PIDS_LIMIT, plan_pod
+from rkt.stage1.planner import isolator_report
+from rkt.stage1.planner.plan import AppInput, IsolatorStatus, PodInput, PodOptions
+from rkt.stage1.planner.pod import PIDS_LIMIT, plan_pod
 from tests.unit.test_stage1_support import IMAGE_ID, image, make_rootfs, plan
 
 

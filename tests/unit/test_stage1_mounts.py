@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from rkt.stage1.mounts import MASKED_DIRS, MASKED_FILES, READ_ONLY_PATHS
-from rkt.stage1.plan import Mount, PlanError
+from rkt.stage1.planner.mounts import MASKED_DIRS, MASKED_FILES, READ_ONLY_PATHS
+from rkt.stage1.planner.plan import Mount, PlanError
 from tests.unit.test_stage1_support import make_rootfs, plan
 
 POD = "/var/lib/rkt/pods/run/1234"

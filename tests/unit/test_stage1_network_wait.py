@@ -1,4 +1,4 @@
-"""PID 1 waits for the pod's networks before it starts anything (rkt.stage1.supervisor.run)."""
+"""PID 1 waits for the pod's networks before it starts anything (executor.supervisor.run)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import signal
 import time
 from pathlib import Path
 
-from rkt.stage1 import supervisor
+from rkt.stage1.executor import supervisor
 from tests.unit.test_stage1_support import make_rootfs, plan
 
 

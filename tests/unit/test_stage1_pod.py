@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from appc.schema.image import ImageManifest
-from rkt.stage1.plan import AppInput, PlanError, PodInput, PodOptions
-from rkt.stage1.pod import plan_pod
+from rkt.stage1.planner.plan import AppInput, PlanError, PodInput, PodOptions
+from rkt.stage1.planner.pod import plan_pod
 from tests.unit.test_stage1_support import image, make_rootfs, plan, pod_manifest
 
 
@@ -86,7 +86,7 @@ def test_plan_is_frozen_and_deterministic(tmp_path: Path) -> None:
 
 def test_planning_imports_no_kernel_store_fetch_or_cli() -> None:
     probe = (
-        "import sys, rkt.stage1, rkt.stage1.pod;"
+        "import sys, rkt.stage1, rkt.stage1.planner.pod;"
         "bad=[m for m in sys.modules if m.split('.')[:2] in "
         "(['rkt','linux'],['rkt','store'],['rkt','fetch'],['rkt','cli'],['rkt','pod'])];"
         "print(bad)"

@@ -1,4 +1,4 @@
-"""Resolving a planned seccomp filter with rkt's groups (rkt.stage1.seccomp_groups)."""
+"""Resolving a planned seccomp filter with rkt's groups (rkt.stage1.planner.seccomp_groups)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import errno
 
 import pytest
 
-from rkt.stage1.capabilities import DEFAULT_SECCOMP
-from rkt.stage1.plan import Seccomp
-from rkt.stage1.seccomp_groups import (
+from rkt.stage1.planner.capabilities import DEFAULT_SECCOMP
+from rkt.stage1.planner.plan import Seccomp
+from rkt.stage1.planner.seccomp_groups import (
     DOCKER_DEFAULT_BLACKLIST,
     DOCKER_DEFAULT_WHITELIST,
     MODERN_WHITELIST_ADDITIONS,
@@ -121,7 +121,7 @@ def test_mode_from_status() -> None:
 def test_hardening_refuses_tty_injection_vsock_and_namespaces() -> None:
     import termios
 
-    from rkt.stage1.seccomp_groups import NAMESPACE_FLAGS, hardening_rules
+    from rkt.stage1.planner.seccomp_groups import NAMESPACE_FLAGS, hardening_rules
 
     rules = hardening_rules(False, "x86_64")
     ioctls = {c[0][2] for name, _, c in rules if name == "ioctl"}
@@ -137,7 +137,7 @@ def test_hardening_refuses_tty_injection_vsock_and_namespaces() -> None:
 
 
 def test_hardening_lets_apps_with_cap_sys_admin_make_namespaces() -> None:
-    from rkt.stage1.seccomp_groups import hardening_rules
+    from rkt.stage1.planner.seccomp_groups import hardening_rules
 
     rules = hardening_rules(True, "x86_64")
     assert {name for name, _, _ in rules} == {"ioctl", "socket"}
@@ -157,7 +157,7 @@ def test_namespaces_allowance_survives_the_record() -> None:
 
 
 def test_planner_allows_namespaces_only_with_cap_sys_admin() -> None:
-    from rkt.stage1.capabilities import seccomp
+    from rkt.stage1.planner.capabilities import seccomp
 
     assert seccomp((), disabled=False).namespaces is False  # type: ignore[union-attr]
     admin = seccomp((), disabled=False, bounding=("CAP_CHOWN", "CAP_SYS_ADMIN"))

@@ -10,8 +10,8 @@ from typing import Any
 from appc.schema.environment import EnvironmentVariable
 from appc.schema.image import ImageManifest
 from appc.schema.pod import PodManifest
-from rkt.stage1.plan import AppInput, PodInput, PodOptions, PodPlan
-from rkt.stage1.pod import plan_pod
+from rkt.stage1.planner.plan import AppInput, PodInput, PodOptions, PodPlan
+from rkt.stage1.planner.pod import plan_pod
 
 IMAGE_ID = "sha512-" + "a" * 64
 

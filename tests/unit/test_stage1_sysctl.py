@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from appc.schema.pod import PodManifest
-from rkt.stage1 import sysctl
-from rkt.stage1.executor import ExecutorError, apply_sysctls
-from rkt.stage1.plan import AppInput, PlanError, PodInput, PodOptions
-from rkt.stage1.pod import plan_pod
+from rkt.stage1.executor.setup import ExecutorError, apply_sysctls
+from rkt.stage1.planner import sysctl
+from rkt.stage1.planner.plan import AppInput, PlanError, PodInput, PodOptions
+from rkt.stage1.planner.pod import plan_pod
 from tests.unit.test_stage1_support import IMAGE_ID, image, make_rootfs, plan
 
 ALL = ("mount", "uts", "ipc", "pid", "net")

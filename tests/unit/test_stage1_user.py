@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rkt.stage1 import user
-from rkt.stage1.plan import PlanError
+from rkt.stage1.planner import user
+from rkt.stage1.planner.plan import PlanError
 from tests.unit.test_stage1_support import make_rootfs, owner, plan
 
 

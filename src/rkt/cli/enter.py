@@ -20,7 +20,7 @@ from rkt.pod.state import PodState
 if TYPE_CHECKING:
     from rkt.config import Config
 
-STAGE1_ENTER = "rkt.stage1.enter"
+STAGE1_ENTER = "rkt.stage1.executor.enter"
 DEFAULT_COMMAND = "/bin/sh"
 
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from rkt.config import Config
 
 EXIT_FAILURE = 254
-STAGE1_STOP = "rkt.stage1.stop"
+STAGE1_STOP = "rkt.stage1.executor.stop"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

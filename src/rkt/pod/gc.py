@@ -48,7 +48,7 @@ def executor_teardown(pod: Pod) -> None:
     if flavor == FLY:
         from rkt.stage1.fly.gc import gc
     else:
-        from rkt.stage1.gc import gc
+        from rkt.stage1.executor.gc import gc
 
     gc(str(pod.path))
 

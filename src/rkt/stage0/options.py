@@ -1,8 +1,8 @@
 """``stage1/options.json``: the run options stage0 hands to stage1 (docs/stage1-interface.md).
 
-The ``options`` object carries :class:`rkt.stage1.plan.PodOptions`'s fields minus ``pod_dir``
-(stage1 knows where it runs); environment variables are ``[name, value]`` pairs and hosts
-entries ``[ip, [hostnames...]]`` so that the file stays plain JSON.
+The ``options`` object carries :class:`rkt.stage1.planner.plan.PodOptions`'s fields minus
+``pod_dir`` (stage1 knows where it runs); environment variables are ``[name, value]`` pairs and
+hosts entries ``[ip, [hostnames...]]`` so that the file stays plain JSON.
 """
 
 from __future__ import annotations

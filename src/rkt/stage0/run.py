@@ -9,7 +9,7 @@ The default executor is started by forking this process and calling its entry po
 interpreter would cost its start-up, its imports and its shutdown (about 65 ms of a 180 ms
 ``rkt run``, bench/run.py). A fork is as fresh as the stage1 interface asks only if this
 process has no other thread; when it has (an API server, a test's HTTP server), stage1 is
-started as ``python -m rkt.stage1.run`` instead.
+started as ``python -m rkt.stage1.executor.run`` instead.
 
 The flavor recorded in the pod directory (rkt.stage1.fly.flavor) picks the executor's package:
 ``rkt.stage1`` (default) or ``rkt.stage1.fly``; both are started the same way.
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from rkt.net.selection import Selected
     from rkt.stage0.options import RunFlags
 
-STAGE1_RUN = "rkt.stage1.run"
+STAGE1_RUN = "rkt.stage1.executor.run"
 LOCK_FD_ENV = "RKT_LOCK_FD"
 #: Signals that stage0 passes on to stage1, which stops the pod in order. SIGINT from a
 #: terminal reaches stage1 directly (same process group), so stage0 only ignores it.

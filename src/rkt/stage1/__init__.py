@@ -1,6 +1,6 @@
 """The default stage1's planning half: a pod manifest, each app's image manifest and rendered
-rootfs, and the run options become a frozen :class:`~rkt.stage1.plan.PodPlan` (STYLE.md "Plan,
-then execute"). The executor (elsewhere) performs it in a fresh process.
+rootfs, and the run options become a frozen :class:`~rkt.stage1.planner.plan.PodPlan`
+(STYLE.md "Plan, then execute"). The executor (elsewhere) performs it in a fresh process.
 
 How the parts fit:
 
@@ -16,6 +16,6 @@ How the parts fit:
 
 Nothing here imports rkt.linux, rkt.store, rkt.fetch or rkt.cli, mounts, forks or writes.
 
-The package itself imports nothing: ``python -m rkt.stage1.run`` starts the pod's cgroup
-before the planning modules are loaded (rkt.stage1.run).
+The package itself imports nothing: ``python -m rkt.stage1.executor.run`` starts the pod's cgroup
+before the planning modules are loaded (rkt.stage1.executor.run).
 """

@@ -21,7 +21,7 @@ import sys
 from typing import NoReturn
 
 from rkt.linux import namespace, process
-from rkt.stage1.enter import (
+from rkt.stage1.executor.enter import (
     EnterError,
     parse_arguments,
     parse_environ,
@@ -29,7 +29,7 @@ from rkt.stage1.enter import (
     read_at,
     read_pod_pid,
 )
-from rkt.stage1.load import app_root
+from rkt.stage1.planner.load import app_root
 
 FAILURE = 254
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC

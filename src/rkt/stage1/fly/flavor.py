@@ -15,10 +15,10 @@ import os
 DEFAULT = "coreos"
 FLY = "fly"
 #: The package whose ``run``, ``stop``, ``enter`` and ``gc`` modules implement each flavor.
-PACKAGES = {DEFAULT: "rkt.stage1", FLY: "rkt.stage1.fly"}
+PACKAGES = {DEFAULT: "rkt.stage1.executor", FLY: "rkt.stage1.fly"}
 ENTRIES = ("run", "stop", "enter", "gc")
 OPTIONS_FILE = "stage1/options.json"
-#: The options file is small; refuse to parse a large one (rkt.stage1.load has the same cap).
+#: The options file is small; refuse to parse a large one (as rkt.stage1.planner.load does).
 _MAX_SIZE = 4 << 20
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import sys
 
-from rkt.stage1.gc import gc as _default_gc
-from rkt.stage1.gc import main as _default_main
+from rkt.stage1.executor.gc import gc as _default_gc
+from rkt.stage1.executor.gc import main as _default_main
 
 
 def gc(pod_dir: str) -> list[str]:

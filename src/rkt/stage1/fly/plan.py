@@ -15,8 +15,8 @@ from __future__ import annotations
 import msgspec
 from msgspec.structs import replace
 
-from rkt.stage1 import environment, executable, hosts, mounts, rootfs, user
-from rkt.stage1.plan import (
+from rkt.stage1.planner import environment, executable, hosts, mounts, rootfs, user
+from rkt.stage1.planner.plan import (
     AppInput,
     GeneratedFile,
     Mount,
@@ -44,7 +44,7 @@ class FlyPlan(msgspec.Struct, frozen=True):
     groups: tuple[int, ...]
     working_directory: str
     environment: tuple[tuple[str, str], ...]
-    #: in order, targets relative to ``root`` (rkt.stage1.plan.Mount)
+    #: in order, targets relative to ``root`` (rkt.stage1.planner.plan.Mount)
     mounts: tuple[Mount, ...]
     files: tuple[GeneratedFile, ...] = ()
     volumes: tuple[VolumeDirectory, ...] = ()

@@ -31,8 +31,8 @@ import sys
 from types import FrameType
 
 from rkt.pod import layout
+from rkt.stage1.executor.run import lock_fd
 from rkt.stage1.fly.plan import FlyPlan
-from rkt.stage1.run import lock_fd
 
 FAILURE = 254
 #: Reset to their defaults in the app's process before it execs.
@@ -63,7 +63,7 @@ def _enter_root(plan: FlyPlan) -> None:
     chroot into it."""
     from rkt.linux import mount, namespace
     from rkt.linux.kernel import RealKernel
-    from rkt.stage1.executor import operations
+    from rkt.stage1.executor.setup import operations
 
     namespace.unshare(namespace.CLONE_NEWNS)
     # A slave, not private: host tools expect to see mounts the host makes later (rkt fly
@@ -116,15 +116,15 @@ class _Forwarder:
 
 
 def _write_atomically(path: str, content: bytes) -> None:
-    from rkt.stage1.executor import write_atomically
+    from rkt.stage1.executor.setup import write_atomically
 
     write_atomically(path, content, 0o644)
 
 
 def execute(plan: FlyPlan, pod_dir: str, lock: int | None) -> int:
     """Start the app, wait for it, record its status; the app's status."""
-    from rkt.stage1.executor import prepare_pod_files
-    from rkt.stage1.supervisor import exit_code
+    from rkt.stage1.executor.setup import prepare_pod_files
+    from rkt.stage1.executor.supervisor import exit_code
 
     prepare_pod_files(plan.files, plan.volumes)
     stage1_root = os.path.join(pod_dir, layout.STAGE1_ROOTFS)
@@ -176,8 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         for signum in _TERMINAL_STOPS:
             signal.signal(signum, signal.SIG_IGN)
     from rkt.stage1.fly.plan import plan_fly
-    from rkt.stage1.load import LoadError, load
-    from rkt.stage1.plan import PlanError
+    from rkt.stage1.planner.load import LoadError, load
+    from rkt.stage1.planner.plan import PlanError
 
     try:
         lock = lock_fd()  # the app inherits it

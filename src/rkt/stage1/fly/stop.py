@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from rkt.stage1 import stop
+from rkt.stage1.executor import stop
 
 
 def main(argv: list[str] | None = None) -> int:

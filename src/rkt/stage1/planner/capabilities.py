@@ -33,7 +33,7 @@ from appc.schema.linux import (
     NoNewPrivileges,
     SeccompSet,
 )
-from rkt.stage1.plan import Capabilities, PlanError, Seccomp
+from rkt.stage1.planner.plan import Capabilities, PlanError, Seccomp
 
 #: capability(7) names in the order of their numbers.
 KNOWN_CAPABILITIES = CAPABILITY_NAMES
@@ -41,7 +41,7 @@ _ORDER = {name: index for index, name in enumerate(KNOWN_CAPABILITIES)}
 
 #: rkt's seccomp default when an app names no seccomp isolator (Documentation/seccomp-guide.md,
 #: stage1/init/common/seccomp.go): the retain set of Docker's default whitelist, blocked calls
-#: killing the app with SIGSYS (see rkt.stage1.seccomp_groups).
+#: killing the app with SIGSYS (see rkt.stage1.planner.seccomp_groups).
 DEFAULT_SECCOMP = Seccomp("retain", ("@rkt/default-whitelist",), "")
 
 
@@ -103,7 +103,7 @@ def seccomp(
 ) -> Seccomp | None:
     """The app's filter; None with ``--insecure-options=seccomp``. ``bounding``: the app's
     bounding set; with CAP_SYS_ADMIN in it the app may make namespaces (see
-    rkt.stage1.seccomp_groups, "hardening"), as under Docker's default profile."""
+    rkt.stage1.planner.seccomp_groups, "hardening"), as under Docker's default profile."""
     if disabled:
         return None
     namespaces = "CAP_SYS_ADMIN" in bounding

@@ -12,7 +12,7 @@ Event handlers (ace.md "App Event Handlers"), as rkt's systemd units ran them (E
 ExecStopPost), with the app's identity, environment, capabilities and root:
 
 - pre-start runs in the app's own process after it has entered its root, which waits for it
-  and execs the app only if it exited 0 (:func:`rkt.stage1.executor.exec_app`); otherwise the
+  and execs the app only if it exited 0 (:func:`rkt.stage1.executor.setup.exec_app`); otherwise the
   app is not started and its status is the handler's (128 + signal if one killed it), so the
   pod exits non-zero. Apps start one after the other: the next once this one has exec'ed.
 - post-stop runs once the app's process has exited, however it ended (a signal, a stop, a
@@ -35,7 +35,7 @@ from types import FrameType
 from rkt.linux import cgroup
 from rkt.linux.kernel import Kernel
 from rkt.pod import layout
-from rkt.stage1.executor import (
+from rkt.stage1.executor.setup import (
     ExecutorError,
     apply_mounts,
     apply_sysctls,
@@ -44,7 +44,7 @@ from rkt.stage1.executor import (
     wait_started,
     write_atomically,
 )
-from rkt.stage1.plan import PodPlan
+from rkt.stage1.planner.plan import PodPlan
 
 #: Seconds between the SIGTERM of a stop and the SIGKILL of what is left.
 STOP_TIMEOUT = 10

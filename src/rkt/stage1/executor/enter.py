@@ -1,4 +1,4 @@
-"""``python -m rkt.stage1.enter --pod-dir=DIR --app=NAME -- CMD...``: run CMD in an app's jail.
+"""``python -m rkt.stage1.executor.enter --pod-dir=DIR --app=NAME -- CMD...``: CMD in an app's jail.
 
 The entered process gets what the app has (SECURITY.md 10; rkt CVE-2019-10144/-10145/-10147):
 its namespaces (ipc, uts, net, pid, then mnt), its root and working directory, its uids, gids
@@ -44,8 +44,8 @@ import msgspec
 from rkt.linux import capability, cgroup, namespace, process
 from rkt.linux import seccomp as linux_seccomp
 from rkt.pod import layout
-from rkt.stage1 import seccomp_groups
-from rkt.stage1.executor import build_filter
+from rkt.stage1.executor.setup import build_filter
+from rkt.stage1.planner import seccomp_groups
 
 FAILURE = 254
 APP_NAME_ENV = b"AC_APP_NAME"
@@ -416,7 +416,7 @@ def parse_arguments(
 
 def main(argv: list[str] | None = None) -> int:
     parsed = parse_arguments(
-        argv, "rkt.stage1.enter", "Run a command in a running app's jail.", "stage1"
+        argv, "rkt.stage1.executor.enter", "Run a command in a running app's jail.", "stage1"
     )
     if parsed is None:
         return FAILURE

@@ -1,4 +1,4 @@
-"""``python -m rkt.stage1.stop --pod-dir=DIR [--force]``: SIGTERM (SIGKILL) the pod's PID 1.
+"""``python -m rkt.stage1.executor.stop --pod-dir=DIR [--force]``: SIGTERM (SIGKILL) PID 1.
 
 PID 1 passes SIGTERM on to the apps and kills what is left after a timeout (supervisor.py).
 """
@@ -29,7 +29,7 @@ def read_pid(pod_dir: str) -> int | None:
 def main(
     argv: list[str] | None = None,
     *,
-    prog: str = "rkt.stage1.stop",
+    prog: str = "rkt.stage1.executor.stop",
     who: str = "stage1",
     whose: str = "the pod's",
 ) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from rkt.stage1.plan import PlanError, PodOptions
+from rkt.stage1.planner.plan import PlanError, PodOptions
 
 HOST = "host"
 NONE = "none"

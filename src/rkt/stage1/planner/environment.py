@@ -20,8 +20,8 @@ from collections.abc import Iterable
 
 from appc.errors import ValidationError
 from appc.schema.environment import EnvironmentVariable, check_env_name
-from rkt.stage1.plan import PlanError
-from rkt.stage1.user import PasswdEntry
+from rkt.stage1.planner.plan import PlanError
+from rkt.stage1.planner.user import PasswdEntry
 
 #: ace.md "Execution Environment": the PATH every app gets unless its environment sets one.
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

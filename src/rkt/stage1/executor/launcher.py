@@ -1,4 +1,4 @@
-"""Running a pod for ``python -m rkt.stage1.run`` (the entry, which has already started
+"""Running a pod for ``python -m rkt.stage1.executor.run`` (the entry, which has already started
 joining the pod's cgroup: rkt.linux.cgroup.Joining).
 
 Three processes, none with threads (besides the short-lived cgroup helper):
@@ -7,7 +7,7 @@ Three processes, none with threads (besides the short-lived cgroup helper):
   lock (``RKT_LOCK_FD``) until the pod has exited and passes SIGTERM/SIGINT/SIGHUP to PID 1;
 - a forked child that unshares the pod's namespaces (mount, uts, ipc, pid, and net unless
   ``--net=host``), makes its mounts private and forks PID 1, writing its host pid to ``pid``;
-- the pod's PID 1 (:mod:`rkt.stage1.supervisor`).
+- the pod's PID 1 (:mod:`rkt.stage1.executor.supervisor`).
 
 Exit status: the pod's (see the supervisor), or 254 with one line on stderr for our own failures.
 """
@@ -28,8 +28,9 @@ from rkt.linux import cgroup, mount, namespace, netif, process
 from rkt.linux import seccomp as linux_seccomp
 from rkt.linux.kernel import RealKernel
 from rkt.pod import layout
-from rkt.stage1 import isolator_report, seccomp_groups, supervisor
-from rkt.stage1.executor import (
+from rkt.stage1.executor import supervisor
+from rkt.stage1.executor.run import lock_fd
+from rkt.stage1.executor.setup import (
     ExecutorError,
     apply_sysctls,
     build_filter,
@@ -37,17 +38,17 @@ from rkt.stage1.executor import (
     prepare_pod_files,
     write_atomically,
 )
-from rkt.stage1.load import LoadError, load
-from rkt.stage1.plan import AppPlan, PlanError, PodPlan
-from rkt.stage1.pod import plan_pod
-from rkt.stage1.run import lock_fd
+from rkt.stage1.planner import isolator_report, seccomp_groups
+from rkt.stage1.planner.load import LoadError, load
+from rkt.stage1.planner.plan import AppPlan, PlanError, PodPlan
+from rkt.stage1.planner.pod import plan_pod
 
 FAILURE = 254
 #: Isolators this executor could not enforce, per app; ace.md requires that they be reported.
 #: Names of the ignored isolators of each app that has any.
 UNENFORCED = "stage1/unenforced-isolators.json"
 #: Every isolator of each app (and of the pod) with its status, ``{"<app>": [{"name", "status",
-#: "reason", "scope"}]}`` (rkt.stage1.isolator_report); ``rkt status`` summarises it.
+#: "reason", "scope"}]}`` (rkt.stage1.planner.isolator_report); ``rkt status`` summarises it.
 ISOLATORS = isolator_report.REPORT
 #: Each app's resolved seccomp filter, ``<app>.json`` (seccomp_groups.Filter.to_json).
 SECCOMP_DIR = "stage1/seccomp"
@@ -169,7 +170,7 @@ def _pod_process(
     With a user namespace, this process and PID 1 keep the host's uid 0 inside it (shown there
     as the overflow id): all the namespace's capabilities, which the mounts need, and the pod
     directory's files, which are root's, stay theirs. Only the apps become the namespace's ids
-    (rkt.stage1.executor), whose host ids are the pod's range."""
+    (rkt.stage1.executor.setup), whose host ids are the pod's range."""
     code = FAILURE
     try:
         # Inherited by PID 1, which the apps can see (SECURITY.md 9).
@@ -314,9 +315,9 @@ def run(
 ) -> int:
     """Plan the pod and execute the plan; the pod's status, or 254 (a line on stderr).
 
-    ``network_ready``: stage0 is ADDing the pod's networks (see rkt.stage1.run.main). Unless
-    the plan needs their results (DNS), the pod is planned and started meanwhile and its PID 1
-    waits for them before the apps (supervisor.wait_for_networks); else we wait here first."""
+    ``network_ready``: stage0 is ADDing the pod's networks (rkt.stage1.executor.run.main).
+    Unless the plan needs their results (DNS), the pod is planned and started meanwhile and its
+    PID 1 waits for them before the apps (supervisor.wait_for_networks); else we wait here."""
     try:
         lock_fd()
         loaded = load(pod_dir, interactive=interactive, networks_up=network_ready is None)

@@ -18,7 +18,7 @@ from appc.schema.environment import EnvironmentVariable
 from appc.schema.image import ImageManifest
 from appc.schema.pod import PodManifest
 from rkt.pod import layout
-from rkt.stage1.plan import AppInput, PodInput, PodOptions
+from rkt.stage1.planner.plan import AppInput, PodInput, PodOptions
 
 OPTIONS_FILE = "stage1/options.json"
 OPTIONS_VERSION = 1

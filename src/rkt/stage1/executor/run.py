@@ -1,9 +1,9 @@
-"""``python -m rkt.stage1.run --pod-dir=DIR [--debug] [--interactive]``: run a pod.
+"""``python -m rkt.stage1.executor.run --pod-dir=DIR [--debug] [--interactive]``: run a pod.
 
 The entry point of the stage1 interface (docs/stage1-interface.md). Before anything else is
 loaded it forks the helper that makes the pod's cgroup and moves this process into it
 (rkt.linux.cgroup.Joining), which takes a kernel grace period; the planning and executing
-modules load, and the pod is planned, meanwhile (rkt.stage1.launcher).
+modules load, and the pod is planned, meanwhile (rkt.stage1.executor.launcher).
 
 Exit status: the pod's (see the supervisor), or 254 with one line on stderr for our own failures.
 """
@@ -36,8 +36,10 @@ def main(argv: list[str] | None = None, *, network_ready: int | None = None) -> 
     """``network_ready``: a pipe stage0 writes b"1" to once the pod's networks are up (it
     forked us first, to ADD them while we start; their namespace file exists already); the
     apps do not start before, and the pod is not planned before if its DNS comes from them
-    (rkt.stage1.launcher.run)."""
-    parser = argparse.ArgumentParser(prog="rkt.stage1.run", description="Run a prepared pod.")
+    (rkt.stage1.executor.launcher.run)."""
+    parser = argparse.ArgumentParser(
+        prog="rkt.stage1.executor.run", description="Run a prepared pod."
+    )
     parser.add_argument("--pod-dir", required=True)
     parser.add_argument("--debug", action="store_true")
     parser.add_argument("--interactive", action="store_true")
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None, *, network_ready: int | None = None) -> 
     from rkt.linux.cgroup import Joining
 
     joining = Joining(os.path.basename(pod_dir.rstrip("/")), pod_dir)
-    from rkt.stage1.launcher import run
+    from rkt.stage1.executor.launcher import run
 
     return run(
         pod_dir,

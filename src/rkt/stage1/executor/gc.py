@@ -1,4 +1,4 @@
-"""``python -m rkt.stage1.gc --pod-dir=DIR``: unmount whatever a run left under the pod dir.
+"""``python -m rkt.stage1.executor.gc --pod-dir=DIR``: unmount what a run left under the pod dir.
 
 Works after a crash too: it reads /proc/self/mountinfo rather than any record of ours, detaches
 (MNT_DETACH) every mount at or under the pod directory, deepest first, and never fails because
@@ -79,7 +79,9 @@ def gc(pod_dir: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rkt.stage1.gc", description="Unmount a pod's mounts.")
+    parser = argparse.ArgumentParser(
+        prog="rkt.stage1.executor.gc", description="Unmount a pod's mounts."
+    )
     parser.add_argument("--pod-dir", required=True)
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args(argv)

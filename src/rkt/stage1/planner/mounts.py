@@ -20,8 +20,8 @@ import msgspec
 from appc.schema.app import MountPoint
 from appc.schema.pod import RuntimeApp
 from appc.schema.volume import EMPTY_DEFAULT_MODE, Volume
-from rkt.stage1 import rootfs
-from rkt.stage1.plan import Mount, PlanError
+from rkt.stage1.planner import rootfs
+from rkt.stage1.planner.plan import Mount, PlanError
 
 #: Files hidden behind /dev/null: they leak host memory, keys or scheduler internals.
 MASKED_FILES = (

@@ -104,7 +104,7 @@ class Seccomp(msgspec.Struct, frozen=True):
     syscalls: tuple[str, ...]
     errno: str = ""
     #: Whether the app may make namespaces (clone/unshare with CLONE_NEW* flags, clone3): only
-    #: with CAP_SYS_ADMIN, as Docker's default profile decides (rkt.stage1.seccomp_groups).
+    #: with CAP_SYS_ADMIN, as Docker's default profile decides (rkt.stage1.planner.seccomp_groups).
     namespaces: bool = False
 
 
@@ -167,7 +167,7 @@ class AppPlan(msgspec.Struct, frozen=True):
     limits: CgroupLimits = msgspec.field(default_factory=CgroupLimits)
     #: os/linux/oom-score-adj, written to the app's /proc/<pid>/oom_score_adj; None: inherit.
     oom_score_adj: int | None = None
-    #: What becomes of each of the app's and the pod's isolators (rkt.stage1.isolator_report).
+    #: What becomes of each of the app's and the pod's isolators (planner.isolator_report).
     isolators: tuple[IsolatorStatus, ...] = ()
 
     def env(self) -> dict[str, str]:
@@ -187,7 +187,7 @@ class PodPlan(msgspec.Struct, frozen=True):
     apps: tuple[AppPlan, ...]
     #: Limits of the pod's cgroup as a whole (the apps' are below it).
     limits: CgroupLimits = msgspec.field(default_factory=CgroupLimits)
-    #: os/unix/sysctl of the apps and the pod, checked as namespaced (rkt.stage1.sysctl):
+    #: os/unix/sysctl of the apps and the pod, checked as namespaced (rkt.stage1.planner.sysctl):
     #: (key, value), written by PID 1 before any app starts.
     sysctls: tuple[tuple[str, str], ...] = ()
     #: ``--private-users``: the host ids (first, count) of the pod's user namespace ("user" in

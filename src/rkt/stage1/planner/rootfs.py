@@ -14,7 +14,7 @@ import errno
 import os
 import stat
 
-from rkt.stage1.plan import PlanError
+from rkt.stage1.planner.plan import PlanError
 
 #: Linux's own limit on symlinks followed in one lookup (path_resolution(7)).
 MAX_SYMLINKS = 40

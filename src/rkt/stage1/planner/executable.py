@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import posixpath
 
-from rkt.stage1 import rootfs
-from rkt.stage1.plan import PlanError
+from rkt.stage1.planner import rootfs
+from rkt.stage1.planner.plan import PlanError
 
 
 def _clean(path: str) -> str:

@@ -48,7 +48,7 @@ from collections.abc import Iterable, Mapping
 
 import msgspec
 
-from rkt.stage1.plan import Seccomp
+from rkt.stage1.planner.plan import Seccomp
 
 #: rkt's DockerDefaultSeccompWhitelist (Docker's default.json, 2016).
 DOCKER_DEFAULT_WHITELIST: tuple[str, ...] = (

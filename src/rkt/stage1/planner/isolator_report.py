@@ -31,7 +31,7 @@ from appc.schema.resource import (
     NETWORK_BANDWIDTH,
     Resource,
 )
-from rkt.stage1.plan import IsolatorStatus, PodOptions
+from rkt.stage1.planner.plan import IsolatorStatus, PodOptions
 
 #: Where run.py writes the report, under the pod dir.
 # The file and its two statuses, as rkt.pod.layout names them for the reader (rkt status);
@@ -39,7 +39,7 @@ from rkt.stage1.plan import IsolatorStatus, PodOptions
 REPORT = "stage1/isolators.json"
 ENFORCED = "enforced"
 IGNORED = "ignored"
-#: Non-standard isolator of this runtime (rkt.stage1.pod.PIDS_LIMIT).
+#: Non-standard isolator of this runtime (rkt.stage1.planner.pod.PIDS_LIMIT).
 PIDS_LIMIT = "rkt.coreos.com/pids-limit"
 
 _ENFORCED_APP = {

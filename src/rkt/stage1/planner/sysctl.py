@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 from appc.schema.isolator import Isolator
 from appc.schema.linux import UNIX_SYSCTL, Sysctl
-from rkt.stage1.plan import PlanError
+from rkt.stage1.planner.plan import PlanError
 
 #: IPC-namespaced sysctls (ipc/ipc_sysctl.c as runc lists them).
 IPC_SYSCTLS = frozenset(
@@ -42,7 +42,7 @@ _KEY = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+")
 
 
 def namespace_of(key: str) -> str | None:
-    """The namespace (as :func:`rkt.stage1.pod.namespaces` names it) that holds ``key``;
+    """The namespace (as :func:`rkt.stage1.planner.pod.namespaces` names it) that holds ``key``;
     None for a sysctl of the host as a whole."""
     if key.startswith("net."):
         return "net"

@@ -14,7 +14,7 @@ from appc.schema.app import App
 from appc.schema.isolator import Isolator, by_name
 from appc.schema.linux import CPU_SHARES, OOM_SCORE_ADJ, CPUShares, OOMScoreAdj
 from appc.schema.resource import BLOCK_BANDWIDTH, BLOCK_IOPS, CPU, MEMORY, Resource
-from rkt.stage1 import (
+from rkt.stage1.planner import (
     capabilities,
     environment,
     executable,
@@ -25,7 +25,7 @@ from rkt.stage1 import (
     sysctl,
     user,
 )
-from rkt.stage1.plan import (
+from rkt.stage1.planner.plan import (
     CFS_PERIOD,
     MIN_CPU_QUOTA,
     AppInput,

@@ -15,8 +15,8 @@ import re
 
 import msgspec
 
-from rkt.stage1 import rootfs
-from rkt.stage1.plan import PlanError
+from rkt.stage1.planner import rootfs
+from rkt.stage1.planner.plan import PlanError
 
 #: Larger account databases are refused: no sane image needs more, and it bounds the work.
 MAX_DB_SIZE = 1 << 20

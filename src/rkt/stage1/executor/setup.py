@@ -49,8 +49,8 @@ from rkt.linux.mount import (
     Tmpfs,
 )
 from rkt.linux.namespace import CLONE_NEWNS, unshare
-from rkt.stage1 import seccomp_groups, sysctl
-from rkt.stage1.plan import AppPlan, GeneratedFile, Mount, VolumeDirectory
+from rkt.stage1.planner import seccomp_groups, sysctl
+from rkt.stage1.planner.plan import AppPlan, GeneratedFile, Mount, VolumeDirectory
 
 #: The mount options that are flags, not filesystem data.
 _FLAG_OPTIONS = {
@@ -289,7 +289,7 @@ def _pivot(root: str) -> None:
 def build_filter(resolved: seccomp_groups.Filter | None) -> linux_seccomp.Stack | None:
     """The libseccomp filters of a resolved one, built but not loaded: the hardening filter
     (loaded first, while the app's own still lets ``seccomp`` through), then the app's; None
-    for none (rkt.stage1.seccomp_groups)."""
+    for none (rkt.stage1.planner.seccomp_groups)."""
     if resolved is None:
         return None
     Action = linux_seccomp.Action
