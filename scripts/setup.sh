@@ -12,6 +12,7 @@ packages=(
     tar xz-utils bzip2 curl   # peers for the archive tests and benchmarks
     containernetworking-plugins iptables iproute2  # real CNI plugins for the network tests
     libseccomp2               # seccomp filters, through the pyseccomp binding
+    gcc libc6-dev             # the package build compiles rkt-stage1 (the pod's monitor, PID 1)
 )
 missing=()
 for pkg in "${packages[@]}"; do

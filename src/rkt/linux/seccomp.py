@@ -14,6 +14,7 @@ decision (seccomp(2) needs it, or CAP_SYS_ADMIN, to load a filter).
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -149,6 +150,18 @@ class Filter(msgspec.Struct):
 
     handle: Any
     skipped: tuple[str, ...]
+
+    def export(self) -> bytes:
+        """The filter as the kernel takes it (an array of ``struct sock_filter``), for a
+        program that loads it with seccomp(2) itself (rkt-stage1)."""
+        fd = os.memfd_create("seccomp-bpf", os.MFD_CLOEXEC)
+        with os.fdopen(fd, "w+b") as f:
+            try:
+                self.handle.export_bpf(f)
+            except OSError as err:
+                raise SeccompError(err.errno, "cannot export the seccomp filter") from err
+            f.seek(0)
+            return f.read()
 
     def load(self) -> None:
         """Install the filter on the calling thread (and what it forks and execs)."""

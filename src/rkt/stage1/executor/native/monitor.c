@@ -1,0 +1,133 @@
+/*
+ * rkt run's process while the pod runs: the Python that prepared the pod exec'ed us, holding
+ * the pod's lock (an inherited fd we keep) and the pod's PID 1 as a child (it set itself
+ * child subreaper before the pod's first process forked PID 1 and exited).
+ *
+ * - SIGTERM, SIGINT and SIGHUP go on to PID 1, which stops the pod in order; a second SIGTERM
+ *   or SIGINT kills the pod at once (SIGKILL to PID 1 ends its whole pid namespace).
+ * - --interactive: the app's terminal is a pty of ours (SECURITY.md 12); we relay it to our
+ *   own terminal, in raw mode, with its window size, until PID 1 has exited.
+ * - When PID 1 has exited, the pod is gone: we exec the teardown the plan names (Python: the
+ *   networks' DEL, with the lock still held) with --status=N, or exit with the pod's status.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "stage1.h"
+
+static struct termios saved;
+static int raw = 0;
+
+static void copy_winsize(int from, int to)
+{
+	struct winsize ws;
+	if (ioctl(from, TIOCGWINSZ, &ws) == 0)
+		ioctl(to, TIOCSWINSZ, &ws);
+}
+
+static void make_raw(void)
+{
+	if (!isatty(0) || tcgetattr(0, &saved) < 0)
+		return;
+	struct termios t = saved;
+	cfmakeraw(&t);
+	if (tcsetattr(0, TCSANOW, &t) == 0)
+		raw = 1;
+}
+
+/* Copy what is there from one fd to another; -1 once `from` is at its end. */
+static int relay(int from, int to)
+{
+	char buf[8192];
+	ssize_t n = read(from, buf, sizeof buf);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0)
+		return -1;
+	for (ssize_t off = 0; off < n;) {
+		ssize_t w = write(to, buf + off, (size_t)(n - off));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return 0; /* our reader went away: drop it, keep the pod */
+		off += w;
+	}
+	return 0;
+}
+
+int monitor_main(struct plan *plan)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGWINCH, SIGTTIN, SIGTTOU, SIGTSTP};
+	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+		sigaddset(&set, sigs[i]);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		fail(errno, "signalfd");
+		kill(plan->pid1, SIGKILL);
+	}
+	int pty = plan->pty_master, in_open = pty >= 0;
+	if (pty >= 0) {
+		fcntl(pty, F_SETFL, fcntl(pty, F_GETFL) | O_NONBLOCK); /* never stuck in a read */
+		copy_winsize(0, pty);
+		make_raw();
+	}
+	int stops = 0, code = -1;
+	for (;;) {
+		int status;
+		pid_t pid;
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+			if (pid == plan->pid1)
+				code = wait_code(status);
+		if (code >= 0)
+			break;
+		struct pollfd p[3] = {{sfd, POLLIN, 0}, {pty, POLLIN, 0}, {in_open ? 0 : -1, POLLIN, 0}};
+		if (poll(p, pty >= 0 ? 3 : 1, -1) < 0 && errno != EINTR)
+			fail(errno, "poll");
+		if (pty >= 0 && p[1].revents && relay(pty, 1) < 0)
+			pty = -1; /* the pty hung up: the app is gone */
+		if (in_open && p[2].revents && relay(0, plan->pty_master) < 0)
+			in_open = 0;
+		struct signalfd_siginfo si;
+		while (read(sfd, &si, sizeof si) == sizeof si) {
+			int sig = (int)si.ssi_signo;
+			if (sig == SIGWINCH && plan->pty_master >= 0)
+				copy_winsize(0, plan->pty_master);
+			else if (sig == SIGTERM || sig == SIGINT)
+				kill(plan->pid1, ++stops > 1 ? SIGKILL : sig);
+			else if (sig == SIGHUP)
+				kill(plan->pid1, sig);
+		}
+	}
+	for (struct pollfd p = {pty, POLLIN, 0}; pty >= 0 && poll(&p, 1, 0) > 0;)
+		if (!(p.revents & POLLIN) || relay(pty, 1) < 0)
+			break; /* what the app wrote last, and nothing more */
+	if (raw)
+		tcsetattr(0, TCSANOW, &saved);
+	if (!plan->teardown.n)
+		return code;
+	char status_arg[32];
+	snprintf(status_arg, sizeof status_arg, "--status=%d", code);
+	char **argv = calloc(plan->teardown.n + 2, sizeof *argv);
+	if (!argv)
+		return code;
+	memcpy(argv, plan->teardown.v, plan->teardown.n * sizeof *argv);
+	argv[plan->teardown.n] = status_arg;
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	execv(argv[0], argv);
+	fail(errno, "cannot start the teardown %s", argv[0]);
+	return code;
+}

@@ -1,0 +1,86 @@
+/*
+ * rkt-stage1: the processes that live as long as a pod (DESIGN.md "Python decides, one small
+ * compiled program waits"). Python plans everything and hands this program a finished plan;
+ * it decides nothing.
+ *
+ *   rkt-stage1 init FD      the pod's PID 1: start the apps, reap, record statuses, stop
+ *   rkt-stage1 monitor FD   rkt run's process once the pod runs: relay, forward, hand off
+ *
+ * FD is a file descriptor holding the plan (plan.c). Exit statuses: the pod's, or 254 with one
+ * line on stderr for the program's own failures.
+ */
+#ifndef RKT_STAGE1_H
+#define RKT_STAGE1_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define FAILURE 254
+#define MAX_APPS 64
+#define MAX_LIST 4096 /* argv, env, groups, fds of one kind */
+#define MAX_FILTERS 4
+
+/* A counted list of strings, each NUL-terminated inside the plan's buffer. */
+struct strings {
+	size_t n;
+	char **v; /* v[n] == NULL, ready for execve */
+};
+
+struct filter {
+	const unsigned char *prog; /* struct sock_filter[], as libseccomp exports it */
+	size_t len;		   /* bytes, a multiple of 8 */
+};
+
+struct app {
+	const char *name;
+	int mntns; /* the app's mount namespace, its root pivoted into already */
+	const char *workdir;
+	struct strings exec, env, pre_start, post_stop;
+	uid_t uid;
+	gid_t gid;
+	size_t ngroups;
+	gid_t *groups;
+	uint64_t caps[5]; /* bounding, effective, permitted, inheritable, ambient */
+	int nnp, filter_early, console, has_oom_adj, oom_adj;
+	int cgroup_fds[8];
+	size_t ncgroups;
+	int oom_fd; /* memory.oom_control (v1) or memory.events (v2), -1: none */
+	int stdio[3]; /* -1: inherit PID 1's */
+	struct filter filters[MAX_FILTERS];
+	size_t nfilters;
+	/* run time */
+	pid_t pid, post_stop_pid;
+	int status, done;
+	double post_stop_deadline;
+};
+
+struct plan {
+	/* init */
+	const char *pivot; /* where PID 1 mounts the empty root it pivots into */
+	int rkt_dir;  /* stage1 rootfs's /rkt: status/<app>, supervisor-status */
+	int oom_dir;  /* where an OOM-killed app gets a note, -1: none */
+	int last_cap;
+	int stop_timeout, post_stop_timeout;
+	struct app apps[MAX_APPS];
+	size_t napps;
+	/* monitor */
+	pid_t pid1;
+	int pty_master, pty_slave; /* --interactive, -1 otherwise */
+	struct strings teardown;   /* exec'ed with --status=N once the pod is gone */
+};
+
+/* plan.c */
+int plan_read(int fd, struct plan *plan, const char *role);
+
+/* init.c, app.c, monitor.c */
+int init_main(struct plan *plan);
+void app_exec(struct plan *plan, struct app *app, char *const *argv, int report);
+int monitor_main(struct plan *plan);
+
+/* main.c: one line on stderr, "rkt-stage1: <what>: <strerror>" when err != 0 */
+void fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int wait_code(int status);
+double now(void);
+
+#endif
