@@ -68,6 +68,9 @@ class Config(msgspec.Struct, frozen=True):
     insecure: Insecure = Insecure.NONE
     trust_keys_from_https: bool = False
     debug: bool = False
+    #: The verb runs as the ``rkt`` command itself (not called in a library's process): ``rkt
+    #: run`` may then become the pod's monitor, replacing the process.
+    own_process: bool = False
 
 
 def _config_files(dirs: ConfigDirs, kind: str) -> Iterator[tuple[Path, dict[str, Any]]]:

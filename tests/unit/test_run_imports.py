@@ -42,8 +42,8 @@ def spawn(pod, **kwargs):
 
 rkt.linux.mount.mount = lambda *args: None
 rkt.stage0.prepare.overlay_supported = lambda: True
-rkt.stage0.run._spawn = spawn
-code = main([*sys.argv[2:], "run", "--net=none", sys.argv[1]])
+rkt.stage0.run._run_here = spawn
+code = main([*sys.argv[2:], "run", "--net=none", sys.argv[1]], own_process=True)
 print(code, " ".join(sorted(set(loaded))))
 """
 

@@ -27,6 +27,8 @@ DEFAULT_COMMAND = "/bin/sh"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--app", default="", help="name of the app to enter within the specified pod")
+    add("-t", "--tty", action="store_true",
+        help="give the command a terminal of its own, relayed to this one (Rocket)")  # fmt: skip
     add("uuid", metavar="UUID", help="pod UUID (or a unique prefix)")
     # Everything after the UUID is the command, flags included (cobra's SetInterspersed(false)).
     add("command", nargs=argparse.REMAINDER, metavar="CMD [ARGS...]", help="command to run")
@@ -52,9 +54,10 @@ def choose_app(pod: Pod, wanted: str) -> str:
 
 
 def enter_command(
-    pod_dir: str, app: str, command: list[str], module: str = STAGE1_ENTER
+    pod_dir: str, app: str, command: list[str], module: str = STAGE1_ENTER, *, tty: bool = False
 ) -> list[str]:
-    return [sys.executable, "-m", module, f"--pod-dir={pod_dir}", f"--app={app}", "--",
+    flags = ["--tty"] if tty else []
+    return [sys.executable, "-m", module, f"--pod-dir={pod_dir}", f"--app={app}", *flags, "--",
             *command]  # fmt: skip
 
 
@@ -83,4 +86,4 @@ def run(args: argparse.Namespace, config: Config) -> int:
         command = [DEFAULT_COMMAND]
     from rkt.stage0.enter import exec_entry
 
-    exec_entry(enter_command(pod_dir, app, command, module))
+    exec_entry(enter_command(pod_dir, app, command, module, tty=args.tty))

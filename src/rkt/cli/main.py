@@ -133,7 +133,7 @@ def _parser_for(key: tuple[str, str]) -> tuple[argparse.ArgumentParser, ModuleTy
     return parser, module
 
 
-def _config(options: argparse.Namespace) -> Config:
+def _config(options: argparse.Namespace, own_process: bool = False) -> Config:
     from rkt.config import Config, ConfigDirs, default_user_config_dir
     from rkt.insecure import Insecure
 
@@ -147,10 +147,13 @@ def _config(options: argparse.Namespace) -> Config:
         insecure=Insecure.parse(options.insecure_options),
         trust_keys_from_https=options.trust_keys_from_https,
         debug=options.debug,
+        own_process=own_process,
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
+    """Run the command line ``argv``; its exit status. ``own_process``: this is the ``rkt``
+    command's process, which a verb may replace (``rkt run`` becomes the pod's monitor)."""
     from rkt.errors import RktError
 
     args = list(sys.argv[1:] if argv is None else argv)
@@ -170,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parser.parse_args(rest)
     verb = " ".join(filter(None, key))
     try:
-        config = _config(options)
+        config = _config(options, own_process)
         code: int = module.run(options, config)
     except RktError as err:
         _report(verb, err, options.debug)
@@ -196,7 +199,7 @@ def entry() -> None:
     Tearing the interpreter down (module and object finalization) costs more than 10 ms that a
     command run in a loop should not pay; everything we write is flushed or closed by then.
     """
-    code = main()
+    code = main(own_process=True)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -59,7 +59,13 @@ def _prepare_and_run(args: argparse.Namespace, config: Config, primer: MovePrime
         _save_uuid(args.uuid_file_save, uuid)
     pods = DataDir(config.data_dir).pods
     primer.reap()  # long done: no zombie child while the pod runs
-    return run_prepared(pods, uuid, debug=config.debug, interactive=args.interactive)
+    return run_prepared(
+        pods,
+        uuid,
+        debug=config.debug,
+        interactive=args.interactive,
+        become_monitor=config.own_process,
+    )
 
 
 def _save_uuid(path: str, uuid: str) -> None:

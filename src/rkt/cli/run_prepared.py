@@ -53,4 +53,5 @@ def _run(args: argparse.Namespace, config: Config, primer: MovePrimer) -> int:
         interactive=args.interactive,
         flags=flags,
         config_dirs=config.dirs,
+        become_monitor=config.own_process,
     )

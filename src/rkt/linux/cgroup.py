@@ -564,15 +564,24 @@ def attach(procs_files: Iterable[str], pid: int = 0) -> None:
             f.write(str(pid))
 
 
-def oom_kills(pod: PodCgroups, name: str) -> int:
-    """How many processes the OOM killer has killed in a leaf (v1 ``memory.oom_control``
-    ``oom_kill``, v2 ``memory.events`` ``oom_kill``); 0 when unknown."""
+def oom_counter(pod: PodCgroups, name: str) -> str | None:
+    """The file of a leaf whose ``oom_kill N`` line counts the processes the OOM killer killed
+    in it (v1 ``memory.oom_control``, v2 ``memory.events``); None without a memory controller."""
     directory = pod.dirs.get("memory")
     if directory is None:
+        return None
+    return os.path.join(directory, name, "memory.events" if pod.version == V2 else
+                        "memory.oom_control")  # fmt: skip
+
+
+def oom_kills(pod: PodCgroups, name: str) -> int:
+    """How many processes the OOM killer has killed in a leaf (:func:`oom_counter`); 0 when
+    unknown."""
+    counter = oom_counter(pod, name)
+    if counter is None:
         return 0
-    file = "memory.events" if pod.version == V2 else "memory.oom_control"
     try:
-        with open(os.path.join(directory, name, file), encoding="ascii") as f:
+        with open(counter, encoding="ascii") as f:
             text = f.read()
     except OSError:
         return 0

@@ -1,33 +1,27 @@
-"""Terminals: the foreground process group, the controlling terminal and the window size
-(tty_ioctl(4), credentials(7)).
+"""Terminals: the foreground process group, the controlling terminal, the window size
+(tty_ioctl(4), credentials(7)), and relaying a pty to the caller's terminal.
 
-``rkt run --interactive`` gives the app stage0's own terminal device rather than a new pty: no
-runtime process sits between the terminal and the app, so nothing relays bytes, and the
-kernel's line discipline itself sends ^C/^Z/^\\ and SIGWINCH (on a window size change) to the
-app, as the terminal's foreground process group (:func:`take_foreground`).
-
-The app is not made the leader of a session of its own when the terminal is already the
-controlling terminal of stage0's session (the usual case: a shell runs rkt). Taking it into a
-new session (setsid, then TIOCSCTTY with 1) would steal it from the shell's session for good:
-once the app has exited, the shell could no longer set its foreground group, and ^C/^Z at its
-prompt would reach nobody. Instead the app becomes a process group of its own in that session
-and the terminal's foreground group, as a shell's job does; the shell takes the foreground back
-when rkt exits. Only when the terminal is nobody's controlling terminal from stage0's point of
-view (rkt started without one) does the app start a session and take it (without stealing).
-Allocating a pty for the pod (systemd-nspawn's way) would keep sessions apart, at the price of
-a relay process copying bytes and window sizes for the pod's lifetime.
+A pod never gets a terminal of the host's (SECURITY.md 12): ``rkt run --interactive`` gives
+the app a new pty that rkt-stage1's monitor relays, and ``rkt enter -t`` a new pty that
+:func:`relay` copies to and from the caller's terminal, in raw mode so that the pty's own line
+discipline (^C, ^Z, echo) is the only one, with window size changes passed on. Everything here
+is imported at module top: ``rkt enter`` relays from inside the pod's mount namespace, where
+nothing can be imported any more.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import select
 import signal
 import struct
 import termios
+from typing import Any
 
-__all__ = ["foreground_group", "get_window_size", "set_foreground", "set_window_size",
-           "take_foreground"]  # fmt: skip
+__all__ = ["foreground_group", "get_window_size", "relay", "set_foreground",
+           "set_window_size", "take_foreground"]  # fmt: skip
 
 _WINSIZE = struct.Struct("HHHH")
 
@@ -74,3 +68,78 @@ def get_window_size(fd: int) -> tuple[int, int]:
 def set_window_size(fd: int, rows: int, columns: int) -> None:
     """Set the terminal's window size (TIOCSWINSZ); its foreground group gets SIGWINCH."""
     fcntl.ioctl(fd, termios.TIOCSWINSZ, _WINSIZE.pack(rows, columns, 0, 0))
+
+
+def _raw(attrs: list[Any]) -> list[Any]:
+    """cfmakeraw(3)'s settings on a copy of tcgetattr's list."""
+    raw = list(attrs)
+    iflag, oflag, cflag, lflag = (int(x) for x in raw[:4])
+    iflag &= ~(termios.IGNBRK | termios.BRKINT | termios.PARMRK | termios.ISTRIP
+               | termios.INLCR | termios.IGNCR | termios.ICRNL | termios.IXON)  # fmt: skip
+    oflag &= ~termios.OPOST
+    lflag &= ~(termios.ECHO | termios.ECHONL | termios.ICANON | termios.ISIG | termios.IEXTEN)
+    cflag = (cflag & ~(termios.CSIZE | termios.PARENB)) | termios.CS8
+    raw[:4] = [iflag, oflag, cflag, lflag]
+    cc = list(raw[6])
+    cc[termios.VMIN], cc[termios.VTIME] = 1, 0
+    raw[6] = cc
+    return raw
+
+
+def _copy(source: int, target: int) -> bool:
+    """Copy what ``source`` has to ``target``; False once ``source`` is done."""
+    try:
+        data = os.read(source, 65536)
+    except (BlockingIOError, InterruptedError):
+        return True
+    except OSError:
+        return False  # EIO: the pty's other side is closed
+    if not data:
+        return False
+    with contextlib.suppress(OSError):  # a reader that went away does not stop the child
+        while data:
+            data = data[os.write(target, data) :]
+    return True
+
+
+def relay(master: int, child: int, stdin: int = 0, stdout: int = 1) -> int:
+    """Relay between the caller's terminal (``stdin``/``stdout``) and the pty ``master`` until
+    ``child`` has exited; its wait status. The terminal is in raw mode meanwhile and restored
+    after; window size changes of the terminal go on to the pty."""
+    wake_read, wake_write = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+    saved = None
+    previous = {
+        sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGCHLD, signal.SIGWINCH)
+    }
+    old_wakeup = signal.set_wakeup_fd(wake_write)
+    try:
+        if os.isatty(stdin):
+            saved = termios.tcgetattr(stdin)
+            termios.tcsetattr(stdin, termios.TCSANOW, _raw(saved))
+            with contextlib.suppress(OSError):
+                set_window_size(master, *get_window_size(stdin))
+        sources = [master, wake_read, stdin]
+        while True:
+            pid, status = os.waitpid(child, os.WNOHANG)
+            if pid:
+                while _copy(master, stdout) and select.select([master], [], [], 0)[0]:
+                    pass  # what the child wrote last
+                return status
+            ready, _, _ = select.select(sources, [], [])
+            if wake_read in ready:
+                for signum in os.read(wake_read, 64):
+                    if signum == signal.SIGWINCH and os.isatty(stdin):
+                        with contextlib.suppress(OSError):
+                            set_window_size(master, *get_window_size(stdin))
+            if master in ready and not _copy(master, stdout):
+                sources.remove(master)
+            if stdin in ready and not _copy(stdin, master):
+                sources.remove(stdin)
+    finally:
+        signal.set_wakeup_fd(old_wakeup)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if saved is not None:
+            termios.tcsetattr(stdin, termios.TCSAFLUSH, saved)
+        os.close(wake_read)
+        os.close(wake_write)

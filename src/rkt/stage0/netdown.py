@@ -31,7 +31,7 @@ from pathlib import Path
 from rkt.pod import layout
 from rkt.pod.pod import Pod
 
-__all__ = ["STOP_WAIT", "after_run", "after_stop"]
+__all__ = ["STOP_WAIT", "after_run", "after_run_at", "after_stop"]
 
 #: How long ``rkt stop`` waits for a pod with CNI networks to exit (seconds).
 STOP_WAIT = 5.0
@@ -52,13 +52,19 @@ def _pid1_alive(pod_dir: Path) -> bool:
 def after_run(pod: Pod) -> list[str]:
     """Tear down the networks of a pod whose stage1 has exited; we hold its lock. The errors
     (a failed DEL keeps its cache entry for ``rkt stop`` or gc to retry)."""
+    return after_run_at(pod.path, pod.uuid)
+
+
+def after_run_at(pod_dir: Path, uuid: str) -> list[str]:
+    """:func:`after_run` for the pod directory ``pod_dir`` (the pod's monitor, which holds the
+    lock, runs it through rkt.stage0.teardown)."""
     from rkt.net.files import needs_teardown
 
-    if not needs_teardown(pod.path) or _pid1_alive(pod.path):
+    if not needs_teardown(pod_dir) or _pid1_alive(pod_dir):
         return []
     from rkt.net.pod import teardown
 
-    return teardown(pod.path, pod.uuid)
+    return teardown(pod_dir, uuid)
 
 
 def _current_path(fd: int) -> Path | None:

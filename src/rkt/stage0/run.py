@@ -71,11 +71,14 @@ def run_prepared(
     interactive: bool = False,
     flags: RunFlags | None = None,
     config_dirs: ConfigDirs | None = None,
+    become_monitor: bool = False,
 ) -> int:
     """Run the prepared pod ``uuid`` (a prefix is enough) and return stage1's exit status.
 
     ``flags``: ``rkt run-prepared``'s run-time flags, which replace prepare's (no network, no
-    DNS or hosts entries, the default hostname); ``config_dirs`` finds their networks."""
+    DNS or hosts entries, the default hostname); ``config_dirs`` finds their networks.
+    ``become_monitor``: the caller is ``rkt run`` itself, whose process becomes the pod's
+    monitor (it does not return once the pod runs); other callers get a child that does."""
     with Pod.load(pods, uuid) as pod:
         if pod.state is not PodState.PREPARED:
             raise PodError(f"pod {pod.uuid} is not prepared", hint=f"it is {pod.state}")
@@ -88,22 +91,44 @@ def run_prepared(
             update()
         # fly pods run in the host's network (rkt.stage1.fly.run).
         network = module == STAGE1_RUN and _has_networks(pod)
-        setup = None
         try:
-            if network and threading.active_count() == 1:
-                # The forked stage1 starts the pod in the namespace made here while the
-                # networks are ADDed to it; its PID 1 starts no app before they are up.
-                # Only the namespace module here: the CNI client loads after the fork.
-                from rkt.net import netns
-                from rkt.net.files import NETNS
-
-                netns.create(pod.path / NETNS)
-                setup = partial(_setup_network, pod)
-            elif network:
+            if module == STAGE1_RUN and threading.active_count() == 1:
+                run = partial(_run_here, pod, debug=debug, interactive=interactive,
+                              network=network)  # fmt: skip
+                return run() if become_monitor else _in_child(run)
+            if network:
                 _setup_network(pod)
-            return _spawn(pod, debug=debug, interactive=interactive, module=module, network=setup)
+            return _spawn(pod, debug=debug, interactive=interactive, module=module)
         finally:
+            # Reached only when this process did not become the pod's monitor (which tears
+            # the networks down itself): a failure to start, or a stage1 we waited for.
             _teardown_network(pod, debug=debug)
+
+
+def teardown_command(pod: Pod, *, debug: bool) -> list[str]:
+    """What the pod's monitor execs once the pod is gone (rkt.stage0.teardown)."""
+    command = [sys.executable, "-m", "rkt.stage0.teardown", f"--pod-dir={pod.path}"]
+    return [*command, "--debug"] if debug else command
+
+
+def _run_here(pod: Pod, *, debug: bool, interactive: bool, network: bool) -> int:
+    """Run the default stage1 in this process, which becomes the pod's monitor: returns only
+    if the pod could not start. The networks are ADDed while the pod's first processes start
+    (stage1 calls ``network`` once it has forked them)."""
+    setup = None
+    if network:
+        # Only the namespace module here: the CNI client loads while stage1 starts.
+        from rkt.net import netns
+        from rkt.net.files import NETNS
+
+        netns.create(pod.path / NETNS)
+        setup = partial(_setup_network, pod)
+    os.environ[LOCK_FD_ENV] = str(pod.fd)
+    entry = importlib.import_module(STAGE1_RUN)
+    command = stage1_command(pod.path, debug=debug, interactive=interactive)
+    teardown = teardown_command(pod, debug=debug) if network else None
+    code: int = entry.main(command[3:], network=setup, teardown=teardown)
+    return code
 
 
 def _run_flags_update(
@@ -190,18 +215,46 @@ def _teardown_network(pod: Pod, *, debug: bool) -> None:
             sys.stderr.write(f"run: network teardown: {error}\n")
 
 
-class _Forked:
-    """The default stage1 in a fork of this process, with Popen's ``send_signal``/``wait``."""
+def _in_child(run: Callable[[], int]) -> int:
+    """``run`` (which becomes the pod's monitor) in a child; its status, once it has exited.
+    Signals we get go on to it, as ``rkt run``'s would go to its monitor."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 254
+        try:
+            for sig in (*_FORWARDED, signal.SIGINT):
+                signal.signal(sig, signal.SIG_DFL)
+            code = run()
+        except BaseException as err:  # nothing may unwind into the caller's code in the child
+            print(f"run: {err}", file=sys.stderr)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    previous = {sig: signal.getsignal(sig) for sig in (*_FORWARDED, signal.SIGINT)}
 
-    def __init__(
-        self,
-        argv: list[str],
-        fd: int,
-        module: str = STAGE1_RUN,
-        ready: tuple[int, int] | None = None,
-    ) -> None:
-        """``ready``: a pipe (read, write) on which stage1 (the default) is told that the
-        pod's networks are up (b"1"; anything else: stage1 exits 254, stage0 reports why)."""
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+    try:
+        for sig in previous:
+            signal.signal(sig, forward)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+class _Forked:
+    """A stage1 flavor whose ``run`` returns (fly) in a fork of this process, with Popen's
+    ``send_signal``/``wait``."""
+
+    def __init__(self, argv: list[str], fd: int, module: str) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -212,11 +265,7 @@ class _Forked:
                 for sig in (*_FORWARDED, signal.SIGINT):
                     signal.signal(sig, signal.SIG_DFL)
                 entry = importlib.import_module(module)
-                if ready is not None:
-                    os.close(ready[1])
-                    code = entry.main(argv, network_ready=ready[0])
-                else:
-                    code = entry.main(argv)
+                code = entry.main(argv)
             except BaseException as err:  # nothing may unwind into stage0's code in the child
                 print(f"stage1: {err}", file=sys.stderr)
             finally:
@@ -234,55 +283,27 @@ class _Forked:
         return os.waitstatus_to_exitcode(status)
 
 
-def _bring_up(network: Callable[[], None], ready: int, child: _Forked) -> None:
-    """Set the networks up while stage1 starts, then tell it; on failure stage1 is told so
-    (it exits 254, quietly), reaped, and the error raised."""
-    try:
-        network()
-    except BaseException:
-        os.close(ready)
-        child.wait()
-        raise
-    try:
-        os.write(ready, b"1")
-    except BrokenPipeError:
-        pass  # stage1 is gone already (a signal): its status tells
-    finally:
-        os.close(ready)
-
-
-def _spawn(
-    pod: Pod,
-    *,
-    debug: bool,
-    interactive: bool,
-    module: str = STAGE1_RUN,
-    network: Callable[[], None] | None = None,
-) -> int:
-    """Start stage1 and wait for it; its status. ``network`` (forked default stage1 only) sets
-    the pod's networks up once stage1 has been forked, which waits for them (see _Forked)."""
+def _spawn(pod: Pod, *, debug: bool, interactive: bool, module: str = STAGE1_RUN) -> int:
+    """Start stage1 in a child and wait for it; its status. A fork for fly (whose ``run``
+    returns); a new interpreter for the default flavor when this process has other threads (an
+    API server, a test's HTTP server), since its monitor replaces the process it runs in."""
     fd = pod.fd
     command = stage1_command(pod.path, debug=debug, interactive=interactive, module=module)
     previous = {
         sig: signal.getsignal(sig) for sig in (*_FORWARDED, signal.SIGINT, *_TERMINAL_STOPS)
     }
-    # The terminal's foreground group before the app makes itself the foreground (rkt.linux.tty).
+    # The terminal's foreground group before fly's app makes itself the foreground.
     foreground = tty.foreground_group(0) if interactive else None
     child: _Forked | subprocess.Popen[bytes]
-    single = threading.active_count() == 1
-    if network is not None and not single:
-        network()  # a new interpreter is started instead: networks first, as it expects
-        network = None
-    ready = os.pipe2(os.O_CLOEXEC) if network is not None else None
-    if single:
-        child = _Forked(command[3:], fd, module, ready)
-        if ready is not None:
-            os.close(ready[0])
+    if threading.active_count() == 1:
+        child = _Forked(command[3:], fd, module)
     else:
         import subprocess  # the fork above is the common case
 
         env = dict(os.environ)
         env[LOCK_FD_ENV] = str(fd)
+        if module == STAGE1_RUN and _has_networks(pod):
+            command += [f"--teardown={w}" for w in teardown_command(pod, debug=debug)]
         try:
             # pass_fds keeps the descriptor's number and makes it inheritable in the child only.
             child = subprocess.Popen(command, env=env, pass_fds=(fd,))
@@ -302,8 +323,6 @@ def _spawn(
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             for sig in _TERMINAL_STOPS if interactive else ():
                 signal.signal(sig, signal.SIG_IGN)
-        if network is not None and ready is not None and isinstance(child, _Forked):
-            _bring_up(network, ready[1], child)
         status = child.wait()
         if foreground is not None:  # The app made itself the foreground; ours again.
             with contextlib.suppress(OSError):

@@ -34,15 +34,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import json
 import os
 import signal
 import sys
+import termios
 
 import msgspec
 
 from rkt.linux import capability, cgroup, namespace, process
 from rkt.linux import seccomp as linux_seccomp
+from rkt.linux import tty as linux_tty
 from rkt.pod import layout
 from rkt.stage1.executor.setup import build_filter
 from rkt.stage1.planner import seccomp_groups
@@ -71,6 +74,8 @@ _RESET_SIGNALS = (
     signal.SIGXFSZ,
 )
 PR_SET_KEEPCAPS = 8
+#: Passed on to CMD when it has no terminal of its own (it is in a session of its own).
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
 class EnterError(Exception):
@@ -313,14 +318,23 @@ def _set_credentials(creds: Credentials, early: linux_seccomp.Stack | None = Non
 
 
 def _exec_in_child(
-    target: Target, argv: list[str], report: int, filter_: linux_seccomp.Stack | None = None
+    target: Target,
+    argv: list[str],
+    report: int,
+    filter_: linux_seccomp.Stack | None = None,
+    terminal: int | None = None,
 ) -> None:
-    """In the forked child (already in the pod's namespaces). Never returns."""
+    """In the forked child (already in the pod's namespaces). Never returns. ``terminal``: the
+    slave of the pty made for ``enter -t``, CMD's controlling terminal and 0-2."""
     try:
         for signum in _RESET_SIGNALS:
             signal.signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
         os.setsid()  # no controlling terminal of the caller's (SECURITY.md 12)
+        if terminal is not None:
+            fcntl.ioctl(terminal, termios.TIOCSCTTY, 0)
+            for fd in (0, 1, 2):
+                os.dup2(terminal, fd)
         os.fchdir(target.root)
         os.chroot(".")
         os.fchdir(target.cwd)
@@ -340,6 +354,11 @@ def _exec_in_child(
             os._exit(FAILURE)
 
 
+def _signal(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
+
+
 def _join_cgroups(pod_dir: str, app: str) -> None:
     """Move into the app's cgroups, as recorded for the pod (none: a pod without cgroups)."""
     try:
@@ -350,7 +369,9 @@ def _join_cgroups(pod_dir: str, app: str) -> None:
         raise EnterError(f"cannot join the cgroups of app {app!r}: {err}") from err
 
 
-def enter(pod_dir: str, app: str, argv: list[str]) -> int:
+def enter(pod_dir: str, app: str, argv: list[str], *, tty: bool = False) -> int:
+    """Run ``argv`` in the app's jail; its status. ``tty``: on a pty of its own, relayed to
+    ours (``rkt enter -t``), rather than on our 0-2 in a session without a terminal."""
     pid1 = read_pod_pid(pod_dir)
     pid, proc = find_app(pid1, app)
     try:
@@ -374,21 +395,27 @@ def enter(pod_dir: str, app: str, argv: list[str]) -> int:
             namespace.setns(fd, nstype)
     except OSError as err:
         raise EnterError(f"cannot join the namespaces of app {app!r}: {err}") from err
+    pty = os.openpty() if tty else None
     read, write = os.pipe2(os.O_CLOEXEC)
     child = os.fork()
     if child == 0:
         os.close(read)
-        _exec_in_child(target, argv, write, filter_)
+        _exec_in_child(target, argv, write, filter_, pty[1] if pty else None)
     os.close(write)
     target.close()
-    # The terminal's signals reach CMD directly (same process group); we wait for it.
-    for signum in (signal.SIGINT, signal.SIGQUIT):
-        signal.signal(signum, signal.SIG_IGN)
     chunks = []
     while chunk := os.read(read, 4096):
         chunks.append(chunk)
     os.close(read)
-    _, status = os.waitpid(child, 0)
+    if pty is not None:
+        os.close(pty[1])
+        status = linux_tty.relay(pty[0], child) if not chunks else os.waitpid(child, 0)[1]
+        os.close(pty[0])
+    else:
+        # CMD has a session of its own: what the caller's terminal sends us is passed on.
+        for signum in _FORWARDED:
+            signal.signal(signum, lambda signum, _: _signal(child, signum))
+        _, status = os.waitpid(child, 0)
     if chunks:
         raise EnterError(b"".join(chunks).decode(errors="replace"))
     code = os.waitstatus_to_exitcode(status)
@@ -397,12 +424,13 @@ def enter(pod_dir: str, app: str, argv: list[str]) -> int:
 
 def parse_arguments(
     argv: list[str] | None, prog: str, description: str, who: str
-) -> tuple[str, str, list[str]] | None:
-    """The enter entry's ``--pod-dir``, ``--app`` and command (either flavor's); None, said on
-    stderr as ``who``, when there is no command."""
+) -> tuple[str, str, list[str], bool] | None:
+    """The enter entry's ``--pod-dir``, ``--app``, command and ``--tty`` (either flavor's);
+    None, said on stderr as ``who``, when there is no command."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--pod-dir", required=True)
     parser.add_argument("--app", required=True)
+    parser.add_argument("--tty", action="store_true")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = list(args.command)
@@ -411,7 +439,7 @@ def parse_arguments(
     if not command:
         print(f"{who}: enter needs a command", file=sys.stderr)
         return None
-    return args.pod_dir, args.app, command
+    return args.pod_dir, args.app, command, args.tty
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -420,8 +448,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     if parsed is None:
         return FAILURE
+    pod_dir, app, command, tty = parsed
     try:
-        return enter(*parsed)
+        return enter(pod_dir, app, command, tty=tty)
     except (EnterError, OSError) as err:
         with contextlib.suppress(OSError):
             print(f"stage1: enter: {err}", file=sys.stderr, flush=True)

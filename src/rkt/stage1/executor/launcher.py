@@ -1,15 +1,26 @@
-"""Running a pod for ``python -m rkt.stage1.executor.run`` (the entry, which has already started
-joining the pod's cgroup: rkt.linux.cgroup.Joining).
+"""Starting a pod: plan it, set it up, start its compiled PID 1, and become its monitor.
 
-Three processes, none with threads (besides the short-lived cgroup helper):
+The process that calls :func:`run` (``rkt run``'s, or ``python -m rkt.stage1.executor.run``)
+plans the pod, writes its files and cgroups, and forks the pod's first process, which
 
-- this one (stage0's child) reads the pod dir, plans, writes the generated files, holds the pod
-  lock (``RKT_LOCK_FD``) until the pod has exited and passes SIGTERM/SIGINT/SIGHUP to PID 1;
-- a forked child that unshares the pod's namespaces (mount, uts, ipc, pid, and net unless
-  ``--net=host``), makes its mounts private and forks PID 1, writing its host pid to ``pid``;
-- the pod's PID 1 (:mod:`rkt.stage1.executor.supervisor`).
+- joins or makes the pod's namespaces (the network's first, a user namespace first of the
+  others with ``--private-users``), moves into the pod's supervisor cgroup, and forks the
+  pod's PID 1;
+- exits, so that PID 1 becomes a child of the caller (a child subreaper).
 
-Exit status: the pod's (see the supervisor), or 254 with one line on stderr for our own failures.
+PID 1 starts in Python as a fork: it makes each app's mounts in its mount namespace (resolved
+inside each app's root, rkt.linux.lookup), sets the hostname, waits for the pod's networks
+(stage0 ADDs them meanwhile) and applies the pod's sysctls, opens what the compiled side needs
+(the status directory, each app's cgroup.procs and OOM counter) and execs ``rkt-stage1 init``
+from a sealed copy of the program (SECURITY.md 9) with the plan (rkt.stage1.executor.planfile).
+The caller then execs ``rkt-stage1 monitor``: no Python stays while the pod runs.
+
+Signals: SIGTERM, SIGINT, SIGHUP (and SIGCHLD, SIGWINCH) are blocked from before the first fork
+until the compiled programs read them from a signalfd, so a stop sent at any moment is pending,
+never lost: PID 1 starts no app once it has seen one (status 128 + the signal).
+
+``--interactive``: the app's terminal is a new pty (its /dev/console); the monitor relays it to
+the caller's terminal (SECURITY.md 12).
 """
 
 from __future__ import annotations
@@ -20,18 +31,19 @@ import json
 import os
 import signal
 import sys
-from types import FrameType
+from collections.abc import Callable
 
 import msgspec.structs
 
 from rkt.linux import cgroup, mount, namespace, netif, process
 from rkt.linux import seccomp as linux_seccomp
+from rkt.linux.capability import last_cap
 from rkt.linux.kernel import RealKernel
 from rkt.pod import layout
-from rkt.stage1.executor import supervisor
-from rkt.stage1.executor.run import lock_fd
+from rkt.stage1.executor import planfile
 from rkt.stage1.executor.setup import (
     ExecutorError,
+    apply_mounts,
     apply_sysctls,
     build_filter,
     prepare_mounts,
@@ -45,13 +57,14 @@ from rkt.stage1.planner.pod import plan_pod
 
 FAILURE = 254
 #: Isolators this executor could not enforce, per app; ace.md requires that they be reported.
-#: Names of the ignored isolators of each app that has any.
 UNENFORCED = "stage1/unenforced-isolators.json"
-#: Every isolator of each app (and of the pod) with its status, ``{"<app>": [{"name", "status",
-#: "reason", "scope"}]}`` (rkt.stage1.planner.isolator_report); ``rkt status`` summarises it.
+#: Every isolator of each app (and of the pod) with its status (rkt.stage1.planner
+#: .isolator_report); ``rkt status`` summarises it.
 ISOLATORS = isolator_report.REPORT
-#: Each app's resolved seccomp filter, ``<app>.json`` (seccomp_groups.Filter.to_json).
+#: Each app's resolved seccomp filter, ``<app>.json`` (seccomp_groups.Filter.to_json), for enter.
 SECCOMP_DIR = "stage1/seccomp"
+#: Where an app the OOM killer killed in gets a note (``rkt status``'s app-NAME-oom).
+OOM_DIR = cgroup.OOM_DIR
 _NAMESPACES = {
     "user": namespace.CLONE_NEWUSER,
     "mount": namespace.CLONE_NEWNS,
@@ -60,7 +73,14 @@ _NAMESPACES = {
     "pid": namespace.CLONE_NEWPID,
     "net": namespace.CLONE_NEWNET,
 }
-_FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+#: Held blocked from the first fork on; the compiled side reads them from a signalfd.
+BLOCKED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGWINCH)
+#: An interactive app's terminal job control must not stop the monitor.
+_TERMINAL_STOPS = (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
+
+
+class StartError(Exception):
+    """The pod could not be started (one line for stderr)."""
 
 
 def _fail(message: str) -> int:
@@ -68,14 +88,18 @@ def _fail(message: str) -> int:
     return FAILURE
 
 
-def _record_unenforced(plan: PodPlan, pod_dir: str, debug: bool) -> None:
-    # ace.md: which isolators are enforced and which ignored (ISOLATORS), and the names of the
-    # ignored ones (UNENFORCED). Each app's resolved seccomp filter is checked here, before the
-    # pod starts, and kept in SECCOMP_DIR for enter, which installs the same filter.
+# --- what is written before the pod starts ---------------------------------------------------
+
+
+def _record_isolators(plan: PodPlan, pod_dir: str, debug: bool) -> dict[str, list[bytes]]:
+    """ace.md: which isolators are enforced and which ignored (ISOLATORS), the names of the
+    ignored ones (UNENFORCED); each app's resolved seccomp filter, kept in SECCOMP_DIR for
+    enter, which installs the same filter. The apps' filters as BPF, for rkt-stage1."""
     unenforced: dict[str, list[str]] = {}
     report: dict[str, list[dict[str, str]]] = {}
+    programs: dict[str, list[bytes]] = {}
     for app in plan.apps:
-        _save_filter(app, pod_dir, debug)
+        programs[app.name] = _save_filter(app, pod_dir, debug)
         report[app.name] = isolator_report.to_json(app.isolators)
         ignored = [s.name for s in app.isolators if s.status == isolator_report.IGNORED]
         if ignored:
@@ -85,9 +109,10 @@ def _record_unenforced(plan: PodPlan, pod_dir: str, debug: bool) -> None:
         os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
         content_bytes = json.dumps(content, sort_keys=True).encode() + b"\n"
         write_atomically(path, content_bytes, 0o644, durable=False)
+    return programs
 
 
-def _save_filter(app: AppPlan, pod_dir: str, debug: bool) -> None:
+def _save_filter(app: AppPlan, pod_dir: str, debug: bool) -> list[bytes]:
     try:
         resolved = seccomp_groups.resolve(app.seccomp)
     except seccomp_groups.SeccompError as err:
@@ -98,15 +123,41 @@ def _save_filter(app: AppPlan, pod_dir: str, debug: bool) -> None:
     if resolved is None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-        return
+        return []
     content = json.dumps(resolved.to_json(), sort_keys=True).encode() + b"\n"
     write_atomically(path, content, 0o644, durable=False)
-    # Each app's process builds its filter; loaded here once, the library comes with the fork.
-    linux_seccomp.load_library()
-    built = build_filter(resolved) if debug else None
-    if built is not None and built.skipped:
+    built = build_filter(resolved)
+    if built is None:
+        return []
+    if debug and built.skipped:
         names = ", ".join(built.skipped)
         print(f"stage1: {app.name}: seccomp: not on this architecture: {names}", file=sys.stderr)
+    return [f.export() for f in built.filters]
+
+
+def _make_cgroups(plan: PodPlan, pod_dir: str) -> cgroup.PodCgroups | None:
+    """The pod's cgroup (``rkt/<uuid>``), its supervisor leaf and one leaf per app, limits
+    written and recorded for status and gc; None on a host without cgroups when no app asked
+    for a limit."""
+    apps = {app.name: cgroup.Limits(**msgspec.structs.asdict(app.limits)) for app in plan.apps}
+    try:
+        host = cgroup.host_layout()
+    except OSError as err:
+        if any(apps.values()):
+            raise cgroup.CgroupError(errno.ENODEV, f"no cgroups to enforce limits: {err}") from err
+        return None
+    if not host.bases:
+        if any(apps.values()):
+            raise cgroup.CgroupError(errno.ENODEV, "no cgroup hierarchy to enforce limits in")
+        return None
+    pod_limits = cgroup.Limits(**msgspec.structs.asdict(plan.limits))
+    uuid = os.path.basename(pod_dir.rstrip("/"))
+    made = cgroup.create_pod(host, uuid, pod_limits, apps)
+    cgroup.save(made, pod_dir)
+    return made
+
+
+# --- the pod's processes -------------------------------------------------------------------
 
 
 def _join_netns(path: str, *, unprivileged_ports: bool = False) -> None:
@@ -126,235 +177,346 @@ def _join_netns(path: str, *, unprivileged_ports: bool = False) -> None:
         apply_sysctls((("net.ipv4.ip_unprivileged_port_start", "0"),))
 
 
-class _UserHandshake:
-    """``--private-users``: the pod's process unshares its user namespace, and this process,
-    in the host's, writes its id maps (which the namespace cannot do for itself)."""
-
+class _Pipe:
     def __init__(self) -> None:
-        self.unshared = os.pipe2(os.O_CLOEXEC)
-        self.mapped = os.pipe2(os.O_CLOEXEC)
+        self.read, self.write = os.pipe2(os.O_CLOEXEC)
 
-    def child_wait_for_maps(self) -> None:
-        os.close(self.unshared[0])
-        os.close(self.mapped[1])
-        os.write(self.unshared[1], b"1")
-        os.close(self.unshared[1])
-        if os.read(self.mapped[0], 1) != b"1":
-            raise ExecutorError("the user namespace's id maps were not written")
-        os.close(self.mapped[0])
+    def close(self) -> None:
+        for fd in (self.read, self.write):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.read = self.write = -1
 
-    def parent_write_maps(self, child: int, user_range: tuple[int, int]) -> None:
-        os.close(self.unshared[1])
-        os.close(self.mapped[0])
+    def close_end(self, end: str) -> None:
+        fd = getattr(self, end)
+        if fd >= 0:
+            setattr(self, end, -1)
+            os.close(fd)
+
+
+class Start:
+    """Everything the pod's first processes need, made by the caller before it forks."""
+
+    def __init__(
+        self,
+        plan: PodPlan,
+        pod_dir: str,
+        cgroups: cgroup.PodCgroups | None,
+        filters: dict[str, list[bytes]],
+        *,
+        netns: str,
+        console: str | None,
+        networks: bool,
+    ) -> None:
+        self.plan = plan
+        self.pod_dir = pod_dir
+        self.cgroups = cgroups
+        self.filters = filters
+        self.netns = netns
+        self.console = console
+        self.report = _Pipe()  # the first process tells PID 1's host pid
+        self.ready = _Pipe() if networks else None  # stage0 tells the networks are up
+        self.unshared = _Pipe() if plan.user_range else None  # the user namespace exists
+        self.mapped = _Pipe() if plan.user_range else None  # its id maps are written
+        self.program = process.sealed_copy(planfile.program(), "rkt-stage1")
+
+    def close(self) -> None:
+        for pipe in (self.report, self.ready, self.unshared, self.mapped):
+            if pipe is not None:
+                pipe.close()
+        with contextlib.suppress(OSError):
+            os.close(self.program)
+
+    # The pod's first process: namespaces and cgroup, then PID 1. Never returns.
+
+    def first_process(self) -> None:
+        code = FAILURE
         try:
-            if os.read(self.unshared[0], 1) == b"1":
-                id_map = namespace.IdMap(*user_range)
-                namespace.write_id_maps(child, id_map, id_map)
-                os.write(self.mapped[1], b"1")
-        finally:
-            os.close(self.unshared[0])
-            os.close(self.mapped[1])
-
-
-def _pod_process(
-    plan: PodPlan,
-    pod_dir: str,
-    report: int,
-    netns: str = "",
-    handshake: _UserHandshake | None = None,
-    network_ready: int | None = None,
-) -> None:
-    """The forked child: new namespaces (the pod's netns joined if given), then PID 1. Never
-    returns. The netns exists before stage0 ADDs to it; ``network_ready`` is for PID 1.
-
-    With a user namespace, this process and PID 1 keep the host's uid 0 inside it (shown there
-    as the overflow id): all the namespace's capabilities, which the mounts need, and the pod
-    directory's files, which are root's, stay theirs. Only the apps become the namespace's ids
-    (rkt.stage1.executor.setup), whose host ids are the pod's range."""
-    code = FAILURE
-    try:
-        # Inherited by PID 1, which the apps can see (SECURITY.md 9).
-        process.set_dumpable(False)
-        for signum in _FORWARDED:
-            # Ours to ignore: the outer process forwards them to PID 1, which must outlive us.
-            signal.signal(signum, signal.SIG_IGN)
-        flags = 0
-        for name in plan.namespaces:
-            flags |= _NAMESPACES[name]
-        if netns:
-            _join_netns(netns, unprivileged_ports=handshake is not None)
-            flags &= ~namespace.CLONE_NEWNET
-        if handshake is not None and plan.user_range is not None:
-            # A mount namespace of the host's user namespace first, for what the one made with
-            # the user namespace below (a copy of it) cannot create (prepare_mounts).
-            namespace.unshare(namespace.CLONE_NEWNS)
+            # Not dumpable: inherited by PID 1 until it execs (SECURITY.md 9).
+            process.set_dumpable(False)
+            plan = self.plan
+            flags = 0
+            for name in plan.namespaces:
+                flags |= _NAMESPACES[name]
+            if self.netns:
+                _join_netns(self.netns, unprivileged_ports=plan.user_range is not None)
+                flags &= ~namespace.CLONE_NEWNET
+            if plan.user_range is not None:
+                # A mount namespace of the host's user namespace first, for what the one made
+                # with the user namespace below (a copy of it) cannot create (prepare_mounts).
+                namespace.unshare(namespace.CLONE_NEWNS)
+                mount.make_rprivate("/")
+                kernel = RealKernel()
+                for app in plan.apps:
+                    prepare_mounts(app, kernel, plan.user_range[0])
+            if self.cgroups is not None:
+                cgroup.attach(self.cgroups.procs(cgroup.SUPERVISOR))
+            namespace.unshare(flags)
+            if self.unshared is not None and self.mapped is not None:
+                os.write(self.unshared.write, b"1")
+                if os.read(self.mapped.read, 1) != b"1":
+                    raise ExecutorError("the user namespace's id maps were not written")
             mount.make_rprivate("/")
-            kernel = RealKernel()
+            pid = os.fork()
+            if pid == 0:
+                self.pid1()
+            os.write(self.report.write, str(pid).encode())
+            code = 0
+        except BaseException as err:
+            print(f"stage1: cannot create the pod: {err}", file=sys.stderr, flush=True)
+        finally:
+            os._exit(code)
+
+    def pid1(self) -> None:
+        """PID 1 until it execs rkt-stage1 init. Never returns."""
+        code = FAILURE
+        try:
+            plan, kernel = self.plan, RealKernel()
             for app in plan.apps:
-                prepare_mounts(app, kernel, plan.user_range[0])
-        namespace.unshare(flags)
-        if handshake is not None:
-            handshake.child_wait_for_maps()
-        mount.make_rprivate("/")
-        pid = os.fork()
-        if pid == 0:
-            os.close(report)
-            _pid1(plan, pod_dir, network_ready)
-        if network_ready is not None:
-            os.close(network_ready)
-        write_atomically(
-            os.path.join(pod_dir, layout.PID), f"{pid}\n".encode(), 0o644, durable=False
-        )
-        os.write(report, str(pid).encode())
-        os.close(report)
-        _, status = os.waitpid(pid, 0)
-        code = supervisor.exit_code(status)
-    except BaseException as err:
-        print(f"stage1: cannot create the pod: {err}", file=sys.stderr, flush=True)
-    finally:
-        os._exit(code)
+                apply_mounts(app, kernel, prepared=plan.user_range is not None,
+                             console=self.console)  # fmt: skip
+            kernel.sethostname(plan.hostname)
+            if self.ready is not None:
+                os.close(self.ready.write)
+                if os.read(self.ready.read, 1) != b"1":
+                    os._exit(FAILURE)  # a failed ADD: stage0 says what failed
+            apply_sysctls(plan.sysctls)
+            plan_fd = self._write_init_plan()
+            if plan.user_range is not None:
+                _keep_capabilities_across_exec()
+            lock = os.environ.get("RKT_LOCK_FD")
+            if lock:
+                # PID 1 holds the pod's lock too, so that the pod reads as running for as long
+                # as anything of it runs, also if its monitor is killed; apps do not get it.
+                os.set_inheritable(int(lock), True)
+            os.execve(self.program, ["rkt-stage1", "init", str(plan_fd)], dict(os.environ))
+        except BaseException as err:
+            print(f"stage1: cannot start the pod: {err}", file=sys.stderr, flush=True)
+        finally:
+            os._exit(code)
+
+    def _write_init_plan(self) -> int:
+        """The init plan in a memfd (it can outgrow a pipe's buffer), every fd it names open
+        and inheritable; the memfd's number."""
+
+        def keep(fd: int) -> int:
+            os.set_inheritable(fd, True)
+            return fd
+
+        stage1_root = os.path.join(self.pod_dir, layout.STAGE1_ROOTFS)
+        namespaces = {app.name: keep(_app_namespace(app.root)) for app in self.plan.apps}
+        rkt_dir = os.path.join(stage1_root, "rkt")
+        os.makedirs(os.path.join(rkt_dir, "status"), mode=0o755, exist_ok=True)
+        oom_dir = os.path.join(self.pod_dir, OOM_DIR)
+        os.makedirs(oom_dir, mode=0o755, exist_ok=True)
+        directory = os.O_RDONLY | os.O_DIRECTORY
+        plan = planfile.Plan("init")
+        plan.add("pivot", stage1_root)  # any directory: an empty tmpfs goes over it
+        plan.add("rkt-dir", keep(os.open(rkt_dir, directory)))
+        plan.add("oom-dir", keep(os.open(oom_dir, directory)))
+        plan.add("last-cap", last_cap())
+        for app in self.plan.apps:
+            cgroup_fds: list[int] = []
+            oom_fd = None
+            if self.cgroups is not None:
+                cgroup_fds = [keep(os.open(p, os.O_WRONLY)) for p in self.cgroups.procs(app.name)]
+                counter = cgroup.oom_counter(self.cgroups, app.name)
+                if counter is not None:
+                    with contextlib.suppress(OSError):
+                        oom_fd = keep(os.open(counter, os.O_RDONLY))
+            planfile.add_app(
+                plan,
+                app,
+                mntns=namespaces[app.name],
+                filters=self.filters.get(app.name, []),
+                cgroup_fds=cgroup_fds,
+                oom_fd=oom_fd,
+            )
+        fd = os.memfd_create("rkt-stage1-plan", 0)
+        os.write(fd, plan.to_bytes())
+        os.lseek(fd, 0, os.SEEK_SET)
+        return fd
 
 
-def _pid1(plan: PodPlan, pod_dir: str, network_ready: int | None) -> None:
-    code = FAILURE
+def _keep_capabilities_across_exec() -> None:
+    """``--private-users``: PID 1 keeps the host's uid 0, which the pod's user namespace does
+    not map (the pod directory's files stay its own), so execve(2) would take its capabilities
+    there away (it is not the namespace's root); raised as ambient capabilities, they stay."""
+    from rkt.linux import capability
+
+    effective, permitted, _ = capability.capget()
+    capability.capset(effective, permitted, permitted)
+    for number in range(capability.last_cap() + 1):
+        if permitted >> number & 1:
+            capability.ambient_raise(number)
+
+
+def _app_namespace(root: str) -> int:
+    """A mount namespace for the app, pivoted into ``root`` (made with its mounts in ours) with
+    our root detached from it; an fd of it. The caller stays in its own namespace."""
+    ours = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        code = supervisor.run(plan, pod_dir, RealKernel(), network_ready=network_ready)
-    except BaseException as err:
-        print(f"stage1: pod supervisor failed: {err}", file=sys.stderr, flush=True)
+        namespace.unshare(namespace.CLONE_NEWNS)
+        try:
+            mount.make_rprivate("/")
+            os.chdir(root)
+            # pivot_root(".", ".") stacks the old root under the new one; detaching it leaves
+            # only the app's root (man 2 pivot_root).
+            mount.pivot_root(".", ".")
+            mount.umount2(".", mount.MNT_DETACH)
+            os.chdir("/")
+            return os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        finally:
+            namespace.setns(ours, namespace.CLONE_NEWNS)
     finally:
-        sys.stderr.flush()
-        os._exit(code)
+        os.close(ours)
 
 
-class _Forwarder:
-    """Signals to the outer process go to PID 1 once its pid is known; earlier ones wait."""
-
-    def __init__(self) -> None:
-        self.pid1: int | None = None
-        self.pending: list[int] = []
-
-    def handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.pid1 is None:
-            self.pending.append(signum)
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid1, signum)
-
-    def known(self, pid: int) -> None:
-        self.pid1 = pid
-        for signum in self.pending:
-            self.handle(signum, None)
-        self.pending.clear()
+def _block_signals() -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, BLOCKED)
 
 
-def _setup_cgroups(plan: PodPlan, pod_dir: str, joining: cgroup.Joining) -> None:
-    """The pod's cgroup (``rkt/<uuid>``) and its apps', limits written and recorded for the
-    supervisor, status and gc. The helper of ``joining`` made the pod's cgroup and moved this
-    process into its supervisor leaf, so PID 1 and every app (each moved on to its own leaf
-    before it execs) are inside the pod's cgroup."""
-    apps = {app.name: cgroup.Limits(**msgspec.structs.asdict(app.limits)) for app in plan.apps}
-    pod = joining.wait()
-    if pod is None:
-        if any(apps.values()):
-            raise cgroup.CgroupError(errno.ENODEV, joining.unavailable)
-        return  # No cgroups on this host, and no app asked for a limit.
-    pod_limits = cgroup.Limits(**msgspec.structs.asdict(plan.limits))
-    cgroup.save(cgroup.finish_pod(pod, pod_limits, apps), pod_dir)
-
-
-def execute(
+def start(
     plan: PodPlan,
     pod_dir: str,
-    joining: cgroup.Joining,
     *,
     debug: bool = False,
     netns: str = "",
-    network_ready: int | None = None,
+    interactive: bool = False,
+    network: Callable[[], None] | None = None,
+    teardown: list[str] | None = None,
 ) -> int:
-    """Start the pod and wait for it; its status. ``network_ready`` goes down to PID 1."""
+    """Start the pod and exec its monitor; returns only when it could not (254, said on
+    stderr). ``network`` ADDs the pod's networks while its first processes start;
+    ``teardown`` is what the monitor execs once the pod is gone (with ``--status=N``)."""
     try:
         prepare_pod_files(plan.files, plan.volumes)
-        _record_unenforced(plan, pod_dir, debug)
-        _setup_cgroups(plan, pod_dir, joining)
-    except BaseException:
-        _drop_cgroup(joining)  # nothing of the pod runs yet
-        raise
-    forwarder = _Forwarder()
-    for signum in _FORWARDED:
-        signal.signal(signum, forwarder.handle)
-    read, write = os.pipe2(os.O_CLOEXEC)
-    handshake = _UserHandshake() if plan.user_range is not None else None
+        filters = _record_isolators(plan, pod_dir, debug)
+        cgroups = _make_cgroups(plan, pod_dir)
+    except (ExecutorError, OSError) as err:
+        return _fail(str(err))
+    pty = os.openpty() if interactive else None
+    try:
+        console = os.ttyname(pty[1]) if pty is not None else None
+        state = Start(plan, pod_dir, cgroups, filters, netns=netns, console=console,
+                      networks=network is not None)  # fmt: skip
+    except OSError as err:
+        _drop_cgroups(cgroups)
+        return _fail(f"cannot start the pod: {err}")
+    _block_signals()
+    process.set_child_subreaper(True)
     sys.stdout.flush()
     sys.stderr.flush()
     child = os.fork()
     if child == 0:
-        os.close(read)
-        _pod_process(plan, pod_dir, write, netns, handshake, network_ready)
-    os.close(write)
-    if network_ready is not None:
-        os.close(network_ready)  # PID 1's to read
-    if handshake is not None and plan.user_range is not None:
-        handshake.parent_write_maps(child, plan.user_range)
-    data = b""
-    while chunk := os.read(read, 64):
-        data += chunk
-    os.close(read)
-    if data:
-        forwarder.known(int(data))
-    _, status = os.waitpid(child, 0)
-    return supervisor.exit_code(status)
+        state.first_process()
+    failed: BaseException | None = None
+    # The ends that are the pod's: kept open here, a pipe would never tell us it died.
+    for pipe, end in ((state.unshared, "write"), (state.mapped, "read"), (state.ready, "read"),
+                      (state.report, "write")):  # fmt: skip
+        if pipe is not None:
+            pipe.close_end(end)
+    try:
+        unshared, mapped = state.unshared, state.mapped
+        if unshared and mapped and plan.user_range and os.read(unshared.read, 1) == b"1":
+            id_map = namespace.IdMap(*plan.user_range)
+            namespace.write_id_maps(child, id_map, id_map)
+            os.write(mapped.write, b"1")
+        if network is not None and state.ready is not None:
+            try:
+                network()
+                os.write(state.ready.write, b"1")
+            except BrokenPipeError:
+                pass  # PID 1 is gone already: its status tells
+            except BaseException as err:  # PID 1 gives up quietly; the caller says why
+                failed = err
+            finally:
+                state.ready.close_end("write")
+        data = b""
+        while chunk := os.read(state.report.read, 64):
+            data += chunk
+        os.waitpid(child, 0)
+    finally:
+        state.close()
+    if failed is not None or not data:
+        # Nothing of the pod runs or will: wait for PID 1 (ours, as a child subreaper) to have
+        # exited, and take its cgroups away; the caller tears the networks down.
+        with contextlib.suppress(ChildProcessError):
+            while True:
+                os.wait()
+        _drop_cgroups(cgroups)
+        process.set_child_subreaper(False)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, BLOCKED)
+        if failed is not None:
+            raise failed
+        return FAILURE  # the first process said why
+    pid1 = int(data)
+    write_atomically(os.path.join(pod_dir, layout.PID), f"{pid1}\n".encode(), 0o644,
+                     durable=False)  # fmt: skip
+    _exec_monitor(pid1, pty, teardown)
+    return FAILURE  # not reached
+
+
+def _exec_monitor(pid1: int, pty: tuple[int, int] | None, teardown: list[str] | None) -> None:
+    plan = planfile.Plan("monitor").add("pid1", pid1)
+    if pty is not None:
+        for fd in pty:
+            os.set_inheritable(fd, True)
+        plan.add("pty", *pty)
+        for signum in _TERMINAL_STOPS:
+            signal.signal(signum, signal.SIG_IGN)
+    if teardown:
+        plan.add_list("teardown", teardown)
+    fd = os.memfd_create("rkt-stage1-plan", 0)
+    os.write(fd, plan.to_bytes())
+    os.lseek(fd, 0, os.SEEK_SET)
+    lock = os.environ.get("RKT_LOCK_FD")
+    if lock:
+        os.set_inheritable(int(lock), True)  # the monitor holds the pod's lock
+    sys.stdout.flush()
+    sys.stderr.flush()
+    program = planfile.program()
+    os.execv(program, [program, "monitor", str(fd)])
+
+
+def _drop_cgroups(cgroups: cgroup.PodCgroups | None) -> None:
+    """Remove the cgroups of a pod that never started: it may be in a directory gc never sees."""
+    if cgroups is not None:
+        with contextlib.suppress(OSError):
+            cgroup.remove(cgroups, timeout=0)
 
 
 def run(
     pod_dir: str,
-    joining: cgroup.Joining,
     *,
     debug: bool,
     interactive: bool,
-    network_ready: int | None = None,
+    network: Callable[[], None] | None = None,
+    teardown: list[str] | None = None,
 ) -> int:
-    """Plan the pod and execute the plan; the pod's status, or 254 (a line on stderr).
+    """Plan the pod and start it (:func:`start`); 254 (a line on stderr) when it cannot.
 
-    ``network_ready``: stage0 is ADDing the pod's networks (rkt.stage1.executor.run.main).
-    Unless the plan needs their results (DNS), the pod is planned and started meanwhile and its
-    PID 1 waits for them before the apps (supervisor.wait_for_networks); else we wait here."""
+    ``network``: stage0 ADDs the pod's networks (into ``<pod>/netns``, which exists) while the
+    pod's first processes start; unless the plan needs their results (DNS), in which case they
+    are ADDed first."""
     try:
-        lock_fd()
-        loaded = load(pod_dir, interactive=interactive, networks_up=network_ready is None)
-        if loaded.needs_networks and network_ready is not None:
-            up = supervisor.wait_for_networks(network_ready)
-            network_ready = None
-            if not up:
-                return _abandon(joining, "")  # stage0 says what failed
+        loaded = load(pod_dir, interactive=interactive, networks_up=network is None)
+        if loaded.needs_networks and network is not None:
+            network()
+            network = None
             loaded = load(pod_dir, interactive=interactive)
         plan = plan_pod(loaded.input)
     except (LoadError, ValueError, OSError) as err:
-        return _abandon(joining, str(err))
+        return _fail(str(err))
     except PlanError as err:
-        return _abandon(joining, err.message + (f" ({err.hint})" if err.hint else ""))
+        return _fail(err.message + (f" ({err.hint})" if err.hint else ""))
     if debug:
         for app in plan.apps:
             for line in app.describe_mounts():
                 print(f"stage1: {app.name}: {line}", file=sys.stderr)
     try:
-        return execute(
-            plan, pod_dir, joining, debug=debug, netns=loaded.netns, network_ready=network_ready
-        )
-    except (ExecutorError, OSError) as err:
+        return start(plan, pod_dir, debug=debug, netns=loaded.netns, interactive=interactive,
+                     network=network, teardown=teardown)  # fmt: skip
+    except (ExecutorError, OSError, linux_seccomp.SeccompError) as err:
         return _fail(str(err))
-
-
-def _abandon(joining: cgroup.Joining, message: str) -> int:
-    """Give up before the pod starts (see :func:`_drop_cgroup`); 254."""
-    _drop_cgroup(joining)
-    return _fail(message) if message else FAILURE
-
-
-def _drop_cgroup(joining: cgroup.Joining) -> None:
-    """Out of the cgroup the helper made (and moved us into), and remove it: a pod that never
-    started may be in a directory gc never sees (one stage1 could not read)."""
-    with contextlib.suppress(OSError):
-        pod = joining.wait()
-        if pod is not None:
-            cgroup.leave(pod)
-            cgroup.remove(pod, timeout=0)

@@ -1,36 +1,27 @@
-"""Performing an app's plan: its mounts as ``rkt.linux`` operations, then the app process.
+"""What the Python side of the executor performs before the pod's compiled PID 1 takes over:
+each app's mounts as ``rkt.linux`` operations, the pod's sysctls, generated files and empty
+volumes, and the seccomp filters built for rkt-stage1 to load.
 
-Mounts are applied by the pod's PID 1 in the pod's mount namespace, with every target resolved
-inside the app's root (``rkt.linux.lookup``; SECURITY.md 7). The app process then gets a mount
-namespace of its own and ``pivot_root``s into its root, rather than chroot'ing: the default
-capability set keeps CAP_SYS_CHROOT, with which a chroot'ed root app walks out of its chroot.
-The old root is detached, so nothing of the host or of the other apps stays reachable.
+Mounts are applied by the pod's PID 1 (still Python, rkt.stage1.executor.launcher) in the pod's
+mount namespace, with every target resolved inside the app's root (``rkt.linux.lookup``;
+SECURITY.md 7). Each app's process then gets a mount namespace of its own and pivots into its
+root (native/app.c), rather than chroot'ing: the default capability set keeps CAP_SYS_CHROOT,
+with which a chroot'ed root app walks out of its chroot.
 
-After the pivot the interpreter's library is outside the root: :func:`exec_app` only calls
-functions already imported here and formats no traceback (that would import lazily).
-
-``--interactive`` (a single app): the plan's "console" bind puts stage0's terminal (stage1's
-stdin; :func:`operations` refuses without one) on the app's /dev/console. The app process opens
-it after the pivot, has it as 0-2 and becomes the terminal's foreground process group
-(``rkt.linux.tty.take_foreground``: a group of its own in stage0's session, whose controlling
-terminal it is; a session of its own only if stage0 had none): ^C/^Z/^\\ and SIGWINCH reach
-the app (and its pre-start handler, which it forks) and no runtime process, which also ignores
-SIGTSTP/SIGTTIN/SIGTTOU (stage1's run.py). Same device, no pty relay: see ``rkt.linux.tty``.
-``fcntl``/``termios`` are imported (by ``rkt.linux.tty``) at module top: nothing is importable
-after the pivot.
+``--interactive`` (a single app): the plan's "console" bind puts the pod's pty (made by the
+launcher, relayed by the monitor) on the app's /dev/console; the app takes it as its
+controlling terminal and as 0-2.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
 from collections.abc import Iterable
 
 import msgspec
 
-from rkt.linux import capability, cgroup, lookup, process, tty
-from rkt.linux import mount as linux_mount
+from rkt.linux import lookup
 from rkt.linux import seccomp as linux_seccomp
 from rkt.linux.kernel import Kernel
 from rkt.linux.mount import (
@@ -48,7 +39,6 @@ from rkt.linux.mount import (
     Sysfs,
     Tmpfs,
 )
-from rkt.linux.namespace import CLONE_NEWNS, unshare
 from rkt.stage1.planner import seccomp_groups, sysctl
 from rkt.stage1.planner.plan import AppPlan, GeneratedFile, Mount, VolumeDirectory
 
@@ -59,23 +49,6 @@ _FLAG_OPTIONS = {
     "noexec": MS_NOEXEC,
     "strictatime": MS_STRICTATIME,
 }
-#: Signals the runtime ignores or handles; execve(2) keeps SIG_IGN, so the app gets them reset.
-_RESET_SIGNALS = (
-    signal.SIGTERM,
-    signal.SIGINT,
-    signal.SIGHUP,
-    signal.SIGALRM,
-    signal.SIGCHLD,
-    signal.SIGPIPE,
-    signal.SIGXFSZ,
-    signal.SIGQUIT,
-    # Ignored by the runtime of an interactive pod, which the terminal must not stop.
-    signal.SIGTSTP,
-    signal.SIGTTIN,
-    signal.SIGTTOU,
-)
-#: Where an interactive app finds its terminal, inside its root.
-CONSOLE = "/dev/console"
 
 
 class ExecutorError(Exception):
@@ -97,21 +70,16 @@ def _split(options: tuple[str, ...]) -> tuple[int, dict[str, str], list[str]]:
     return flags, values, rest
 
 
-def _console_source() -> str | None:
-    # The pod's terminal is stage1's own stdin; without one there is nothing to bind.
-    return os.ttyname(0) if os.isatty(0) else None
-
-
-def operations(mount: Mount) -> list[Operation]:
-    """The ``rkt.linux`` operations for one plan mount (``symlink`` is not one: see apply)."""
+def operations(mount: Mount, console: str | None = None) -> list[Operation]:
+    """The ``rkt.linux`` operations for one plan mount (``symlink`` is not one: see apply).
+    ``console``: the pty the pod's terminal is (``--interactive``), bound on /dev/console."""
     flags, values, rest = _split(mount.options)
     kind = mount.kind
     if kind == "bind":
         source = mount.source
         if "console" in rest:
-            console = _console_source()
             if console is None:
-                raise ExecutorError("--interactive needs a terminal: stdin is not a tty")
+                raise ExecutorError("--interactive needs a terminal for the pod")
             source = console
         is_file = os.path.exists(source) and not os.path.isdir(source)
         return [
@@ -158,21 +126,6 @@ def _symlink(root: str, mount: Mount) -> None:
         os.close(fd)
 
 
-def is_interactive(app: AppPlan) -> bool:
-    """Whether the app gets the pod's terminal (``--interactive``: the plan binds the console)."""
-    return any(m.kind == "bind" and "console" in m.options for m in app.mounts)
-
-
-def _take_console() -> None:
-    """In the pivoted app process: the console as 0-2, the app's process group its foreground
-    group (see ``rkt.linux.tty``)."""
-    fd = os.open(CONSOLE, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    tty.take_foreground(fd)
-    for target in (0, 1, 2):
-        os.dup2(fd, target)
-    os.close(fd)
-
-
 def _done_before(mount: Mount) -> bool:
     """Whether :func:`prepare_mounts` performs ``mount``. Not the bind of the root onto itself:
     a mount made outside the user namespace is locked inside it, and pivot_root(2) refuses a
@@ -210,16 +163,18 @@ def prepare_mounts(app: AppPlan, kernel: Kernel, owner: int) -> None:
                 kernel.close(opened.fd)
 
 
-def apply_mounts(app: AppPlan, kernel: Kernel, *, prepared: bool = False) -> None:
+def apply_mounts(
+    app: AppPlan, kernel: Kernel, *, prepared: bool = False, console: str | None = None
+) -> None:
     """Perform the app's mounts in order, inside its root; ``prepared``: but for what
-    :func:`prepare_mounts` did."""
+    :func:`prepare_mounts` did. ``console``: see :func:`operations`."""
     for mount in app.mounts:
         if prepared and _done_before(mount):
             continue
         if mount.kind == "symlink":
             _symlink(app.root, mount)
             continue
-        for operation in operations(mount):
+        for operation in operations(mount, console):
             operation.apply(kernel, app.root)
 
 
@@ -273,19 +228,6 @@ def prepare_pod_files(files: Iterable[GeneratedFile], volumes: Iterable[VolumeDi
         os.chmod(volume.path, volume.mode, follow_symlinks=False)
 
 
-def _pivot(root: str) -> None:
-    # A mount namespace of the app's own: the pivot and the detach of the old root must not
-    # change what the supervisor and the other apps see.
-    unshare(CLONE_NEWNS)
-    linux_mount.make_rprivate("/")
-    os.chdir(root)
-    # pivot_root(".", ".") stacks the old root under the new one; detaching it leaves only the
-    # new root (man 2 pivot_root).
-    linux_mount.pivot_root(".", ".")
-    linux_mount.umount2(".", linux_mount.MNT_DETACH)
-    os.chdir("/")
-
-
 def build_filter(resolved: seccomp_groups.Filter | None) -> linux_seccomp.Stack | None:
     """The libseccomp filters of a resolved one, built but not loaded: the hardening filter
     (loaded first, while the app's own still lets ``seccomp`` through), then the app's; None
@@ -308,176 +250,3 @@ def build_filter(resolved: seccomp_groups.Filter | None) -> linux_seccomp.Stack 
     else:
         own = linux_seccomp.build(Action.allow(), ((name, blocked) for name in resolved.syscalls))
     return linux_seccomp.Stack((hardening, own))
-
-
-def app_filter(app: AppPlan) -> linux_seccomp.Stack | None:
-    """The app's planned filter, built (libseccomp loaded) but not yet loaded into the kernel."""
-    try:
-        resolved = seccomp_groups.resolve(app.seccomp)
-    except seccomp_groups.SeccompError as err:
-        raise ExecutorError(f'app "{app.name}": {err}') from err
-    return build_filter(resolved)
-
-
-def _reduce_capabilities(app: AppPlan, early: linux_seccomp.Stack | None = None) -> None:
-    """The five sets as planned. Bounding first (needs CAP_SETPCAP), ids next (need CAP_SETUID
-    and CAP_SETGID; a non-root uid loses permitted and effective there), then capset.
-
-    ``early`` is loaded between the ids and capset: a filter for an app without no_new_privs,
-    which seccomp(2) only takes from a task with CAP_SYS_ADMIN (a root app before capset; as
-    runc does, the filter then applies to capset and the rest of the start too)."""
-    # In a user namespace (--private-users) the runtime is the host's root, which is no id
-    # there: become the namespace's root first, so that the switch to the app's ids below
-    # follows the usual rules (a non-root app loses permitted and effective). Without a user
-    # namespace we are root already and nothing changes.
-    process.set_ids(0, 0)
-    caps = app.capabilities
-    numbers = capability.NUMBERS
-    keep_bounding = {numbers[name] for name in caps.bounding}
-    capability.ambient_clear()
-    for number in range(capability.last_cap() + 1):
-        if number not in keep_bounding:
-            capability.bounding_drop(number)
-    process.set_ids(app.uid, app.gid, app.supplementary_gids)
-    if early is not None:
-        early.load()
-    capability.capset(
-        capability.mask(numbers[n] for n in caps.effective),
-        capability.mask(numbers[n] for n in caps.permitted),
-        capability.mask(numbers[n] for n in caps.inheritable),
-    )
-    for name in caps.ambient:
-        capability.ambient_raise(numbers[name])
-
-
-def _status(status: int) -> int:
-    # As the supervisor reports it: the exit code, or 128 + the signal that killed it.
-    code = os.waitstatus_to_exitcode(status)
-    return 128 - code if code < 0 else code
-
-
-def _run_pre_start(app: AppPlan, report: int) -> int:
-    """Fork the app's pre-start handler (the caller is already the app: pivoted, its ids and
-    capabilities set) and wait for it; the handler's status. An execve(2) failure of the
-    handler is written to ``report``, as the app's own would be, and gives 254."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.execve(app.pre_start[0], list(app.pre_start), app.env())
-        except BaseException as err:
-            message = f'app "{app.name}": cannot start pre-start handler {app.pre_start[0]}: {err}'
-            try:
-                os.write(report, message.encode(errors="replace"))
-            finally:
-                os._exit(254)
-    _, status = os.waitpid(pid, 0)
-    return _status(status)
-
-
-def join_cgroup(app: AppPlan, cgroup_procs: tuple[str, ...]) -> None:
-    """In the app's process, before anything of the app runs: move into the app's cgroup
-    (``cgroup_procs``: its cgroup.procs files, one per hierarchy) and set its oom_score_adj
-    (inherited by what it execs and forks)."""
-    cgroup.attach(cgroup_procs)
-    if app.oom_score_adj is not None:
-        with open("/proc/self/oom_score_adj", "w", encoding="ascii") as f:
-            f.write(str(app.oom_score_adj))
-
-
-def exec_app(
-    app: AppPlan, report: int, argv: tuple[str, ...] = (), cgroup_procs: tuple[str, ...] = ()
-) -> None:
-    """In the forked app process: enter the root, drop privileges, exec. Never returns.
-
-    ``argv`` empty runs the app: its pre-start handler first, if it has one, and the app only
-    when that exited 0 — otherwise this process exits with the handler's status (128 + signal
-    when one killed it), which the supervisor records as the app's. ``argv`` given runs that
-    instead (the post-stop handler), in the same root and with the same identity.
-
-    ``report`` is the close-on-exec write end of a pipe: a failure is written there (and the
-    process exits 254), a successful execve(2) closes it with nothing written.
-    """
-    command = argv or app.exec
-    try:
-        # Not dumpable before anything of the pod can see us (SECURITY.md 9); exec resets it.
-        process.set_dumpable(False)
-        for signum in _RESET_SIGNALS:
-            signal.signal(signum, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
-        if argv or not is_interactive(app):
-            # A session of its own, with no controlling terminal: a terminal of the host's it
-            # holds as 0-2 cannot take input pushed into it (TIOCSTI needs the controlling
-            # terminal without CAP_SYS_ADMIN) nor send its signals (SECURITY.md 12).
-            os.setsid()
-        join_cgroup(app, cgroup_procs)
-        # Built before the pivot: libseccomp is loaded from the host's filesystem.
-        filter_ = app_filter(app)
-        _pivot(app.root)
-        if not argv and is_interactive(app):
-            _take_console()
-        os.chdir(app.working_directory)
-        _reduce_capabilities(app, None if app.no_new_privs else filter_)
-        if app.no_new_privs:
-            process.set_no_new_privs()
-        # Only 0-2 reach the app: the pod lock (RKT_LOCK_FD) and every runtime fd stay behind
-        # (SECURITY.md 8). The report pipe survives as close-on-exec until the execve.
-        process.close_fds(keep=(0, 1, 2, report))
-        if filter_ is not None and app.no_new_privs:
-            # As late as can be: only the execve(2) (and a pre-start handler, which inherits
-            # the filter) runs under it.
-            filter_.load()
-        if not argv and app.pre_start:
-            # aci.md: pre-start "must exit before the long running main exec binary is
-            # launched"; a failing one keeps the app from starting (systemd's ExecStartPre).
-            code = _run_pre_start(app, report)
-            if code != 0:
-                os._exit(code)
-        os.execve(command[0], list(command), app.env())
-    except BaseException as err:
-        message = f'app "{app.name}": cannot start {command[0]}: {err}'
-        try:
-            os.write(report, message.encode(errors="replace"))
-        finally:
-            os._exit(254)
-
-
-def fork_app(
-    app: AppPlan, argv: tuple[str, ...] = (), cgroup_procs: tuple[str, ...] = ()
-) -> tuple[int, int]:
-    """Fork the app's process (see :func:`exec_app`); its pid and the read end of its report
-    pipe, for :func:`wait_started`. The caller can register the pid in between, so that a
-    signal arriving while a pre-start handler runs reaches the app's process."""
-    read, write = os.pipe2(os.O_CLOEXEC)
-    # Blocked across the fork: a signal for the child before it has reset its handlers stays
-    # pending until it has, instead of running the supervisor's handler in the child.
-    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _RESET_SIGNALS)
-    pid = os.fork()
-    if pid == 0:
-        os.close(read)
-        exec_app(app, write, argv, cgroup_procs)
-    signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-    os.close(write)
-    return pid, read
-
-
-def wait_started(pid: int, read: int) -> None:
-    """Wait until the process of :func:`fork_app` has exec'ed (or exited without a report:
-    a failed pre-start handler, or a signal); ExecutorError with the child's own message, the
-    child reaped, when it could not start."""
-    chunks = []
-    try:
-        while chunk := os.read(read, 4096):
-            chunks.append(chunk)
-    finally:
-        os.close(read)
-    if chunks:
-        os.waitpid(pid, 0)
-        raise ExecutorError(b"".join(chunks).decode(errors="replace"))
-
-
-def start_app(app: AppPlan, argv: tuple[str, ...] = (), cgroup_procs: tuple[str, ...] = ()) -> int:
-    """Fork the app's process and wait until it has exec'ed; its pid, or ExecutorError with
-    the child's own message when it could not start."""
-    pid, read = fork_app(app, argv, cgroup_procs)
-    wait_started(pid, read)
-    return pid

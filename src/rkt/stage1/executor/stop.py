@@ -1,6 +1,6 @@
 """``python -m rkt.stage1.executor.stop --pod-dir=DIR [--force]``: SIGTERM (SIGKILL) PID 1.
 
-PID 1 passes SIGTERM on to the apps and kills what is left after a timeout (supervisor.py).
+PID 1 passes SIGTERM on to the apps and kills what is left after a timeout (native/init.c).
 """
 
 from __future__ import annotations

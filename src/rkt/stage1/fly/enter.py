@@ -98,8 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     if parsed is None:
         return FAILURE
+    pod_dir, app, command, _ = parsed  # fly's CMD is exec'ed in place: our terminal is its
     try:
-        enter(*parsed)
+        enter(pod_dir, app, command)
     except (EnterError, OSError) as err:
         print(f"stage1-fly: enter: {err}", file=sys.stderr, flush=True)
         return FAILURE

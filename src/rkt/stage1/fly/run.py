@@ -124,7 +124,6 @@ def _write_atomically(path: str, content: bytes) -> None:
 def execute(plan: FlyPlan, pod_dir: str, lock: int | None) -> int:
     """Start the app, wait for it, record its status; the app's status."""
     from rkt.stage1.executor.setup import prepare_pod_files
-    from rkt.stage1.executor.supervisor import exit_code
 
     prepare_pod_files(plan.files, plan.volumes)
     stage1_root = os.path.join(pod_dir, layout.STAGE1_ROOTFS)
@@ -159,7 +158,8 @@ def execute(plan: FlyPlan, pod_dir: str, lock: int | None) -> int:
         os.unlink(ready)
     os.symlink("ready", ready)
     _, status = os.waitpid(pid, 0)
-    code = exit_code(status)
+    code = os.waitstatus_to_exitcode(status)
+    code = 128 - code if code < 0 else code  # a signal's, as a shell shows it
     _write_atomically(layout.app_status(stage1_root, plan.name), f"{code}\n".encode())
     return code
 
