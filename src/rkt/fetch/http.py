@@ -45,6 +45,8 @@ READ_TIMEOUT = 60.0
 USER_AGENT = "rkt/1.30.0 (rocket)"
 # Discovery pages and signatures are small; a hostile server must not exhaust memory.
 MAX_SMALL_BODY = 4 * 1024 * 1024
+# Connections kept per host: as many as concurrent layer downloads (rkt.fetch.oci).
+POOL_SIZE = 8
 
 
 class TransferInterrupted(FetchError):
@@ -67,10 +69,19 @@ class Response(Protocol):
 
 class Transport(Protocol):
     def request(
-        self, url: str, headers: Mapping[str, str] | None = None, *, method: str = "GET"
+        self,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        method: str = "GET",
+        origin_headers: Mapping[str, str] | None = None,
     ) -> Response:
         """Send a request, following redirects; raises :class:`FetchError` when no response
-        came back (refused connection, TLS failure, timeout, a refused redirect)."""
+        came back (refused connection, TLS failure, timeout, a refused redirect).
+
+        ``origin_headers`` (a registry's ``Authorization``) go only to hops on the scheme,
+        host and port of ``url``: a redirect elsewhere, such as a registry's blob store,
+        never sees them."""
         ...
 
 
@@ -145,13 +156,18 @@ class HttpTransport:
         if self._pool is None:
             import urllib3
 
+            # Registry layers download concurrently: a pool of one connection per host would
+            # open and drop a connection per extra thread (and log a warning for each).
             if self.verifies_tls:
                 self._pool = urllib3.PoolManager(
+                    maxsize=POOL_SIZE,
                     cert_reqs="CERT_REQUIRED",
                     ca_certs=str(self._ca_bundle) if self._ca_bundle else None,
                 )
             else:
-                self._pool = urllib3.PoolManager(cert_reqs="CERT_NONE", assert_hostname=False)
+                self._pool = urllib3.PoolManager(
+                    maxsize=POOL_SIZE, cert_reqs="CERT_NONE", assert_hostname=False
+                )
         return self._pool
 
     def credentials_for(self, url: str) -> dict[str, str]:
@@ -174,15 +190,23 @@ class HttpTransport:
         raise FetchError(f"{what}: expected an http or https url")
 
     def request(
-        self, url: str, headers: Mapping[str, str] | None = None, *, method: str = "GET"
+        self,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        method: str = "GET",
+        origin_headers: Mapping[str, str] | None = None,
     ) -> Response:
         import urllib3
 
         timeout = urllib3.Timeout(connect=self._connect_timeout, read=self._read_timeout)
+        origin = _origin(url)
         current = url
         for _hop in range(MAX_REDIRECTS + 1):
             self._check_scheme(current, url)
             sent = {"User-Agent": USER_AGENT, **(headers or {}), **self.credentials_for(current)}
+            if origin_headers and _origin(current) == origin:
+                sent.update(origin_headers)
             raw = self._send(method, current, sent, timeout)
             location = raw.headers.get("Location")
             if raw.status in (301, 302, 303, 307, 308) and location:
@@ -220,6 +244,12 @@ class HttpTransport:
             ) from error
         except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
             raise FetchError(f"{url}: {_reason(error)}") from error
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80)
 
 
 def discovery_flags(insecure: Insecure) -> DiscoveryInsecure:

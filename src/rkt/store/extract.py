@@ -186,6 +186,71 @@ class Extractor:
             reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
             raise self._refuse(member.name, f"cannot create: {reason}") from err
 
+    def remove(self, name: str) -> None:
+        """Remove ``name`` as a whiteout of an OCI layer does (image-spec layer.md): what an
+        earlier layer put there goes, with everything below it; what this layer created
+        stays; a missing path is no error. The path is resolved like any member, so a
+        whiteout can only ever remove inside the root, never through a symlink."""
+        parts = self._parts(name)
+        if not parts:
+            raise self._refuse(name, "a whiteout cannot remove the root")
+        if name in self._layer:
+            return
+        parent = self._descend_existing(parts[:-1], name)
+        if parent is None:
+            return
+        try:
+            os.stat(parts[-1], dir_fd=parent, follow_symlinks=False)
+            self._remove(parent, parts[-1], name)
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            raise self._refuse(name, f"cannot remove: {err.strerror}") from err
+        finally:
+            os.close(parent)
+
+    def clear_directory(self, name: str) -> None:
+        """Empty the directory ``name`` of what earlier layers put in it (an opaque whiteout,
+        ``.wh..wh..opq``); entries this layer created stay."""
+        parts = self._parts(name)
+        directory = self._descend_existing(parts, name)
+        if directory is None:
+            return
+        try:
+            prefix = name + "/" if name else ""
+            for child in os.listdir(directory):
+                if prefix + child not in self._layer:
+                    self._remove(directory, child, prefix + child)
+        except OSError as err:
+            raise self._refuse(name, f"cannot clear: {err.strerror}") from err
+        finally:
+            os.close(directory)
+
+    def _descend_existing(self, parts: list[str], name: str) -> int | None:
+        """An fd of the existing directory ``parts``, None if a component is missing; a
+        symlink or file on the way is refused, as when writing (never followed)."""
+        fd = os.open(".", _O_DIR, dir_fd=self.root_fd)
+        try:
+            for index, part in enumerate(parts):
+                try:
+                    child = os.open(part, _O_DIR, dir_fd=fd)
+                except FileNotFoundError:
+                    os.close(fd)
+                    return None
+                except OSError as err:
+                    if err.errno not in (errno.ELOOP, errno.ENOTDIR):
+                        raise
+                    path = "/".join(parts[: index + 1])
+                    raise self._refuse(
+                        name, f"{path!r} is a symlink or file, not a directory; not followed"
+                    ) from None
+                os.close(fd)
+                fd = child
+            return fd
+        except BaseException:
+            os.close(fd)
+            raise
+
     def _add(self, member: Member, parts: list[str], copy_data: CopyData) -> None:
         path = member.name
         parent = self._descend(parts[:-1], create=True)
