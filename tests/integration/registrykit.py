@@ -89,7 +89,7 @@ class TokenServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 query = parse_qs(urlsplit(self.path).query)
                 auth = self.headers.get("Authorization", "")
                 server.requests.append({"query": query, "authorization": auth})
@@ -133,7 +133,9 @@ class TokenServer:
             "nbf": now - 10, "iat": now, "jti": os.urandom(8).hex(), "access": access,
         }  # fmt: skip
         header = {"typ": "JWT", "alg": "RS256", "x5c": [self._x5c]}
-        signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+        signing_input = (
+            f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+        )
         signature = subprocess.run(
             ["openssl", "dgst", "-sha256", "-sign", str(self.key)],
             input=signing_input.encode(), check=True, capture_output=True,
@@ -247,3 +249,108 @@ def start_registries(directory: Path) -> Iterator[RegistryPair]:
         basic.stop()
         token.stop()
         tokens.close()
+
+
+Handler = Any  # http.server.BaseHTTPRequestHandler, as the hooks see it
+Hook = Any  # Callable[[Handler], bool]: True when it answered the request itself
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client hanging up on an endless answer is the point of some tests
+
+
+@dataclass
+class FakeRegistry:
+    """A registry of the tests' own over HTTPS (or plain HTTP without ``authority``) that
+    serves one repository from an OCI layout, for what docker-registry will not do: misbehave.
+    ``hooks`` by path answer instead (a stall, endless data, a redirect, a 503); with
+    ``bearer`` it challenges for a token from its own ``/token``. ``requests`` records
+    ``(method, path, headers)``."""
+
+    layout: Path
+    authority: Authority | None = None
+    bearer: bool = False
+    hooks: dict[str, Hook] = field(default_factory=dict)
+    requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        index = json.loads((self.layout / "index.json").read_text())
+        self.tags = {
+            m["annotations"]["org.opencontainers.image.ref.name"]: m for m in index["manifests"]
+        }
+        registry = self
+
+        class RequestHandler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_HEAD(self) -> None:
+                registry.answer(self, head=True)
+
+            def do_GET(self) -> None:
+                registry.answer(self, head=False)
+
+        self._httpd = _QuietServer(("127.0.0.1", 0), RequestHandler)
+        if self.authority is not None:
+            context = server_context(self.authority.cert, self.authority.key)
+            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
+        self.port = self._httpd.server_address[1]
+        self.host = f"127.0.0.1:{self.port}"
+        scheme = "https" if self.authority is not None else "http"
+        self.base = f"{scheme}://{self.host}"
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+
+    def blob(self, digest: str) -> bytes:
+        return (self.layout / "blobs" / "sha256" / digest.partition(":")[2]).read_bytes()
+
+    def send(
+        self, h: Handler, status: int, body: bytes = b"", head: bool = False, **headers: str
+    ) -> None:
+        h.send_response(status)
+        for key, value in headers.items():
+            h.send_header(key.replace("_", "-"), value)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        if not head:
+            h.wfile.write(body)
+
+    def answer(self, h: Handler, head: bool) -> None:
+        path = urlsplit(h.path).path
+        self.requests.append((h.command, path, dict(h.headers.items())))
+        hook = self.hooks.get(path)
+        if hook is not None and hook(h):
+            return
+        if path == "/token":
+            self.send(h, 200, json.dumps({"token": "fake-token", "expires_in": 60}).encode())
+            return
+        if self.bearer and h.headers.get("Authorization") != "Bearer fake-token":
+            self.send(h, 401, WWW_Authenticate=f'Bearer realm="{self.base}/token",service="fake"')
+            return
+        parts = path.split("/")  # "", "v2", repo..., "manifests"|"blobs", reference
+        if len(parts) < 5 or parts[1] != "v2":
+            self.send(h, 404, head=head)
+            return
+        kind, reference = parts[-2], parts[-1]
+        try:
+            if kind == "manifests":
+                digest = self.tags[reference]["digest"] if ":" not in reference else reference
+                data = self.blob(digest)
+                media = json.loads(data).get("mediaType", ocikit_manifest_type())
+                self.send(h, 200, data, head, Content_Type=media, Docker_Content_Digest=digest)
+            else:
+                self.send(h, 200, self.blob(reference), head)
+        except (KeyError, FileNotFoundError):
+            self.send(h, 404, head=head)
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+def ocikit_manifest_type() -> str:
+    return "application/vnd.oci.image.manifest.v1+json"

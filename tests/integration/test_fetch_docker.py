@@ -41,9 +41,7 @@ pytestmark = [
     pytest.mark.skipif(not podkit.is_root_with_busybox(), reason="needs root and busybox-static"),
 ]
 
-SCRIPT = (
-    "cat /srv/a; test -e /srv/b || echo no-b; ls /etc; id; pwd; echo FOO=$FOO; echo ARGS=$0"
-)
+SCRIPT = "cat /srv/a; test -e /srv/b || echo no-b; ls /etc; id; pwd; echo FOO=$FOO; echo ARGS=$0"
 APP_CONFIG = {
     "Entrypoint": ["/bin/sh", "-c", SCRIPT],
     "Cmd": ["from-cmd"],
@@ -86,7 +84,9 @@ def _layout(root: Path) -> Path:
     layout.tag(app, "v1")
     gzip_only = layout.image([base], {"Cmd": ["/bin/echo", "schema", "two"]}, arch=arch)
     layout.tag(gzip_only, "plain")
-    other = layout.image([base], {"Cmd": ["/bin/echo", "wrong", "arch"]}, arch="arm64", variant="v8")
+    other = layout.image(
+        [base], {"Cmd": ["/bin/echo", "wrong", "arch"]}, arch="arm64", variant="v8"
+    )
     mine = layout.image([base], {"Cmd": ["/bin/echo", "this", "arch"]}, arch=arch)
     layout.tag(layout.index([other, mine]), "multi")
     server = layout.image([base], {
@@ -358,9 +358,15 @@ def test_oci_layout_archive_and_docker_archive(rkt: Rkt, images: Images, tmp_pat
     archive_id = _fetch(rkt, f"oci-archive:{archive}:v1")
     saved = tmp_path / "saved.tar"
     subprocess.run(
-        ["skopeo", "copy", "--quiet", f"oci:{images.layout}:plain",
-         f"docker-archive:{saved}:example.com/saved:2"],
-        check=True, capture_output=True,
+        [
+            "skopeo",
+            "copy",
+            "--quiet",
+            f"oci:{images.layout}:plain",
+            f"docker-archive:{saved}:example.com/saved:2",
+        ],
+        check=True,
+        capture_output=True,
     )  # fmt: skip  (a docker archive cannot hold zstd layers)
     saved_id = _fetch(rkt, f"docker-archive:{saved}")
     names = _lines(rkt("image", "list", "--fields=name", "--no-legend").stdout)

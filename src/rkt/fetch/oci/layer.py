@@ -122,7 +122,7 @@ def _tar_stream(src: IO[bytes]) -> IO[bytes]:
         first = b""
         while len(first) < _SNIFF and (chunk := decompressed.read(_SNIFF - len(first))):
             first += chunk
-        stream = _Prefixed(first, decompressed)  # type: ignore[assignment]
+        stream = _Prefixed(first, decompressed)  # type: ignore[arg-type, assignment]
     return stream
 
 

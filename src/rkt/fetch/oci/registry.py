@@ -112,8 +112,14 @@ class Registry:
                 response = self._transport.request(
                     self._url(kind, reference), headers, method=method, origin_headers=sent
                 )
-            except FetchError:
+            except FetchError as err:
                 if self._scheme_known:
+                    if "WRONG_VERSION_NUMBER" in err.message and self._scheme == "https":
+                        # What an HTTPS client hears from a plain HTTP server.
+                        raise FetchError(
+                            err.message,
+                            hint="if the registry speaks plain HTTP, use --insecure-options=http",
+                        ) from err
                     raise
                 self._log(f"{self.ref.host} does not answer over HTTPS; trying plain HTTP")
                 self._scheme, self._scheme_known = "http", True
