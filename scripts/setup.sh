@@ -12,6 +12,7 @@ packages=(
     tar xz-utils bzip2 curl   # peers for the archive tests and benchmarks
     containernetworking-plugins iptables iproute2  # real CNI plugins for the network tests
     libseccomp2               # seccomp filters, through the pyseccomp binding
+    docker-registry skopeo apache2-utils  # a real registry, a client to push to it, htpasswd
 )
 missing=()
 for pkg in "${packages[@]}"; do

@@ -1,9 +1,12 @@
 """Registry authentication: the ``WWW-Authenticate`` challenge of a ``401``, answered with
 Basic credentials or a Bearer token (distribution's docs/spec/auth/token.md).
 
-A request goes out without credentials; a ``401`` names the scheme. ``Basic`` is answered
-with the registry's credentials. ``Bearer`` sends us to the challenge's ``realm`` for a token
-for its ``service`` and ``scope`` (``repository:NAME:pull`` when the challenge names none),
+With credentials for the registry, requests carry them as Basic auth from the first one
+on (to the registry's origin only): a Basic registry then answers the first request, which
+keeps ``--pull-policy=update`` at one request. Without, a request goes out bare and a ``401``
+names the scheme. ``Basic`` is answered with the credentials. ``Bearer`` sends us to the
+challenge's ``realm`` for a token for its ``service`` and ``scope``
+(``repository:NAME:pull`` when the challenge names none),
 anonymously or with the credentials as Basic auth; the token is reused for its scope until
 ``expires_in`` runs out (60 s when the server does not say), then fetched again.
 
@@ -99,7 +102,8 @@ class Authenticator:
         self._allow_http = allow_http
         self._clock = clock
         self._lock = threading.Lock()
-        self._header = ""  # the current Authorization value
+        # The current Authorization value.
+        self._header = basic_header(credentials) if credentials is not None else ""
         self._bearer: Challenge | None = None
         self._expires = float("inf")
 
@@ -129,7 +133,7 @@ class Authenticator:
             if "basic" in challenges:
                 if self._credentials is None:
                     raise self._refused("the registry asks for a user name and password")
-                if sent.get("Authorization"):
+                if sent.get("Authorization", "").startswith("Basic "):
                     raise self._refused("the user name or password was refused")
                 self._header = basic_header(self._credentials)
                 return True
