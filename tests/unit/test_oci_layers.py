@@ -186,3 +186,18 @@ def test_extractor_remove_keeps_metadata_of_the_rest(tree: tuple[Extractor, Path
     extractor.remove("d/f")
     extractor.finish()
     assert os.listdir(root / "d") == [] and (root / "d").stat().st_mode & 0o777 == 0o750
+
+
+def test_directories_no_member_names_are_the_same_every_time(
+    tree: tuple[Extractor, Path],
+) -> None:
+    """Without a member for it, a directory gets root's 0755 and mtime 0, not the time of
+    the last change in it: the converted image (and its ID) must not depend on the clock."""
+    extractor, root = tree
+    _apply(extractor, [ocikit.file("a/b/f", "x", mtime=1_000_000)])
+    _apply(extractor, [ocikit.whiteout("a/b/f"), ocikit.file("a/g", "y")])
+    extractor.finish()
+    for name in ("a", "a/b"):
+        st = (root / name).stat()
+        assert (st.st_mtime_ns, st.st_mode & 0o7777) == (0, 0o755)
+    assert (root / "a" / "g").stat().st_mtime_ns == 1_600_000_000 * 10**9

@@ -31,6 +31,9 @@ from rkt.errors import FetchError
 from rkt.insecure import Insecure
 
 if TYPE_CHECKING:
+    import http.client
+    import ssl
+
     import urllib3
 
     from appc.discovery import Insecure as DiscoveryInsecure
@@ -129,6 +132,25 @@ class _Urllib3Response:
         self._raw.close()
 
 
+class _HeadResponse:
+    def __init__(
+        self, connection: http.client.HTTPConnection, raw: http.client.HTTPResponse, url: str
+    ) -> None:
+        self._connection = connection
+        self._raw = raw
+        self.status = raw.status
+        self.url = url
+
+    def header(self, name: str) -> str | None:
+        return self._raw.getheader(name)
+
+    def chunks(self, size: int) -> Iterator[bytes]:
+        return iter(())  # a HEAD has no body
+
+    def close(self) -> None:
+        self._connection.close()
+
+
 class HttpTransport:
     """The default transport: urllib3 with rkt's TLS, redirect and credential rules."""
 
@@ -197,6 +219,8 @@ class HttpTransport:
         method: str = "GET",
         origin_headers: Mapping[str, str] | None = None,
     ) -> Response:
+        if method == "HEAD":
+            return self._head(url, headers, origin_headers)
         import urllib3
 
         timeout = urllib3.Timeout(connect=self._connect_timeout, read=self._read_timeout)
@@ -216,6 +240,83 @@ class HttpTransport:
                 continue
             return _Urllib3Response(raw, current)
         raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects")
+
+    def _head(
+        self,
+        url: str,
+        headers: Mapping[str, str] | None,
+        origin_headers: Mapping[str, str] | None,
+    ) -> Response:
+        """A ``HEAD`` through http.client, with the same rules as every request: a HEAD has
+        no body to stream or connection worth pooling, and urllib3's import alone costs more
+        than a registry's answer to ``rkt fetch --pull-policy=update`` (20-45 ms here)."""
+        origin = _origin(url)
+        current = url
+        for _hop in range(MAX_REDIRECTS + 1):
+            self._check_scheme(current, url)
+            sent = {"User-Agent": USER_AGENT, **(headers or {}), **self.credentials_for(current)}
+            if origin_headers and _origin(current) == origin:
+                sent.update(origin_headers)
+            response = self._send_head(current, sent)
+            location = response.header("Location")
+            if response.status in (301, 302, 303, 307, 308) and location:
+                response.close()
+                current = urljoin(current, location)
+                continue
+            return response
+        raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects")
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        import ssl
+
+        if self.verifies_tls:
+            bundle = str(self._ca_bundle) if self._ca_bundle else None
+            return ssl.create_default_context(cafile=bundle)
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _send_head(self, url: str, headers: Mapping[str, str]) -> Response:
+        import http.client
+        import socket
+        import ssl
+
+        parts = urlsplit(url)
+        try:
+            host, port = parts.hostname or "", parts.port
+            if parts.scheme == "https":
+                connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+                    host, port, timeout=self._connect_timeout
+                )
+            else:
+                connection = http.client.HTTPConnection(host, port, timeout=self._connect_timeout)
+            try:
+                # Connected here rather than by http.client: a str host makes getaddrinfo
+                # load the idna codec (with unicodedata), bytes do not.
+                name = host.encode() if host.isascii() else host  # (so does ssl's SNI)
+                address = (name, connection.port)
+                sock = socket.create_connection(address, self._connect_timeout)  # type: ignore[arg-type]
+                # As http.client's own connect: without it, Nagle and delayed ACKs add 40 ms.
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if isinstance(connection, http.client.HTTPSConnection):
+                    sock = self._ssl_context().wrap_socket(sock, server_hostname=name)
+                sock.settimeout(self._read_timeout)
+                connection.sock = sock
+                target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+                connection.request("HEAD", target, headers=dict(headers))
+                raw = connection.getresponse()
+            except BaseException:
+                connection.close()
+                raise
+        except ssl.SSLError as error:
+            raise FetchError(
+                f"{url}: TLS failure: {_reason(error)}",
+                hint="use --insecure-options=tls to skip certificate verification",
+            ) from error
+        except (http.client.HTTPException, OSError, ValueError) as error:
+            raise FetchError(f"{url}: {_reason(error)}") from error
+        return _HeadResponse(connection, raw, url)
 
     def _send(
         self, method: str, url: str, headers: Mapping[str, str], timeout: urllib3.Timeout

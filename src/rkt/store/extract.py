@@ -135,7 +135,7 @@ class Extractor:
                     if not create:
                         raise self._refuse(path, "no such directory") from None
                     os.mkdir(part, 0o755, dir_fd=fd)
-                    self._layer.add(path)
+                    self._implicit(path)
                     child = os.open(part, _O_DIR, dir_fd=fd)
                 except OSError as err:
                     if err.errno not in (errno.ELOOP, errno.ENOTDIR):
@@ -148,7 +148,7 @@ class Extractor:
                     # An earlier layer's symlink or file: replaced, never followed (ace.md).
                     self._remove(fd, part, path)
                     os.mkdir(part, 0o755, dir_fd=fd)
-                    self._layer.add(path)
+                    self._implicit(path)
                     child = os.open(part, _O_DIR, dir_fd=fd)
                 os.close(fd)
                 fd = child
@@ -156,6 +156,13 @@ class Extractor:
         except BaseException:
             os.close(fd)
             raise
+
+    def _implicit(self, path: str) -> None:
+        """A directory no member named (yet): root's, 0755, mtime 0, so that the tree is the
+        same whenever it is extracted (its mtime would otherwise be the time of the last
+        change in it). A member naming it later replaces this in finish()."""
+        self._layer.add(path)
+        self._dirs[path] = Member(path, MemberType.DIRECTORY, mode=0o755)
 
     def _remove(self, dir_fd: int, base: str, path: str) -> None:
         st = os.stat(base, dir_fd=dir_fd, follow_symlinks=False)

@@ -8,10 +8,13 @@ is checked before it ever becomes part of a URL or a file name, so a hostile ind
 
 from __future__ import annotations
 
-import hashlib
 import re
+from typing import TYPE_CHECKING
 
 from rkt.errors import FetchError
+
+if TYPE_CHECKING:
+    import hashlib
 
 _DIGEST = re.compile(r"(sha256):([0-9a-f]{64})|(sha512):([0-9a-f]{128})")
 
@@ -25,11 +28,15 @@ def check_digest(value: object, where: str) -> str:
 
 def hasher(digest: str) -> hashlib._Hash:
     """A new hash object of the digest's algorithm."""
+    import hashlib  # loads OpenSSL: not for a pull that only asks for a digest
+
     return hashlib.new(digest.partition(":")[0])
 
 
 def digest_of(data: bytes, algorithm: str = "sha256") -> str:
-    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
+    digest = hasher(f"{algorithm}:")
+    digest.update(data)
+    return f"{algorithm}:{digest.hexdigest()}"
 
 
 def verify_bytes(data: bytes, digest: str, what: str) -> None:

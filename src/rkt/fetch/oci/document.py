@@ -13,7 +13,7 @@ bytes. JSON nested too deeply for the parser becomes a one-line error, not a tra
 
 from __future__ import annotations
 
-import platform
+import os
 from typing import TypeVar
 
 import msgspec
@@ -210,7 +210,9 @@ _HOST_PLATFORMS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 def host_platform(machine: str | None = None) -> tuple[str, tuple[str, ...]]:
     """This machine's GOARCH and the variants it runs, best first."""
-    name = (machine or platform.machine()).lower()
+    if machine is None:
+        machine = os.uname().machine
+    name = machine.lower()
     return _HOST_PLATFORMS.get(name, (name, ("",)))
 
 

@@ -31,7 +31,7 @@ from typing import IO, Protocol
 import msgspec
 
 from rkt.errors import FetchError
-from rkt.fetch.oci.digest import DigestMismatch, check_digest
+from rkt.fetch.oci.digest import DigestMismatch, check_digest, verify_bytes
 from rkt.fetch.oci.document import (
     MAX_CONFIG,
     MAX_MANIFEST,
@@ -157,13 +157,6 @@ def _verify_file(files: _Files, descriptor: Descriptor, what: str) -> None:
         raise DigestMismatch(f"{what}: blob", descriptor.digest, actual)
 
 
-def _check(data: bytes, digest: str, what: str) -> None:
-    algorithm = digest.partition(":")[0]
-    actual = f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
-    if actual != digest:
-        raise DigestMismatch(what, digest, actual)
-
-
 def _local_name(ref: str, path: str) -> tuple[str, str]:
     """The ACI name and version for an image of a local file (see the module's docstring)."""
     if "/" in ref or ":" in ref:
@@ -220,7 +213,7 @@ class LayoutSource:
     def _read(self, reference: str, what: str) -> tuple[bytes, str, str]:
         check_digest(reference, what)
         data = self._files.read(_blob_name(reference), MAX_MANIFEST)
-        _check(data, reference, what)
+        verify_bytes(data, reference, what)
         return data, "", reference
 
     def resolve(self) -> Resolved:
@@ -230,7 +223,7 @@ class LayoutSource:
         descriptor = manifest.config
         config_what = f"{what} config {descriptor.digest}"
         data = self._files.read(_blob_name(descriptor.digest), MAX_CONFIG)
-        _check(data, descriptor.digest, config_what)
+        verify_bytes(data, descriptor.digest, config_what)
         config = parse_config(data, config_what)
         return Resolved(
             top.digest, digest, descriptor.digest, config, check_layers(manifest, config, what)

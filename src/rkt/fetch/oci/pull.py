@@ -23,7 +23,6 @@ import os
 import stat
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, TextIO
 
@@ -32,6 +31,8 @@ from msgspec.structs import replace
 from rkt.errors import FetchError, ImageNotFound, StoreError
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from rkt.config import Config
     from rkt.fetch.http import Transport
     from rkt.fetch.oci.source import LayerRef, Progress, Resolved, Source
@@ -174,6 +175,7 @@ class OciFetcher:
     # --- the conversion -------------------------------------------------------------------
 
     def _convert(self, source: Source, resolved: Resolved) -> str:
+        from appc.aci.member import Member, MemberType
         from rkt.fetch.cache import now
         from rkt.fetch.oci.conversion import image_manifest
         from rkt.fetch.oci.document import appc_os_arch
@@ -187,6 +189,9 @@ class OciFetcher:
         tree = StagedTree(self._store, where=source.url)
         staged: StagedBlob | None = None
         try:
+            # The root as Docker makes it, unless a layer says otherwise ("./"): a fixed mtime
+            # keeps the archive, and so the image ID, the same from one pull to the next.
+            tree.extractor.add(Member("", MemberType.DIRECTORY, mode=0o755), _no_data)
             with _Layers(source, layers, self._store.datadir.tmp, self._progress(layers)) as files:
                 for n, layer in enumerate(layers):
                     what = f"{source.url} layer {n + 1}/{len(layers)} ({layer.descriptor.digest})"
@@ -233,6 +238,10 @@ class OciFetcher:
         return advance
 
 
+def _no_data(write: Callable[[memoryview], object]) -> None:
+    return None
+
+
 class _Layers:
     """The layers' files, opened in order on worker threads (for a registry) or one by one
     as they are taken (local files, already on disk). Leaving the ``with`` stops the
@@ -253,6 +262,8 @@ class _Layers:
         self._pool: ThreadPoolExecutor | None = None
         self._futures: list[Future[IO[bytes]]] = []
         if source.concurrent and layers:
+            from concurrent.futures import ThreadPoolExecutor  # only a pull needs it
+
             self._pool = ThreadPoolExecutor(
                 max_workers=min(WORKERS, len(layers)), thread_name_prefix="rkt-layer"
             )
