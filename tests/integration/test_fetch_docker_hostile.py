@@ -329,3 +329,57 @@ def test_untrusted_certificate_needs_insecure_tls(env: Env, tmp_path: Path) -> N
         code, err = env.rkt("--insecure-options=image,tls", "fetch", ref)
         assert code == 0, err
         assert "TLS verification has been disabled" in err
+
+
+# --- killed and full -------------------------------------------------------------------------
+
+
+def _big_layout(tmp: Path, files: int, size: int) -> Path:
+    layout = ocikit.Layout(tmp / "big")
+    layers = [
+        layout.layer([ocikit.file(f"d{n}/f{i}", os.urandom(size)) for i in range(files)])
+        for n in range(3)
+    ]
+    layout.tag(layout.image(layers, {"Cmd": ["/bin/true"]}, arch=ocikit.host_arch()), "v1")
+    return tmp / "big"
+
+
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_fetch_killed_while_applying_leaves_nothing(env: Env) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    layout = _big_layout(env.tmp, 1500, 2048)
+    data = DataDir(env.tmp / "data")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rkt.cli.main", f"--dir={data.root}", "--insecure-options=image",
+         "fetch", f"oci:{layout}:v1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not any(data.tmp.glob("store-tree-*/rootfs/d1")):  # the second layer is going in
+        assert process.poll() is None, "the fetch ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    env.nothing_left()  # opening the store cleans what the killed fetch left in tmp/
+
+
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mounts a small tmpfs)")
+def test_full_disk_is_a_clear_error_and_leaves_nothing(env: Env) -> None:
+    import subprocess
+
+    layout = _big_layout(env.tmp, 200, 8192)  # 4.8 MB of files, more than the 3 MB below
+    data = env.tmp / "data"
+    data.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "rocket-full", str(data)],
+                   check=True)  # fmt: skip
+    try:
+        line = env.refused(f"oci:{layout}:v1", "No space left on device")
+        assert str(data) in line
+    finally:
+        subprocess.run(["umount", "-l", str(data)], check=False)

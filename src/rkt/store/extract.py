@@ -47,6 +47,8 @@ _NAME_MAX = 255
 _ROOT_XATTR_PREFIXES = ("user.", "trusted.", "security.capability", "system.posix_acl_")
 
 CopyData = Callable[[Callable[[memoryview], object]], None]
+# A full or read-only filesystem: the store's problem, named by its path, not the image's.
+_FILESYSTEM_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 
 class ExtractLimits(msgspec.Struct, frozen=True):
@@ -87,6 +89,9 @@ class Extractor:
     ) -> None:
         self.root_fd = root_fd
         self.where = where
+        #: where the tree is, for failures of the filesystem rather than of the image (a
+        #: caller may relabel ``where`` with what it extracts)
+        self.location = where
         self.limits = limits
         self.as_root = os.geteuid() == 0 if as_root is None else as_root
         self.devices = devices
@@ -190,8 +195,13 @@ class Extractor:
         except StoreError:
             raise
         except (OSError, OverflowError) as err:
+            if isinstance(err, OSError) and err.errno in _FILESYSTEM_FULL:
+                raise self._full(err) from err
             reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
             raise self._refuse(member.name, f"cannot create: {reason}") from err
+
+    def _full(self, err: OSError) -> StoreError:
+        return StoreError(f"cannot write {self.location}: {err.strerror}")
 
     def remove(self, name: str) -> None:
         """Remove ``name`` as a whiteout of an OCI layer does (image-spec layer.md): what an
@@ -319,7 +329,14 @@ class Extractor:
             content = hashlib.sha256()
 
             def write(chunk: memoryview) -> None:
-                _write_all(fd, chunk)
+                try:
+                    _write_all(fd, chunk)
+                except OSError as err:
+                    # Raised as ours: the archive reader would report an OSError met while
+                    # it reads as its own ("cannot read archive").
+                    if err.errno in _FILESYSTEM_FULL:
+                        raise self._full(err) from err
+                    raise self._refuse(path, f"cannot write: {err.strerror}") from err
                 content.update(chunk)
 
             copy_data(write)

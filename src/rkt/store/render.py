@@ -214,10 +214,10 @@ class StagedTree:
         except BaseException:
             self.discard()
             raise
-        if not where:
-            rootfs = store.datadir.tree(image_id) if image_id else self.path
-            where = str(rootfs / "rootfs")
-        self.extractor = Extractor(self.root_fd, where)
+        rootfs = store.datadir.tree(image_id) if image_id else self.path
+        self.extractor = Extractor(self.root_fd, str(rootfs / "rootfs"))
+        if where:
+            self.extractor.where = where
 
     def commit(self, layers: list[str]) -> Path:
         """Hash, sync and rename the tree into place, then record it; the caller holds the
