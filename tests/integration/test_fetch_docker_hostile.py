@@ -315,8 +315,15 @@ def test_plain_http_needs_insecure_http(env: Env) -> None:
     with registry(layout, None) as server:
         ref = f"docker://{server.host}/app:v1"
         env.refused(ref, "--insecure-options=http")
-        code, err = env.rkt("--insecure-options=image,http", "fetch", ref)
+        code, err = env.rkt("--insecure-options=image,http", "--debug", "fetch", ref)
         assert code == 0, err
+        assert "does not answer over https; trying http" in err
+        # The store remembers where the registry answered: the update check goes there first.
+        server.requests.clear()
+        code, err = env.rkt("--insecure-options=image,http", "--debug", "fetch", ref)
+        assert code == 0 and "is unchanged" in err, err
+        assert "does not answer" not in err
+        assert [r[:2] for r in server.requests] == [("HEAD", "/v2/app/manifests/v1")]
 
 
 def test_untrusted_certificate_needs_insecure_tls(env: Env, tmp_path: Path) -> None:

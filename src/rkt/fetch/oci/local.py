@@ -184,6 +184,12 @@ class LayoutSource:
     def annotations(self) -> list[tuple[str, str]]:
         return [("appc.io/oci/ref", self.ref.ref)]
 
+    def endpoint(self) -> str:
+        return ""
+
+    def prefer(self, endpoint: str) -> None:
+        pass
+
     def _choose(self) -> Descriptor:
         where = self._files.where
         if not self._files.exists("index.json"):
@@ -276,6 +282,12 @@ class DockerArchive:
 
     def annotations(self) -> list[tuple[str, str]]:
         return [("appc.io/docker/tag", self.version)]
+
+    def endpoint(self) -> str:
+        return ""
+
+    def prefer(self, endpoint: str) -> None:
+        pass
 
     def _choose(self) -> _SavedImage:
         where = f"{self.ref.path}: manifest.json"

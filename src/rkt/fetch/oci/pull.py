@@ -104,6 +104,7 @@ class OciFetcher:
         source = make()
         try:
             if remote is not None:
+                source.prefer(remote.sig_url)
                 current = source.current()
                 if current is not None and current == remote.etag:
                     return self._unchanged(remote, current)
@@ -213,7 +214,10 @@ class OciFetcher:
                 warn=lambda message: self._log(f"warning: {source.url}: {message}"),
             )
             staged = _pack(self._store, tree, manifest)
-            remote = Remote(source.url, "", resolved.digest, 0, now(), staged.image_id)
+            # A docker remote has no signature; its sig_url keeps where the registry answered.
+            remote = Remote(
+                source.url, source.endpoint(), resolved.digest, 0, now(), staged.image_id
+            )
             return self._store.commit(staged, remote).id
         finally:
             if staged is not None:

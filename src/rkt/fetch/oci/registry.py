@@ -95,6 +95,17 @@ class Registry:
         self._sleep = sleep
         self._log = log
 
+    @property
+    def endpoint(self) -> str:
+        """The registry's base URL as it answered (the store remembers it)."""
+        return f"{self._scheme}://{self.ref.host}"
+
+    def prefer(self, endpoint: str) -> None:
+        """Ask over the scheme of ``endpoint`` first (where the registry answered last time,
+        so an update check of a plain-HTTP registry does not knock at HTTPS first)."""
+        if self._allow_http and endpoint.startswith("http://"):
+            self._scheme = "http"
+
     def _url(self, kind: str, reference: str) -> str:
         return f"{self._scheme}://{self.ref.host}/v2/{self.ref.repository}/{kind}/{reference}"
 
@@ -121,8 +132,9 @@ class Registry:
                             hint="if the registry speaks plain HTTP, use --insecure-options=http",
                         ) from err
                     raise
-                self._log(f"{self.ref.host} does not answer over HTTPS; trying plain HTTP")
-                self._scheme, self._scheme_known = "http", True
+                other = "http" if self._scheme == "https" else "https"
+                self._log(f"{self.ref.host} does not answer over {self._scheme}; trying {other}")
+                self._scheme, self._scheme_known = other, True
                 response = self._transport.request(
                     self._url(kind, reference), headers, method=method, origin_headers=sent
                 )

@@ -74,6 +74,11 @@ class Source(Protocol):
 
     def annotations(self) -> list[tuple[str, str]]: ...
 
+    #: where the image came from, remembered with the reference (a registry's base URL)
+    def endpoint(self) -> str: ...
+
+    def prefer(self, endpoint: str) -> None: ...
+
     def current(self) -> str | None: ...
 
     def resolve(self) -> Resolved: ...
@@ -150,6 +155,12 @@ class RegistrySource:
             ("appc.io/docker/repository", self.ref.repository),
             ("appc.io/docker/tag", self.ref.tag),
         ]
+
+    def endpoint(self) -> str:
+        return self._registry.endpoint
+
+    def prefer(self, endpoint: str) -> None:
+        self._registry.prefer(endpoint)
 
     def current(self) -> str | None:
         return self._registry.manifest_digest(self.ref.reference)
