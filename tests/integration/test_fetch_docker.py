@@ -379,3 +379,12 @@ def test_oci_layout_archive_and_docker_archive(rkt: Rkt, images: Images, tmp_pat
     # The store remembers local references too.
     again = rkt("--debug", "fetch", "--pull-policy=new", f"oci:{images.layout}:v1")
     assert again.returncode == 0 and "using image from local store" in again.stderr
+
+
+def test_prepare_and_run_prepared(rkt: Rkt, images: Images) -> None:
+    prepared = rkt("--insecure-options=image", "prepare", images.multi)
+    assert prepared.returncode == 0, prepared.stderr
+    uuid = prepared.stdout.strip()
+    done = rkt("run-prepared", "--net=none", uuid)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "this arch"

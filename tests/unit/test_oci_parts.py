@@ -321,3 +321,87 @@ def test_conversion_is_docker2aci_s() -> None:
                            config=config, annotations=[("appc.io/docker/tag", "1.0")],
                            read=_read, warn=warnings.append)  # fmt: skip
     assert again == raw
+
+
+def test_docker_manifest_list_is_an_index() -> None:
+    data = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+            "manifests": [
+                {
+                    "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                    "digest": DIGEST,
+                    "size": 7,
+                    "platform": {"os": "linux", "architecture": "amd64"},
+                }
+            ],
+        }
+    ).encode()
+    index = parse_manifest(data, "", "list")
+    assert isinstance(index, Index)
+    assert select_platform(index, "", "x86_64").digest == DIGEST
+
+
+class _TokenTransport:
+    """Answers token requests with a new token each time, valid for 100 s."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, str]]] = []
+
+    def request(self, url: str, headers: object = None, *, method: str = "GET",
+                origin_headers: dict[str, str] | None = None) -> object:  # fmt: skip
+        self.calls.append((url, dict(origin_headers or {})))
+        body = json.dumps({"token": f"t{len(self.calls)}", "expires_in": 100}).encode()
+
+        class Answer:
+            status, url = 200, ""
+
+            def header(self, name: str) -> str | None:
+                return None
+
+            def chunks(self, size: int) -> list[bytes]:
+                return [body]
+
+            def close(self) -> None:
+                pass
+
+        return Answer()
+
+
+class _Challenge:
+    status, url = 401, ""
+
+    def header(self, name: str) -> str | None:
+        return 'Bearer realm="https://auth.example/token",service="reg"' if name else None
+
+    def close(self) -> None:
+        pass
+
+
+def test_bearer_tokens_are_renewed_when_they_expire() -> None:
+    from rkt.fetch.oci.auth import Authenticator
+
+    now = [1000.0]
+    transport = _TokenTransport()
+    creds = Credentials("reg.example", "basic", user="u", password="p")
+    auth = Authenticator(
+        "reg.example",
+        "app",
+        transport,
+        creds,
+        clock=lambda: now[0],  # type: ignore[arg-type]
+    )
+    first = auth.headers()
+    assert first["Authorization"].startswith("Basic ")  # sent first, to the registry only
+    assert auth.answer(_Challenge(), first)  # type: ignore[arg-type]
+    url, sent = transport.calls[0]
+    assert url == "https://auth.example/token?service=reg&scope=repository%3Aapp%3Apull"
+    assert sent["Authorization"].startswith("Basic ")  # the credentials go to the realm
+    assert auth.headers() == {"Authorization": "Bearer t1"}
+    now[0] += 90
+    assert auth.headers() == {"Authorization": "Bearer t1"}
+    now[0] += 10  # within the margin of expiry: renewed before it is sent
+    assert auth.headers() == {"Authorization": "Bearer t2"}
+    with pytest.raises(FetchError, match="refused its own token"):
+        auth.answer(_Challenge(), {"Authorization": "Bearer t2"})  # type: ignore[arg-type]
