@@ -26,7 +26,7 @@ from rkt.config import Credentials
 from rkt.errors import FetchError
 from rkt.fetch.http import Response, TransferInterrupted, Transport, read_small
 from rkt.fetch.oci.auth import Authenticator
-from rkt.fetch.oci.digest import DigestMismatch, check_digest, hasher
+from rkt.fetch.oci.digest import DigestMismatch, check_digest, digest_of, hasher
 from rkt.fetch.oci.document import ACCEPT, MAX_MANIFEST, Descriptor
 from rkt.fetch.oci.reference import DockerReference
 from rkt.insecure import Insecure
@@ -211,12 +211,9 @@ class Registry:
         finally:
             response.close()
         expected = reference if ":" in reference else announced
-        algorithm = expected.partition(":")[0] if expected else "sha256"
         if expected:
             check_digest(expected, what)
-        digest_hash = hasher(f"{algorithm}:")
-        digest_hash.update(data)
-        actual = f"{algorithm}:{digest_hash.hexdigest()}"
+        actual = digest_of(data, expected.partition(":")[0] if expected else "sha256")
         if expected and actual != expected:
             raise DigestMismatch(what, expected, actual)
         return Manifest(data, content_type, actual)
