@@ -13,6 +13,7 @@ packages=(
     containernetworking-plugins iptables iproute2  # real CNI plugins for the network tests
     libseccomp2               # seccomp filters, through the pyseccomp binding
     gcc libc6-dev             # the package build compiles rkt-stage1 (the pod's monitor, PID 1)
+    docker-registry skopeo apache2-utils  # a real registry, a client to push to it, htpasswd
 )
 missing=()
 for pkg in "${packages[@]}"; do

@@ -122,3 +122,33 @@ def load_auth(dirs: ConfigDirs) -> Mapping[str, Credentials]:
                 token=creds.get("token", ""),
             )
     return MappingProxyType(result)
+
+
+def load_docker_auth(dirs: ConfigDirs) -> Mapping[str, Credentials]:
+    """``dockerAuth`` credentials by registry (``host[:port]``) from every ``auth.d``, as
+    rkt's: ``{"rktKind": "dockerAuth", "rktVersion": "v1", "registries": [...],
+    "credentials": {"user": ..., "password": ...}}``; later directories override earlier."""
+    result: dict[str, Credentials] = {}
+    for path, doc in _config_files(dirs, "auth"):
+        if doc.get("rktKind") != "dockerAuth":
+            continue
+        if doc.get("rktVersion") != "v1":
+            raise ConfigError(
+                f'{path}: rktVersion {doc.get("rktVersion")!r} is not supported: expected "v1"'
+            )
+        registries = doc.get("registries")
+        creds = doc.get("credentials")
+        if not isinstance(registries, list) or not registries:
+            raise ConfigError(f"{path}: expected registries, a non-empty list of hosts")
+        if not all(isinstance(r, str) and r for r in registries):
+            raise ConfigError(f"{path}: every registry must be a non-empty host name")
+        if not isinstance(creds, dict):
+            raise ConfigError(f"{path}: expected credentials with a user and a password")
+        for key in ("user", "password"):
+            if not isinstance(creds.get(key), str) or not creds[key]:
+                raise ConfigError(f"{path}: credentials.{key} must be a non-empty string")
+        for registry in registries:
+            result[registry] = Credentials(
+                registry, "basic", user=creds["user"], password=creds["password"]
+            )
+    return MappingProxyType(result)

@@ -63,9 +63,18 @@ def test_urls_must_end_in_aci(text: str) -> None:
         classify(text)
 
 
-def test_docker_is_not_supported_yet() -> None:
-    with pytest.raises(FetchError, match="docker"):
-        classify("docker://busybox")
+@pytest.mark.parametrize(
+    "text",
+    ["docker://busybox", "oci:/srv/layout:v1", "oci-archive:img.tar", "docker-archive:save.tar"],
+)
+def test_oci_sources(text: str) -> None:
+    argument = classify(text)
+    assert argument.kind is Kind.OCI and argument.value == text
+
+
+def test_docker_needs_slashes() -> None:
+    with pytest.raises(FetchError, match="docker://"):
+        classify("docker:busybox")
 
 
 def test_remote_file_urls_are_refused() -> None:

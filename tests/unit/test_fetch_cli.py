@@ -59,3 +59,12 @@ def test_default_pull_policy_is_update() -> None:
     assert fetch_verb._pull_policy(parse("--no-store", "img")) == "update"
     with pytest.raises(ConfigError):
         fetch_verb._pull_policy(parse("--no-store", "--store-only", "img"))
+
+
+def test_image_fetch_is_a_hidden_fetch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rkt.cli.main import _usage, main
+
+    assert "image fetch" not in _usage() and "fetch" in _usage()
+    code = main([f"--dir={tmp_path}", "image", "fetch", "--pull-policy=never", "sha512-00aa"])
+    assert code == 254
+    assert capsys.readouterr().err.startswith("image fetch: no image with ID sha512-00aa")

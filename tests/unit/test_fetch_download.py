@@ -45,7 +45,12 @@ class FakeTransport:
     sent: list[dict[str, str]] = field(default_factory=list)
 
     def request(
-        self, url: str, headers: Mapping[str, str] | None = None, *, method: str = "GET"
+        self,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        *,
+        method: str = "GET",
+        origin_headers: Mapping[str, str] | None = None,
     ) -> Response:
         self.sent.append(dict(headers or {}))
         return self.responses.pop(0)

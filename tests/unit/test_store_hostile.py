@@ -47,11 +47,14 @@ class Env:
         return raw_aci(self.tmp / f"a-{os.urandom(3).hex()}.aci", entries, **kw)  # type: ignore[arg-type]
 
     def render_refused(self, path: Path) -> None:
-        record = self.store.import_aci(path)
+        """Refused by the renderer, which an image without dependencies goes through before
+        it is committed: the import fails and nothing of it stays in the store."""
         with pytest.raises(StoreError, match="refusing"):
-            self.store.render(record.id)
-        assert not self.store.datadir.tree(record.id).exists()
+            self.store.import_aci(path)
+        assert self.store.list() == []
         assert os.listdir(self.store.datadir.tmp) == []
+        assert list(self.store.datadir.blobs.iterdir()) == []
+        assert list(self.store.datadir.trees.iterdir()) == []
         self.unchanged()
 
     def import_refused(self, path: Path, limits: Limits | None = None) -> None:

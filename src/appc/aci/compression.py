@@ -267,7 +267,7 @@ class _ReadAhead(io.RawIOBase):
 
 
 def open_decompressed(
-    src: IO[bytes], *, readahead: bool = False
+    src: IO[bytes], *, readahead: bool = False, any_tar: bool = False
 ) -> tuple[Compression, io.RawIOBase]:
     """Detect the compression of ``src`` and return it with a stream of the uncompressed tar.
 
@@ -277,6 +277,9 @@ def open_decompressed(
     With ``readahead``, compressed input is decompressed on a helper thread (see
     :class:`_ReadAhead`); close the returned stream when done.
 
+    ``any_tar`` also takes uncompressed input that is empty or starts with a zero block (an
+    empty tar archive, as an OCI layer may be); its reader checks the rest.
+
     ``src`` is read forwards only. The returned stream supports ``readinto``; corrupt or
     truncated compressed data raises :class:`ArchiveError`, while ``OSError`` from reading
     ``src`` passes through to the caller, which knows the archive's path.
@@ -285,7 +288,7 @@ def open_decompressed(
     compression = detect(head)
     prefixed = _Prefixed(head, src)
     if compression is Compression.NONE:
-        if not is_tar(head):
+        if not is_tar(head) and not (any_tar and head == bytes(len(head))):
             raise ArchiveError(
                 "unknown image format: expected a tar archive, optionally compressed with "
                 "gzip, bzip2 or xz"

@@ -71,13 +71,19 @@ class ArchiveReader:
         chunk_size: int = CHUNK_SIZE,
         owns_file: bool = False,
         readahead: bool = False,
+        image_layout: bool = True,
     ) -> None:
         self.name = name
         self._file = fileobj if owns_file else None
         self._limits = limits
+        # False reads any tar (an OCI layer): no aci.md layout rules, no manifest member,
+        # and an empty archive is fine. Names are normalised and checked all the same.
+        self._image_layout = image_layout
         with self._errors():
             self.compression: Compression
-            self.compression, raw = open_decompressed(fileobj, readahead=readahead)
+            self.compression, raw = open_decompressed(
+                fileobj, readahead=readahead, any_tar=not image_layout
+            )
         self._raw = raw
         self._src = Source(
             raw,
@@ -151,11 +157,12 @@ class ArchiveReader:
             else:
                 longlink = data.split(b"\0", 1)[0]
         member = self._member(header, pax, longname, longlink)
-        self._layout.add(member)
         self._data_left = member.size
         self._left = member.size + tarheader.padding(member.size)
-        if member.name == MANIFEST:
-            self._read_manifest()
+        if self._image_layout:
+            self._layout.add(member)
+            if member.name == MANIFEST:
+                self._read_manifest()
         return member
 
     def _read_extended(self, header: tarheader.RawHeader, total: int) -> bytes:
@@ -265,15 +272,21 @@ class ArchiveReader:
         with self._errors():
             while self._next() is not None:
                 pass
-            self._layout.finish()
+            if self._image_layout:
+                self._layout.finish()
             self._src.drain()
         self._finished = True
 
     @property
     def image_id(self) -> str:
         """``sha512-<hex>`` of the uncompressed tar; reads to the end first."""
+        return "sha512-" + self.hexdigest()
+
+    def hexdigest(self) -> str:
+        """The hex digest (of the reader's ``hash_name``) of the uncompressed tar; reads to
+        the end first."""
         self.finish()
-        return "sha512-" + self._src.hexdigest()
+        return self._src.hexdigest()
 
     def close(self) -> None:
         self._raw.close()  # stops a read-ahead thread; the source file is closed below

@@ -28,6 +28,7 @@ VERBS: dict[tuple[str, str], tuple[str, str]] = {
     ("trust", ""): ("trust", "Trust a key for image verification"),
     ("image", "cat-manifest"): ("image_cat_manifest", "Inspect and print the image manifest"),
     ("image", "export"): ("image_export", "Export a stored image to an ACI file"),
+    ("image", "fetch"): ("fetch", "Fetch image(s) and store them in the local store"),
     ("image", "extract"): ("image_extract", "Extract a stored image to a directory"),
     ("image", "gc"): ("image_gc", "Garbage collect local store"),
     ("image", "list"): ("image_list", "List images in the local store"),
@@ -52,6 +53,9 @@ VERBS: dict[tuple[str, str], tuple[str, str]] = {
     ("stop", ""): ("stop", "Stop a pod"),
     ("enter", ""): ("enter", "Enter the namespaces of an app within a rkt pod"),
 }
+
+#: Verbs accepted but not listed: rkt 1.30's hidden ``image fetch``, its ``fetch``.
+HIDDEN = frozenset({("image", "fetch")})
 
 EXIT_FAILURE = 254
 
@@ -80,6 +84,8 @@ def _add_globals(parser: argparse.ArgumentParser) -> None:
 def _usage() -> str:
     lines = ["Usage:", "  rkt [command]", "", "Available Commands:"]
     for (verb, sub), (_, summary) in VERBS.items():
+        if (verb, sub) in HIDDEN:
+            continue
         name = f"{verb} {sub}".strip()
         lines.append(f"  {name:<20}{summary}")
     lines += ["", 'Use "rkt [command] --help" for more information about a command.']

@@ -23,6 +23,8 @@ How the parts fit:
 - ``keys`` implements ``--trust-keys-from-https``: keys announced by discovery, fetched over
   HTTPS and added to the keystore for the image name.
 - ``progress`` draws the download bar on stderr when it is a terminal.
+- ``oci`` (a subpackage) fetches Docker and OCI images (``docker://``, ``oci:``,
+  ``oci-archive:``, ``docker-archive:``) and converts them to ACIs as docker2aci did.
 
 Only this module's docstring and names load on ``import rkt.fetch``; urllib3 is imported the
 first time a URL is fetched, pysequoia (through ``rkt.trust``) the first time a signature is

@@ -2,8 +2,10 @@
 
 ``rkt fetch WORD`` may name an image already in the store (``sha512-…``, a full ID or a unique
 prefix), a local ACI (a path, or a ``file://`` URL), a remote ACI (an ``http(s)://`` URL whose
-path ends in ``.aci``), or an appc name with labels (``example.com/app:1.0,os=linux``) to be
-found through discovery. The rules are rkt's (rkt/image/common.go, ``DistFromImageString``):
+path ends in ``.aci``), an appc name with labels (``example.com/app:1.0,os=linux``) to be
+found through discovery, or an OCI image: ``docker://`` in a registry, or (skopeo's and
+podman's syntax) ``oci:DIR[:REF]``, ``oci-archive:FILE[:REF]``, ``docker-archive:FILE``.
+The rules are rkt's (rkt/image/common.go, ``DistFromImageString``):
 a store hash first, then the URL scheme, and for words without one a guess between a path
 and a name.
 """
@@ -34,6 +36,7 @@ class Kind(enum.Enum):
     PATH = "path"
     URL = "url"
     NAME = "name"
+    OCI = "oci"  # docker://, oci:, oci-archive:, docker-archive: (rkt.fetch.oci)
 
 
 class ImageArgument(msgspec.Struct, frozen=True):
@@ -72,8 +75,8 @@ def _looks_like_path(text: str, cwd: Path) -> bool:
 def classify(text: str, *, cwd: Path | None = None) -> ImageArgument:
     """Classify one image argument; relative paths are resolved against ``cwd``.
 
-    Raises :class:`FetchError` for an unsupported scheme (``docker://`` is not supported
-    yet) and for an ``http(s)``/``file`` URL whose path does not end in ``.aci``, as rkt does.
+    Raises :class:`FetchError` for ``docker:`` without ``//`` and for an
+    ``http(s)``/``file`` URL whose path does not end in ``.aci``, as rkt does.
     """
     if not text:
         raise FetchError("an empty image argument", hint="expected a name, path, URL or hash")
@@ -98,11 +101,12 @@ def classify(text: str, *, cwd: Path | None = None) -> ImageArgument:
                 raise FetchError(f'"{text}": file URLs must name a local file')
             return ImageArgument(Kind.PATH, os.path.abspath(unquote(parts.path)), text)
         return ImageArgument(Kind.URL, text, text)
-    if scheme == "docker":
+    if scheme == "docker" and not text[len("docker:") :].startswith("//"):
         raise FetchError(
-            f'"{text}": docker images are not supported yet',
-            hint="convert the image to an ACI first",
+            f'invalid image string "{text}"', hint="a docker image is docker://NAME[:TAG]"
         )
+    if scheme in ("docker", "oci", "oci-archive", "docker-archive"):
+        return ImageArgument(Kind.OCI, text, text)
     if not scheme and _looks_like_path(text, base):
         return ImageArgument(Kind.PATH, os.path.abspath(base / text), text)
     return ImageArgument(Kind.NAME, text, text)

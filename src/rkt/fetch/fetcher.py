@@ -129,7 +129,23 @@ class Fetcher:
 
             source = _Source(argument.value, signature_url(argument.value))
             return self._from_url(source, policy, signature)
+        if argument.kind is Kind.OCI:
+            return self._from_oci(argument.value, policy)
         return self._from_name(self._app(argument.value, labels), policy, signature)
+
+    def _from_oci(self, text: str, policy: PullPolicy) -> str:
+        """Docker and OCI images, converted to ACIs as docker2aci did (rkt.fetch.oci)."""
+        from rkt.fetch.oci.pull import OciFetcher
+
+        return OciFetcher(
+            self._config,
+            self._store,
+            transport=self._http,
+            skip_verification=self._skip_verification,
+            log=self._log,
+            debug=self._log_debug,
+            stderr=self._stderr,
+        ).fetch(text, policy.value)
 
     def _app(self, text: str, labels: Mapping[str, str]) -> App:
         from appc.discovery import App

@@ -27,9 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from appc.aci.limits import Limits
-    from appc.aci.member import Member
     from appc.schema.image import ImageManifest
-    from rkt.store.extract import CopyData
     from rkt.store.render import StagedTree
 
 TEMP_PREFIX = "store-"
@@ -128,31 +126,10 @@ def _write_all(fd: int, data: memoryview) -> None:
         data = data[written:]
 
 
-def _self_contained(manifest: ImageManifest) -> bool:
+def self_contained(manifest: ImageManifest) -> bool:
     """An image whose tree is its own rootfs: no dependencies to lay under it and no
     whitelist to filter it (ace.md "Filesystem Setup")."""
     return not manifest.dependencies and not manifest.path_whitelist
-
-
-def _extract(tree: StagedTree, member: Member, copy_data: CopyData) -> bool:
-    """Extract one member into a staged tree; False if the extractor refused it before or
-    after its content was read (an error in the middle of the content is raised, since the
-    archive reader cannot go on from there)."""
-    state = "before"
-
-    def copy(write: Callable[[memoryview], object]) -> None:
-        nonlocal state
-        state = "during"
-        copy_data(write)
-        state = "after"
-
-    try:
-        tree.extractor.add(member, copy)
-    except StoreError:
-        if state == "during":
-            raise
-        return False
-    return True
 
 
 def stage(
@@ -165,8 +142,10 @@ def stage(
 
     With ``new_tree``, an image whose manifest comes first (as ``actool build`` writes it) and
     that needs no dependencies is also extracted into a new staged tree in the same pass, so
-    that fetching does not read the image a second time to render it. Nothing is committed
-    here: the caller commits the blob, then the tree, after the checks that must come first.
+    that fetching does not read the image a second time to render it; a member the extractor
+    refuses fails the import, so that such an image never enters the store. Nothing is
+    committed here: the caller commits the blob, then the tree, after the checks that must
+    come first.
     """
     from appc.aci.reader import open_archive
     from appc.errors import AppcError
@@ -189,15 +168,12 @@ def stage(
                 if first:
                     first = False
                     manifest = reader.manifest
-                    if new_tree and manifest is not None and _self_contained(manifest):
+                    if new_tree and manifest is not None and self_contained(manifest):
                         tree = new_tree()
                 if tree is not None and member.name != "manifest":
                     target = mapper(member)
-                    if target is not None and not _extract(tree, target, reader.copy_data):
-                        # Rendering is only an optimization here: what it refuses, render()
-                        # refuses again later with the same message, as without it.
-                        tree.discard()
-                        tree = None
+                    if target is not None:
+                        tree.extractor.add(target, reader.copy_data)
             image_id = reader.image_id  # reads to the end: CRC, layout and manifest checked
             assert reader.manifest is not None and reader.manifest_bytes is not None
             manifest, manifest_bytes = reader.manifest, reader.manifest_bytes

@@ -47,6 +47,8 @@ _NAME_MAX = 255
 _ROOT_XATTR_PREFIXES = ("user.", "trusted.", "security.capability", "system.posix_acl_")
 
 CopyData = Callable[[Callable[[memoryview], object]], None]
+# A full or read-only filesystem: the store's problem, named by its path, not the image's.
+_FILESYSTEM_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 
 class ExtractLimits(msgspec.Struct, frozen=True):
@@ -87,6 +89,9 @@ class Extractor:
     ) -> None:
         self.root_fd = root_fd
         self.where = where
+        #: where the tree is, for failures of the filesystem rather than of the image (a
+        #: caller may relabel ``where`` with what it extracts)
+        self.location = where
         self.limits = limits
         self.as_root = os.geteuid() == 0 if as_root is None else as_root
         self.devices = devices
@@ -135,7 +140,7 @@ class Extractor:
                     if not create:
                         raise self._refuse(path, "no such directory") from None
                     os.mkdir(part, 0o755, dir_fd=fd)
-                    self._layer.add(path)
+                    self._implicit(path)
                     child = os.open(part, _O_DIR, dir_fd=fd)
                 except OSError as err:
                     if err.errno not in (errno.ELOOP, errno.ENOTDIR):
@@ -148,7 +153,7 @@ class Extractor:
                     # An earlier layer's symlink or file: replaced, never followed (ace.md).
                     self._remove(fd, part, path)
                     os.mkdir(part, 0o755, dir_fd=fd)
-                    self._layer.add(path)
+                    self._implicit(path)
                     child = os.open(part, _O_DIR, dir_fd=fd)
                 os.close(fd)
                 fd = child
@@ -156,6 +161,13 @@ class Extractor:
         except BaseException:
             os.close(fd)
             raise
+
+    def _implicit(self, path: str) -> None:
+        """A directory no member named (yet): root's, 0755, mtime 0, so that the tree is the
+        same whenever it is extracted (its mtime would otherwise be the time of the last
+        change in it). A member naming it later replaces this in finish()."""
+        self._layer.add(path)
+        self._dirs[path] = Member(path, MemberType.DIRECTORY, mode=0o755)
 
     def _remove(self, dir_fd: int, base: str, path: str) -> None:
         st = os.stat(base, dir_fd=dir_fd, follow_symlinks=False)
@@ -183,8 +195,78 @@ class Extractor:
         except StoreError:
             raise
         except (OSError, OverflowError) as err:
+            if isinstance(err, OSError) and err.errno in _FILESYSTEM_FULL:
+                raise self._full(err) from err
             reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
             raise self._refuse(member.name, f"cannot create: {reason}") from err
+
+    def _full(self, err: OSError) -> StoreError:
+        return StoreError(f"cannot write {self.location}: {err.strerror}")
+
+    def remove(self, name: str) -> None:
+        """Remove ``name`` as a whiteout of an OCI layer does (image-spec layer.md): what an
+        earlier layer put there goes, with everything below it; what this layer created
+        stays; a missing path is no error. The path is resolved like any member, so a
+        whiteout can only ever remove inside the root, never through a symlink."""
+        parts = self._parts(name)
+        if not parts:
+            raise self._refuse(name, "a whiteout cannot remove the root")
+        if name in self._layer:
+            return
+        parent = self._descend_existing(parts[:-1], name)
+        if parent is None:
+            return
+        try:
+            os.stat(parts[-1], dir_fd=parent, follow_symlinks=False)
+            self._remove(parent, parts[-1], name)
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            raise self._refuse(name, f"cannot remove: {err.strerror}") from err
+        finally:
+            os.close(parent)
+
+    def clear_directory(self, name: str) -> None:
+        """Empty the directory ``name`` of what earlier layers put in it (an opaque whiteout,
+        ``.wh..wh..opq``); entries this layer created stay."""
+        parts = self._parts(name)
+        directory = self._descend_existing(parts, name)
+        if directory is None:
+            return
+        try:
+            prefix = name + "/" if name else ""
+            for child in os.listdir(directory):
+                if prefix + child not in self._layer:
+                    self._remove(directory, child, prefix + child)
+        except OSError as err:
+            raise self._refuse(name, f"cannot clear: {err.strerror}") from err
+        finally:
+            os.close(directory)
+
+    def _descend_existing(self, parts: list[str], name: str) -> int | None:
+        """An fd of the existing directory ``parts``, None if a component is missing; a
+        symlink or file on the way is refused, as when writing (never followed)."""
+        fd = os.open(".", _O_DIR, dir_fd=self.root_fd)
+        try:
+            for index, part in enumerate(parts):
+                try:
+                    child = os.open(part, _O_DIR, dir_fd=fd)
+                except FileNotFoundError:
+                    os.close(fd)
+                    return None
+                except OSError as err:
+                    if err.errno not in (errno.ELOOP, errno.ENOTDIR):
+                        raise
+                    path = "/".join(parts[: index + 1])
+                    raise self._refuse(
+                        name, f"{path!r} is a symlink or file, not a directory; not followed"
+                    ) from None
+                os.close(fd)
+                fd = child
+            return fd
+        except BaseException:
+            os.close(fd)
+            raise
 
     def _add(self, member: Member, parts: list[str], copy_data: CopyData) -> None:
         path = member.name
@@ -247,7 +329,14 @@ class Extractor:
             content = hashlib.sha256()
 
             def write(chunk: memoryview) -> None:
-                _write_all(fd, chunk)
+                try:
+                    _write_all(fd, chunk)
+                except OSError as err:
+                    # Raised as ours: the archive reader would report an OSError met while
+                    # it reads as its own ("cannot read archive").
+                    if err.errno in _FILESYSTEM_FULL:
+                        raise self._full(err) from err
+                    raise self._refuse(path, f"cannot write: {err.strerror}") from err
                 content.update(chunk)
 
             copy_data(write)

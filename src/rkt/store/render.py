@@ -201,9 +201,10 @@ def _nothing(write: Callable[[memoryview], object]) -> None:
 class StagedTree:
     """A tree being rendered in ``tmp/``: extract with :attr:`extractor`, then :meth:`commit`.
 
-    ``image_id`` may be unknown while the tree is filled (an import learns it at the end)."""
+    ``image_id`` may be unknown while the tree is filled (an import learns it at the end);
+    ``where`` then names it in the extractor's messages (the image being imported)."""
 
-    def __init__(self, store: Store, image_id: str = "") -> None:
+    def __init__(self, store: Store, image_id: str = "", *, where: str = "") -> None:
         self.store = store
         self.image_id = image_id
         self.fd, self.path = create_temp(store.datadir.tmp, "tree", directory=True)
@@ -213,8 +214,10 @@ class StagedTree:
         except BaseException:
             self.discard()
             raise
-        where = store.datadir.tree(image_id) / "rootfs" if image_id else self.path / "rootfs"
-        self.extractor = Extractor(self.root_fd, str(where))
+        rootfs = store.datadir.tree(image_id) if image_id else self.path
+        self.extractor = Extractor(self.root_fd, str(rootfs / "rootfs"))
+        if where:
+            self.extractor.where = where
 
     def commit(self, layers: list[str]) -> Path:
         """Hash, sync and rename the tree into place, then record it; the caller holds the
@@ -272,6 +275,19 @@ def render_tree(store: Store, image_id: str) -> Path:
             return staged.commit([layer.image_id for layer in layers])
         finally:
             staged.discard()
+
+
+def render_staged(store: Store, blob: Path, image_id: str, where: str) -> StagedTree:
+    """Render a self-contained image from its staged blob, before anything is committed
+    (for archives whose manifest is not their first member, which the import's single pass
+    could not render on the way)."""
+    staged = StagedTree(store, where=where)
+    try:
+        extract_layer(blob, image_id, staged.extractor, rootfs_mapper())
+        return staged
+    except BaseException:
+        staged.discard()
+        raise
 
 
 def commit_prerendered(store: Store, staged: StagedTree) -> None:

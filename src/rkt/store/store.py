@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import contextlib
 import json
 import os
 import re
@@ -14,7 +15,7 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from rkt.datadir import DataDir
-from rkt.errors import AmbiguousImage, ImageNotFound, StoreError
+from rkt.errors import AmbiguousImage, ImageNotFound, RktError, StoreError
 from rkt.store import blobs
 from rkt.store.index import Index
 from rkt.store.lock import locked
@@ -75,32 +76,63 @@ class Store:
     # -- import -------------------------------------------------------------------------
     def import_aci(self, source: Path | BinaryIO, *, limits: Limits | None = None) -> ImageRecord:
         """Validate and store an ACI (any compression); an image already present is returned
-        as it is, with ``last_used`` refreshed so a concurrent gc keeps it."""
+        as it is, with ``last_used`` refreshed so a concurrent gc keeps it.
+
+        An image without dependencies is rendered before anything is committed, so that one
+        whose tree the extractor refuses never enters the store."""
         if limits is None:
             from appc.aci.limits import DEFAULT_LIMITS
 
             limits = DEFAULT_LIMITS
-        from rkt.store.render import StagedTree, commit_prerendered
+        from msgspec.structs import replace
 
-        staged = blobs.stage(self.datadir.tmp, source, limits, lambda: StagedTree(self))
+        from rkt.store.render import StagedTree, render_staged
+
+        where = str(source) if isinstance(source, Path) else getattr(source, "name", "<stream>")
+        staged = blobs.stage(
+            self.datadir.tmp, source, limits, lambda: StagedTree(self, where=str(where))
+        )
         try:
-            record = self._commit_blob(staged)
+            if staged.tree is None and blobs.self_contained(staged.manifest):
+                tree = render_staged(self, staged.path, staged.image_id, str(where))
+                staged = replace(staged, tree=tree)
+            return self.commit(staged)
+        finally:
+            staged.discard()
+
+    def commit(self, staged: blobs.StagedBlob, remote: Remote | None = None) -> ImageRecord:
+        """Commit a staged image: the blob and its row, then its rendered tree (if staged),
+        then ``remote`` (whose ``image_id`` is set here). An image already present is kept
+        as it is. When anything after the row fails, the image this call added is removed
+        again, so a failed import leaves nothing behind. The caller discards ``staged``."""
+        record, added = self._commit_blob(staged)
+        try:
             if staged.tree is not None:
+                from rkt.store.render import commit_prerendered
+
                 # The image is committed first: a tree is only ever recorded for an image.
                 staged.tree.image_id = staged.image_id
                 with locked(self._image_lock(staged.image_id)):
                     if self._exists(staged.image_id):
                         commit_prerendered(self, staged.tree)
-            return record
-        finally:
-            staged.discard()
+            if remote is not None:
+                from msgspec.structs import replace
 
-    def _commit_blob(self, staged: blobs.StagedBlob) -> ImageRecord:
-        """Rename a staged blob into place and record it; an image already there is kept."""
+                self.put_remote(replace(remote, image_id=record.id))
+        except BaseException:
+            if added:
+                with contextlib.suppress(RktError):
+                    self.remove(record.id)
+            raise
+        return record
+
+    def _commit_blob(self, staged: blobs.StagedBlob) -> tuple[ImageRecord, bool]:
+        """Rename a staged blob into place and record it; an image already there is kept
+        (and False returned)."""
         with locked(self._image_lock(staged.image_id)):
             if self._exists(staged.image_id):
                 self.touch(staged.image_id)
-                return self.get(staged.image_id)
+                return self.get(staged.image_id), False
             blob = self.datadir.blob(staged.image_id)
             try:
                 blob.parent.mkdir(mode=0o700, exist_ok=True)
@@ -111,21 +143,27 @@ class Store:
             now = time.time_ns()
             manifest = staged.manifest
             labels = json.dumps([[label.name, label.value] for label in manifest.labels])
-            self.index.write(
-                lambda db: db.execute(
-                    "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        staged.image_id,
-                        manifest.name,
-                        labels,
-                        now,
-                        now,
-                        staged.size,
-                        staged.manifest_bytes,
-                    ),
+            try:
+                self.index.write(
+                    lambda db: db.execute(
+                        "INSERT INTO images VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            staged.image_id,
+                            manifest.name,
+                            labels,
+                            now,
+                            now,
+                            staged.size,
+                            staged.manifest_bytes,
+                        ),
+                    )
                 )
-            )
-            return self.get(staged.image_id)
+            except BaseException:
+                # No row, so no image: the blob goes too (under the image's lock).
+                with contextlib.suppress(OSError):
+                    os.unlink(blob)
+                raise
+            return self.get(staged.image_id), True
 
     def _exists(self, image_id: str) -> bool:
         return bool(self.index.read("SELECT 1 FROM images WHERE id = ?", (image_id,)))
