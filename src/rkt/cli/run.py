@@ -51,6 +51,12 @@ def _prepare_and_run(args: argparse.Namespace, config: Config, primer: MovePrime
     if args.interactive and len(apps.apps) != 1 and not args.pod_manifest:
         raise ConfigError("--interactive can only be used with a single image")
     check_run_time_flags(args)
+    mds_socket = ""
+    if args.mds_register:
+        from rkt.metadata.client import check_available, socket_path
+
+        mds_socket = socket_path()
+        check_available(mds_socket)  # rkt's CheckMdsAvailability: before any pod exists
     if args.pod_manifest:
         uuid = prepare_pod_manifest(args, config, run=True)
     else:
@@ -59,7 +65,9 @@ def _prepare_and_run(args: argparse.Namespace, config: Config, primer: MovePrime
         _save_uuid(args.uuid_file_save, uuid)
     pods = DataDir(config.data_dir).pods
     primer.reap()  # long done: no zombie child while the pod runs
-    return run_prepared(pods, uuid, debug=config.debug, interactive=args.interactive)
+    return run_prepared(
+        pods, uuid, debug=config.debug, interactive=args.interactive, mds_socket=mds_socket
+    )
 
 
 def _save_uuid(path: str, uuid: str) -> None:

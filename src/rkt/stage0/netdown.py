@@ -18,6 +18,10 @@ two teardowns never run at once. ``net-info.json`` stays, for ``rkt status`` and
 
 Teardown is idempotent (a DEL that succeeded removes its cache entry), so gc after either finds
 nothing left to DEL and does not fail.
+
+The pod's registration with the metadata service (``--mds-register``) ends at the same moment
+and under the same rule (:func:`_unregister`): the service forgets the pod before anyone sees it
+exited, and never while its PID 1 still runs.
 """
 
 from __future__ import annotations
@@ -49,16 +53,33 @@ def _pid1_alive(pod_dir: Path) -> bool:
     return state not in (b"Z", b"X")
 
 
+def _registered(pod_dir: Path) -> bool:
+    return os.path.lexists(pod_dir / layout.MDS_REGISTERED)
+
+
+def _unregister(pod_dir: Path, uuid: str) -> list[str]:
+    """The pod's end at the metadata service, if it was registered (rkt.metadata.client)."""
+    if not _registered(pod_dir):
+        return []
+    from rkt.metadata.client import unregister
+
+    return unregister(pod_dir, uuid)
+
+
 def after_run(pod: Pod) -> list[str]:
-    """Tear down the networks of a pod whose stage1 has exited; we hold its lock. The errors
-    (a failed DEL keeps its cache entry for ``rkt stop`` or gc to retry)."""
+    """Tear down the networks of a pod whose stage1 has exited, and unregister it; we hold its
+    lock. The errors (a failed DEL keeps its cache entry for ``rkt stop`` or gc to retry)."""
     from rkt.net.files import needs_teardown
 
-    if not needs_teardown(pod.path) or _pid1_alive(pod.path):
+    network = needs_teardown(pod.path)
+    if not (network or _registered(pod.path)) or _pid1_alive(pod.path):
         return []
+    errors = _unregister(pod.path, pod.uuid)
+    if not network:
+        return errors
     from rkt.net.pod import teardown
 
-    return teardown(pod.path, pod.uuid)
+    return errors + teardown(pod.path, pod.uuid)
 
 
 def _current_path(fd: int) -> Path | None:
@@ -78,10 +99,8 @@ def after_stop(pod: Pod, *, wait: float = STOP_WAIT) -> list[str]:
     """
     from rkt.net.files import needs_teardown
 
-    if not needs_teardown(pod.path):
+    if not (needs_teardown(pod.path) or _registered(pod.path)):
         return []
-    from rkt.net.pod import teardown
-
     deadline = time.monotonic() + wait
     pause = 0.01
     while True:
@@ -97,7 +116,12 @@ def after_stop(pod: Pod, *, wait: float = STOP_WAIT) -> list[str]:
         path = _current_path(pod.fd)
         if path is None or _pid1_alive(path):
             return []
-        return teardown(path, pod.uuid)
+        errors = _unregister(path, pod.uuid)
+        if not needs_teardown(path):
+            return errors
+        from rkt.net.pod import teardown
+
+        return errors + teardown(path, pod.uuid)
     finally:
         with contextlib.suppress(OSError):
             fcntl.flock(pod.fd, fcntl.LOCK_UN)

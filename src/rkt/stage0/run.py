@@ -71,11 +71,14 @@ def run_prepared(
     interactive: bool = False,
     flags: RunFlags | None = None,
     config_dirs: ConfigDirs | None = None,
+    mds_socket: str = "",
 ) -> int:
     """Run the prepared pod ``uuid`` (a prefix is enough) and return stage1's exit status.
 
     ``flags``: ``rkt run-prepared``'s run-time flags, which replace prepare's (no network, no
-    DNS or hosts entries, the default hostname); ``config_dirs`` finds their networks."""
+    DNS or hosts entries, the default hostname); ``config_dirs`` finds their networks.
+    ``mds_socket``: the metadata service's registration socket, for pods that ask for it
+    (``--mds-register``; rkt.stage0.registration)."""
     with Pod.load(pods, uuid) as pod:
         if pod.state is not PodState.PREPARED:
             raise PodError(f"pod {pod.uuid} is not prepared", hint=f"it is {pod.state}")
@@ -83,6 +86,7 @@ def run_prepared(
         update = None
         if flags is not None and module == STAGE1_RUN:
             update = _run_flags_update(pod, flags, config_dirs)  # ConfigError before any change
+        registration = _registration(pod, flags, mds_socket)  # ServiceError before any change
         pod.to_run()
         if update is not None:
             update()
@@ -98,9 +102,11 @@ def run_prepared(
                 from rkt.net.files import NETNS
 
                 netns.create(pod.path / NETNS)
-                setup = partial(_setup_network, pod)
+                setup = partial(_setup_network, pod, registration)
             elif network:
-                _setup_network(pod)
+                _setup_network(pod, registration)
+            elif registration:
+                _register(pod, registration)
             return _spawn(pod, debug=debug, interactive=interactive, module=module, network=setup)
         finally:
             _teardown_network(pod, debug=debug)
@@ -147,6 +153,36 @@ def _run_flags_update(
     return update
 
 
+def _registration(pod: Pod, flags: RunFlags | None, socket: str) -> str:
+    """The registration socket if the pod is to be registered with the metadata service (by
+    ``flags`` or by what prepare recorded), after checking that the service is there; ""."""
+    import json
+
+    from rkt.stage0.options import OPTIONS_FILE
+    from rkt.stage0.registration import check_network, wanted
+
+    try:
+        document = json.loads((pod.path / OPTIONS_FILE).read_bytes())
+    except (OSError, ValueError):
+        document = {}  # stage1 reports a damaged options file
+    if not ((flags is not None and flags.mds_register) or wanted(document)):
+        return ""
+    check_network(flags.net if flags is not None else str(document.get("net", "none")))
+    from rkt.metadata.client import check_available, socket_path
+
+    socket = socket or socket_path()
+    check_available(socket)
+    return socket
+
+
+def _register(pod: Pod, socket: str) -> None:
+    """The pod's registration with the metadata service, its networks being up: before any
+    app starts, after which the pod's end (rkt.stage0.netdown) unregisters it."""
+    from rkt.stage0.registration import register
+
+    register(pod.path, pod.uuid, socket)
+
+
 def _run_module(pod: Pod) -> str:
     """The ``run`` entry of the flavor the pod was prepared for."""
     from rkt.stage1.fly.flavor import FlavorError, entry_module, read_flavor
@@ -163,8 +199,9 @@ def _has_networks(pod: Pod) -> bool:
     return has_networks(pod.path)
 
 
-def _setup_network(pod: Pod) -> None:
-    """ADD the pod's CNI networks into ``<pod>/netns`` while stage1 starts (rkt.net.pod).
+def _setup_network(pod: Pod, registration: str = "") -> None:
+    """ADD the pod's CNI networks into ``<pod>/netns`` while stage1 starts (rkt.net.pod), then
+    register the pod with the metadata service if ``registration`` names its socket.
 
     Here rather than in stage1: the plugins are processes of their own, so stage0 only makes the
     namespace file; the pod is already in ``run/`` and locked, so if we die from here on it becomes
@@ -178,6 +215,8 @@ def _setup_network(pod: Pod) -> None:
         from rkt.net.pod import setup
 
         setup(pod.path, pod.uuid, undo=False)
+    if registration:
+        _register(pod, registration)
 
 
 def _teardown_network(pod: Pod, *, debug: bool) -> None:
