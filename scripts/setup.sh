@@ -32,7 +32,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
     /usr/bin/python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,api]'
 # setuptools (which venv puts there) is not needed at run time, and its .pth file imports a
 # distutils shim at every interpreter start (0.4 ms of every rkt command).
 if [ -d .venv/lib/python3*/site-packages/setuptools ]; then
