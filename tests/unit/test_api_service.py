@@ -189,3 +189,41 @@ def test_the_cli_never_imports_grpc() -> None:
         "assert not [m for m in sys.modules if m.startswith(('grpc', 'google.protobuf'))]\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_shared_scan_never_answers_with_a_walk_begun_before_the_call() -> None:
+    import itertools
+    import threading
+
+    from rkt.api.scan import SharedScan
+
+    counter = itertools.count()
+    first_running, release = threading.Event(), threading.Event()
+
+    def walk() -> int:
+        number = next(counter)
+        if number == 0:
+            first_running.set()
+            release.wait(10)
+        return number
+
+    scan = SharedScan(walk)
+    answers: list[int] = []
+    first = threading.Thread(target=lambda: answers.append(scan.get()))
+    first.start()
+    assert first_running.wait(10)
+    later: list[int] = []
+    threads = [threading.Thread(target=lambda: later.append(scan.get())) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    release.set()
+    for thread in [first, *threads]:
+        thread.join(10)
+    assert answers == [0]
+    assert len(later) == 5 and min(later) >= 1  # walk 0 began before they asked
+
+    def broken() -> int:
+        raise OSError("gone")
+
+    with pytest.raises(OSError, match="gone"):
+        SharedScan(broken).get()

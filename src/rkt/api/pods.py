@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from rkt.api import v1alpha_pb2 as pb
 from rkt.errors import PodError
 from rkt.linux.flocks import LockTable
@@ -26,7 +28,7 @@ from rkt.pod import info, layout
 from rkt.pod.pod import MOST_PHASES, Pod, walk_pods
 from rkt.pod.state import PodState
 
-__all__ = ["STATES", "list_pods", "load_pod", "pod_message", "satisfies_any"]
+__all__ = ["STATES", "Listing", "list_pods", "load_pod", "pod_message", "satisfies_any", "walk"]
 
 #: appc's version, for every image (all are ACIs in the store, converted or not)
 APPC_VERSION = "0.8.11"
@@ -182,20 +184,42 @@ def _points() -> list[str]:
         return []
 
 
-def list_pods(
-    pods_dir: Path, filters: Sequence[Any], detail: bool, log: Log | None = None
-) -> list[Any]:
-    """``ListPods``: the pods ``rkt list`` shows, in UUID order, that pass the filters."""
+class Listing(msgspec.Struct, frozen=True):
+    """One walk's pods, with their manifests (``detail``) and without."""
+
+    detailed: list[Any]
+    brief: list[Any]
+
+
+def walk(pods_dir: Path, log: Log | None = None) -> Listing:
+    """The pods ``rkt list`` shows, in UUID order."""
     if not os.path.isdir(pods_dir):
-        return []
+        return Listing([], [])
     table = LockTable(str(pods_dir))
     points = _points()
-    found = []
-    for pod in walk_pods(pods_dir, MOST_PHASES, probe=table.locked):
-        message = pod_message(pod, detail=detail, points=points, log=log)
-        if satisfies_any(message, filters):
-            found.append(message)
-    return found
+    detailed = [
+        pod_message(pod, detail=True, points=points, log=log)
+        for pod in walk_pods(pods_dir, MOST_PHASES, probe=table.locked)
+    ]
+    brief = []
+    for message in detailed:
+        copy = pb.Pod()
+        copy.CopyFrom(message)
+        copy.ClearField("manifest")
+        brief.append(copy)
+    return Listing(detailed, brief)
+
+
+def list_pods(
+    pods_dir: Path,
+    filters: Sequence[Any],
+    detail: bool,
+    log: Log | None = None,
+    listing: Listing | None = None,
+) -> list[Any]:
+    """``ListPods``: the pods of ``listing`` (or of a walk now) that pass the filters."""
+    found = listing if listing is not None else walk(pods_dir, log)
+    return [p for p in (found.detailed if detail else found.brief) if satisfies_any(p, filters)]
 
 
 def load_pod(pods_dir: Path, uuid: str, log: Log | None = None) -> Any:

@@ -26,6 +26,7 @@ from rkt.api import events, images, pods
 from rkt.api import v1alpha_pb2 as pb
 from rkt.api import v1alpha_pb2_grpc as pb_grpc
 from rkt.api.relay import Relay
+from rkt.api.scan import SharedScan
 from rkt.errors import (
     AmbiguousImage,
     AmbiguousPod,
@@ -77,6 +78,7 @@ class Servicer(pb_grpc.PublicAPIServicer):  # type: ignore[misc]
         self.config = config
         self.log = log
         self.pods_dir = config.data_dir / "pods"
+        self._listings = SharedScan(lambda: pods.walk(self.pods_dir, log))
 
     def GetInfo(self, request: Any, context: grpc.ServicerContext) -> Any:
         from appc import SPEC_VERSION
@@ -101,7 +103,8 @@ class Servicer(pb_grpc.PublicAPIServicer):  # type: ignore[misc]
 
     def ListPods(self, request: Any, context: grpc.ServicerContext) -> Any:
         try:
-            found = pods.list_pods(self.pods_dir, request.filters, request.detail, self.log)
+            listing = self._listings.get()  # shared with the calls that came with this one
+            found = pods.list_pods(self.pods_dir, request.filters, request.detail, listing=listing)
         except RktError as err:
             _abort(context, err)
         return pb.ListPodsResponse(pods=found)
