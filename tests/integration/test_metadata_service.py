@@ -264,3 +264,17 @@ def test_a_second_instance_is_refused(env: Env) -> None:
     assert f"another metadata service listens on {env.socket}" in second.stderr
     assert service.proc.poll() is None and servicekit.reachable(env.socket)
     assert service.stop() == 0
+
+
+def test_gc_unregisters_a_pod_whose_run_was_killed(env: Env) -> None:
+    service = env.start_service()
+    proc, uuid_file, out = env.start_pod("k", "echo READY; sleep 600")
+    _wait_for(out, "\nREADY\n")
+    uuid = uuid_file.read_text().strip()
+    os.killpg(proc.pid, signal.SIGKILL)  # rkt run, stage1 and the pod: no teardown ran
+    proc.wait(30)
+    assert f"DELETE /pods/{uuid}" not in service.text()
+    for _ in range(2):
+        assert env.rkt("gc", "--grace-period=0s").returncode == 0
+    assert f"DELETE /pods/{uuid} - 200" in service.text()
+    assert env.rkt("list", "--no-legend").stdout.strip() == ""
