@@ -40,7 +40,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
     try:
         from rkt.api.service import serve
-    except ImportError as err:
+    except (ImportError, RuntimeError) as err:  # not installed, or grpcio older than the code
         raise ServiceError(
             f"the API service needs grpcio and protobuf: {err}",
             hint="pip install 'rocket[api]'",

@@ -34,8 +34,10 @@ __all__ = ["MetadataService", "bind_tcp", "bind_unix"]
 
 Log = Callable[[str], None]
 _BACKLOG = 128
-#: A connection idle this long is dropped, so that slow clients cannot hold every thread.
-REQUEST_TIMEOUT = 30.0
+#: A connection idle this long is dropped, and no more than this many are served at once
+#: (the others are closed at once): pods cannot exhaust the service's threads.
+REQUEST_TIMEOUT = 10.0
+MAX_CONNECTIONS = 512
 _IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
 
 
@@ -52,6 +54,23 @@ class _Server(ThreadingMixIn, HTTPServer):
         self.socket = sock
         self.address_family = sock.family
         self.service = service
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """One line instead of the standard library's traceback: a client that went away
