@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -45,7 +45,7 @@ STATES = {
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModuleType, ModuleType]:
+def api(tmp_path_factory: pytest.TempPathFactory) -> tuple[SimpleNamespace, SimpleNamespace]:
     return apiclient.generate(tmp_path_factory.mktemp("rktapi"))
 
 
@@ -119,7 +119,7 @@ def scene(tmp_path: Path) -> Iterator[Scene]:
         found.close()
 
 
-def _enum(api: tuple[ModuleType, ModuleType], value: int, enum: str) -> str:
+def _enum(api: tuple[SimpleNamespace, SimpleNamespace], value: int, enum: str) -> str:
     return str(getattr(api[0], enum).Name(value))
 
 
@@ -128,7 +128,7 @@ def _key_values(items: Any) -> dict[str, str]:
 
 
 def test_lists_and_inspects_what_the_cli_made(
-    scene: Scene, api: tuple[ModuleType, ModuleType]
+    scene: Scene, api: tuple[SimpleNamespace, SimpleNamespace]
 ) -> None:
     pb = api[0]
     running, go = scene.start_running()
@@ -242,7 +242,7 @@ def test_lists_and_inspects_what_the_cli_made(
     assert after.apps[0].exit_code == 0 and not after.cgroup
 
 
-def test_socket_activation(scene: Scene, api: tuple[ModuleType, ModuleType]) -> None:
+def test_socket_activation(scene: Scene, api: tuple[SimpleNamespace, SimpleNamespace]) -> None:
     """The service serves a TCP socket handed over as systemd does, and refuses --listen
     with it (rkt's rule)."""
     pb = api[0]
@@ -263,7 +263,7 @@ def test_socket_activation(scene: Scene, api: tuple[ModuleType, ModuleType]) -> 
     assert "LISTEN_FDS" in both.text() and "--listen" in both.text()
 
 
-def test_listen_events(scene: Scene, api: tuple[ModuleType, ModuleType]) -> None:
+def test_listen_events(scene: Scene, api: tuple[SimpleNamespace, SimpleNamespace]) -> None:
     pb = api[0]
     scene.service, address = apiclient.start(scene.data, scene.tmp / "api.log")
     stub = apiclient.stub(api, address)
@@ -307,7 +307,9 @@ def _until(check: Any, seen: list[Any], timeout: float = TIMEOUT) -> None:
         time.sleep(0.05)
 
 
-def test_answers_while_pods_come_and_go(scene: Scene, api: tuple[ModuleType, ModuleType]) -> None:
+def test_answers_while_pods_come_and_go(
+    scene: Scene, api: tuple[SimpleNamespace, SimpleNamespace]
+) -> None:
     """Clients list without a failure while pods are run, removed and collected, and the CLI
     never finds a pod locked by the service (rkt rm and gc succeed every time)."""
     pb = api[0]

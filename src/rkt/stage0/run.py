@@ -220,8 +220,9 @@ def _setup_network(pod: Pod, registration: str = "") -> None:
 
 
 def _teardown_network(pod: Pod, *, debug: bool) -> None:
-    """DEL the pod's networks now that stage1 has exited, before our lock is released
-    (rkt.stage0.netdown); not fatal: what fails is retried by ``rkt stop`` or gc."""
+    """DEL the pod's networks and unregister it from the metadata service now that stage1 has
+    exited, before our lock is released (rkt.stage0.netdown); not fatal: what fails is retried
+    by ``rkt stop`` or gc."""
     from rkt.stage0.netdown import after_run
 
     for error in after_run(pod):
