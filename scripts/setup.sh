@@ -8,6 +8,7 @@ packages=(
     python3 python3-venv      # the interpreter the venv is built on
     busybox-static            # the example and test images' userland
     appc-spec golang-github-appc-spec-dev  # the spec and the reference actool (differential tests)
+    golang-go                 # builds the appc ACE validator from those sources (its test)
     openssl                   # self-signed certificates for the HTTPS discovery tests
     tar xz-utils bzip2 curl   # peers for the archive tests and benchmarks
     containernetworking-plugins iptables iproute2  # real CNI plugins for the network tests
@@ -33,7 +34,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
     /usr/bin/python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,api]'
 # setuptools (which venv puts there) is not needed at run time, and its .pth file imports a
 # distutils shim at every interpreter start (0.4 ms of every rkt command).
 if [ -d .venv/lib/python3*/site-packages/setuptools ]; then

@@ -14,6 +14,7 @@ pass through ``rkt run`` unchanged).
     ├── TrustError           a key could not be trusted or a signature did not verify
     │   └── SignatureError   an image's signature is missing, bad, or by an untrusted key
     ├── NetworkError         a CNI plugin failed or a pod network could not be set up
+    ├── ServiceError         the metadata or API service cannot be reached, started or used
     └── PodError             a pod directory is missing, busy, or in the wrong state
         ├── InvalidTransition  a pod cannot move from its state to the one asked for
         └── PodNotFound      no pod matches a UUID or UUID prefix
@@ -71,6 +72,10 @@ class NetworkError(RktError):
         super().__init__(message, hint=hint)
         self.code = code
         self.details = details
+
+
+class ServiceError(RktError):
+    pass
 
 
 class PodError(RktError):

@@ -52,6 +52,8 @@ VERBS: dict[tuple[str, str], tuple[str, str]] = {
     ("run", ""): ("run", "Run image(s) in a pod in rkt"),
     ("stop", ""): ("stop", "Stop a pod"),
     ("enter", ""): ("enter", "Enter the namespaces of an app within a rkt pod"),
+    ("metadata-service", ""): ("metadata_service", "Run metadata service"),
+    ("api-service", ""): ("api_service", "Run API service (experimental)"),
 }
 
 #: Verbs accepted but not listed: rkt 1.30's hidden ``image fetch``, its ``fetch``.

@@ -35,6 +35,10 @@ STAGE1_FLAGS = ("--stage1-url", "--stage1-path", "--stage1-name", "--stage1-hash
 #: -from-dir name it by (CoreOS's kubelet-wrapper ran ``--stage1-from-dir=stage1-fly.aci``).
 FLY_NAME = "coreos.com/rkt/stage1-fly"
 FLY_FILE = "stage1-fly.aci"
+MDS_HELP = (
+    "register the pod with the metadata service (rkt metadata-service); needs a network the "
+    "host can reach (--net=default, a CNI network or host)"
+)
 POD_MANIFEST_HELP = (
     "the path to a pod manifest to run instead of images; of the pod flags only --net, "
     "--no-overlay, --interactive, --dns*, --hosts-entry, --hostname, --uuid-file-save and "
@@ -78,6 +82,7 @@ def add_pod_flags(parser: argparse.ArgumentParser, *, run: bool) -> dict[str, bo
         add("--uuid-file-save", default="", help="write out the pod UUID to this file")
     else:
         add("--quiet", action="store_true", help="print only the UUID on success")
+        add("--mds-register", action="store_true", help=MDS_HELP + " when it runs")
     return flags
 
 
@@ -92,14 +97,16 @@ def add_run_time_flags(add: Callable[..., object]) -> None:
     add("--dns-domain", default="")
     add("--hosts-entry", action="append", default=[], help="IP=HOSTNAME or 'host'")
     add("--hostname", default="", help="the pod's hostname (default rkt-$UUID)")
-    add("--mds-register", action="store_true", help=argparse.SUPPRESS)
+    add("--mds-register", action="store_true", help=MDS_HELP)
     add("--ipc", default="", help=argparse.SUPPRESS)
 
 
 def check_run_time_flags(args: argparse.Namespace) -> None:
     """Refuse the run-time flags this runtime does not support (ConfigError)."""
     if args.mds_register:
-        raise ConfigError("--mds-register is not supported yet")
+        from rkt.stage0.registration import check_network
+
+        check_network(args.net)
     if args.ipc not in ("", "auto", "private"):
         raise ConfigError(
             f'--ipc="{args.ipc}" is not supported yet', hint="the pod's IPC is private"
@@ -273,6 +280,7 @@ def stage_options(args: argparse.Namespace, config: Config, net: str, *, run: bo
         insecure_seccomp=bool(config.insecure & Insecure.SECCOMP),
         insecure_capabilities=bool(config.insecure & Insecure.CAPABILITIES),
         stage1_flavor=getattr(args, "stage1_flavor", ""),
+        mds_register=bool(getattr(args, "mds_register", False)),
     )
 
 

@@ -51,6 +51,12 @@ def _prepare_and_run(args: argparse.Namespace, config: Config, primer: MovePrime
     if args.interactive and len(apps.apps) != 1 and not args.pod_manifest:
         raise ConfigError("--interactive can only be used with a single image")
     check_run_time_flags(args)
+    mds_socket = ""
+    if args.mds_register:
+        from rkt.metadata.client import check_available, socket_path
+
+        mds_socket = socket_path()
+        check_available(mds_socket)  # rkt's CheckMdsAvailability: before any pod exists
     if args.pod_manifest:
         uuid = prepare_pod_manifest(args, config, run=True)
     else:
@@ -64,6 +70,7 @@ def _prepare_and_run(args: argparse.Namespace, config: Config, primer: MovePrime
         uuid,
         debug=config.debug,
         interactive=args.interactive,
+        mds_socket=mds_socket,
         become_monitor=config.own_process,
     )
 

@@ -35,6 +35,11 @@ def _run(args: argparse.Namespace, config: Config, primer: MovePrimer) -> int:
     from rkt.stage0.run import run_prepared
 
     check_run_time_flags(args)
+    mds_socket = ""
+    if args.mds_register:  # else a pod prepared with it finds the socket itself
+        from rkt.metadata.client import socket_path
+
+        mds_socket = socket_path()
     flags = RunFlags(
         net=args.net,
         dns=split_lists(args.dns),
@@ -43,6 +48,7 @@ def _run(args: argparse.Namespace, config: Config, primer: MovePrimer) -> int:
         dns_domain=args.dns_domain,
         hosts_entries=parse_hosts_entries(args.hosts_entry),
         hostname=args.hostname,
+        mds_register=args.mds_register,
     )
     pods = DataDir(config.data_dir).pods
     primer.reap()  # the shell only, its job goes on: no zombie child while the pod runs
@@ -53,5 +59,6 @@ def _run(args: argparse.Namespace, config: Config, primer: MovePrimer) -> int:
         interactive=args.interactive,
         flags=flags,
         config_dirs=config.dirs,
+        mds_socket=mds_socket,
         become_monitor=config.own_process,
     )

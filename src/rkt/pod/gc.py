@@ -26,6 +26,7 @@ from pathlib import Path
 
 from rkt.errors import PodError
 from rkt.linux.mountinfo import MOUNTINFO, mount_points
+from rkt.pod import layout
 from rkt.pod.pod import Pod, walk_pods
 from rkt.pod.state import Phase, PodState
 
@@ -41,6 +42,11 @@ def executor_teardown(pod: Pod) -> None:
     unmounts whatever is there and so cleans up after either flavor."""
     from rkt.stage1.fly.flavor import FLY, FlavorError, read_flavor
 
+    if os.path.lexists(pod.path / layout.MDS_REGISTERED):
+        # rkt's GC unregistered the pod first; a service that is gone has forgotten it.
+        from rkt.metadata.client import unregister
+
+        unregister(pod.path, pod.uuid)
     try:
         flavor = read_flavor(pod.path)
     except FlavorError:

@@ -23,6 +23,8 @@ Inside a pod directory (rkt's common/common.go and the stage1 implementors' guid
     <stage1 root>/rkt/status/<app>-created, <app>-started   mtimes of an app's steps
     <stage1 root>/rkt/supervisor-status    symlink to "ready" once the pod's supervisor is up
     pod.lck                                serialises `rkt app add/rm` on a mutable pod
+    mds-registered                         the pod is registered with the metadata service
+                                           (``--mds-register``); holds the service's socket
 
 All names here are relative to the pod directory so that readers can open them with ``dir_fd``
 on the pod's own descriptor: a gc pass may rename the directory at any moment, and the open
@@ -46,6 +48,7 @@ OVERLAY_PREPARED = "overlay-prepared"
 PRIVATE_USERS_PREPARED = "private-users-prepared"
 STAGE1_ROOTFS = "stage1/rootfs"
 MUTATION_LOCK = "pod.lck"
+MDS_REGISTERED = "mds-registered"
 #: stage1's per-app isolator report (ace.md: which isolators were enforced or ignored), and
 #: the two statuses an entry has in it
 ISOLATOR_REPORT = "stage1/isolators.json"

@@ -9,14 +9,15 @@ it is a snapshot, as in rkt.
 Probing a lock takes a *shared* non-blocking flock and drops it at once, so any number of
 ``rkt list``/``rkt status`` can probe together while an exclusive holder still reads as locked;
 :mod:`rkt.store.lock` only offers exclusive attempts, which would make two probers see each
-other as running.
+other as running. A reader that must not touch any lock at all (the API service, which probes
+all the time) passes its own ``probe`` (:class:`rkt.linux.flocks.LockTable` reads /proc/locks).
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from rkt.errors import AmbiguousPod, PodError, PodNotFound
@@ -36,6 +37,8 @@ _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | os.O_NOFOLLOW
 MOST_PHASES = frozenset({Phase.PREPARE, Phase.PREPARED, Phase.RUN, Phase.EXITED_GARBAGE})
 ALL_PHASES = frozenset(Phase)
 _OPEN_ATTEMPTS = 5
+#: Whether another process holds the exclusive flock of the directory open at a descriptor.
+Probe = Callable[[int], bool]
 
 
 def _probe_locked(fd: int) -> bool:
@@ -68,14 +71,24 @@ def _sync_dir(path: Path) -> None:
 class Pod:
     """An open pod directory; close it (or use ``with``) to release its descriptor and lock."""
 
-    def __init__(self, pods: Path, uuid: str, phase: Phase, fd: int, *, held: bool) -> None:
+    def __init__(
+        self,
+        pods: Path,
+        uuid: str,
+        phase: Phase,
+        fd: int,
+        *,
+        held: bool,
+        probe: Probe | None = None,
+    ) -> None:
         self.pods = pods
         self.uuid = uuid
         self.phase = phase
         self._fd: int | None = fd
         #: True while this object holds the exclusive lock (creator, runner or deleter).
         self.held = held
-        self.state = derive(phase, held or (phase in LOCK_PHASES and _probe_locked(fd)))
+        locked = held or (phase in LOCK_PHASES and (probe or _probe_locked)(fd))
+        self.state = derive(phase, locked)
 
     # -- opening --------------------------------------------------------------------------
 
@@ -102,16 +115,16 @@ class Pod:
         return pod
 
     @classmethod
-    def load(cls, pods: Path, uuid: str) -> Pod:
+    def load(cls, pods: Path, uuid: str, *, probe: Probe | None = None) -> Pod:
         """Open the pod whose UUID is ``uuid`` or starts with it (rkt's PodFromUUIDString)."""
         full = resolve_uuid(pods, uuid)
-        pod = cls.open(pods, full)
+        pod = cls.open(pods, full, probe=probe)
         if pod is None:
             raise PodNotFound(f'no matches found for "{uuid}"', hint="the pod was just removed")
         return pod
 
     @classmethod
-    def open(cls, pods: Path, uuid: str) -> Pod | None:
+    def open(cls, pods: Path, uuid: str, *, probe: Probe | None = None) -> Pod | None:
         """Open a pod by full UUID wherever it is; ``None`` if it is in no phase directory.
 
         Pods only move forward through :data:`PHASE_ORDER`, so probing in that order meets a
@@ -128,7 +141,7 @@ class Pod:
                     continue
                 except OSError as err:
                     raise PodError(f"error opening pod {uuid}: {err.strerror}") from err
-                pod = cls(pods, uuid, phase, fd, held=False)
+                pod = cls(pods, uuid, phase, fd, held=False, probe=probe)
                 if pod._still_at(path):
                     return pod
                 pod.close()
@@ -272,7 +285,9 @@ def _entries(directory: Path) -> list[str]:
         raise PodError(f"cannot read pods directory {directory}: {err.strerror}") from err
 
 
-def walk_pods(pods: Path, include: Iterable[Phase] = MOST_PHASES) -> Iterator[Pod]:
+def walk_pods(
+    pods: Path, include: Iterable[Phase] = MOST_PHASES, *, probe: Probe | None = None
+) -> Iterator[Pod]:
     """Open each pod in ``include`` in UUID order, closing it after the caller's turn.
 
     A pod gone meanwhile is skipped; a pod that moved into a phase outside ``include`` is
@@ -280,7 +295,7 @@ def walk_pods(pods: Path, include: Iterable[Phase] = MOST_PHASES) -> Iterator[Po
     """
     wanted = frozenset(include)
     for uuid in list_uuids(pods, wanted):
-        pod = Pod.open(pods, uuid)
+        pod = Pod.open(pods, uuid, probe=probe)
         if pod is None:
             continue
         with pod:

@@ -18,6 +18,10 @@ two teardowns never run at once. ``net-info.json`` stays, for ``rkt status`` and
 
 Teardown is idempotent (a DEL that succeeded removes its cache entry), so gc after either finds
 nothing left to DEL and does not fail.
+
+The pod's registration with the metadata service (``--mds-register``) ends at the same moment
+and under the same rule (:func:`_unregister`): the service forgets the pod before anyone sees it
+exited, and never while its PID 1 still runs.
 """
 
 from __future__ import annotations
@@ -49,9 +53,22 @@ def _pid1_alive(pod_dir: Path) -> bool:
     return state not in (b"Z", b"X")
 
 
+def _registered(pod_dir: Path) -> bool:
+    return os.path.lexists(pod_dir / layout.MDS_REGISTERED)
+
+
+def _unregister(pod_dir: Path, uuid: str) -> list[str]:
+    """The pod's end at the metadata service, if it was registered (rkt.metadata.client)."""
+    if not _registered(pod_dir):
+        return []
+    from rkt.metadata.client import unregister
+
+    return unregister(pod_dir, uuid)
+
+
 def after_run(pod: Pod) -> list[str]:
-    """Tear down the networks of a pod whose stage1 has exited; we hold its lock. The errors
-    (a failed DEL keeps its cache entry for ``rkt stop`` or gc to retry)."""
+    """Tear down the networks of a pod whose stage1 has exited, and unregister it; we hold its
+    lock. The errors (a failed DEL keeps its cache entry for ``rkt stop`` or gc to retry)."""
     return after_run_at(pod.path, pod.uuid)
 
 
@@ -60,11 +77,15 @@ def after_run_at(pod_dir: Path, uuid: str) -> list[str]:
     lock, runs it through rkt.stage0.teardown)."""
     from rkt.net.files import needs_teardown
 
-    if not needs_teardown(pod_dir) or _pid1_alive(pod_dir):
+    network = needs_teardown(pod_dir)
+    if not (network or _registered(pod_dir)) or _pid1_alive(pod_dir):
         return []
+    errors = _unregister(pod_dir, uuid)
+    if not network:
+        return errors
     from rkt.net.pod import teardown
 
-    return teardown(pod_dir, uuid)
+    return errors + teardown(pod_dir, uuid)
 
 
 def _current_path(fd: int) -> Path | None:
@@ -84,10 +105,8 @@ def after_stop(pod: Pod, *, wait: float = STOP_WAIT) -> list[str]:
     """
     from rkt.net.files import needs_teardown
 
-    if not needs_teardown(pod.path):
+    if not (needs_teardown(pod.path) or _registered(pod.path)):
         return []
-    from rkt.net.pod import teardown
-
     deadline = time.monotonic() + wait
     pause = 0.01
     while True:
@@ -103,7 +122,12 @@ def after_stop(pod: Pod, *, wait: float = STOP_WAIT) -> list[str]:
         path = _current_path(pod.fd)
         if path is None or _pid1_alive(path):
             return []
-        return teardown(path, pod.uuid)
+        errors = _unregister(path, pod.uuid)
+        if not needs_teardown(path):
+            return errors
+        from rkt.net.pod import teardown
+
+        return errors + teardown(path, pod.uuid)
     finally:
         with contextlib.suppress(OSError):
             fcntl.flock(pod.fd, fcntl.LOCK_UN)

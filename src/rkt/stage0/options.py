@@ -46,6 +46,8 @@ class StageOptions(msgspec.Struct, frozen=True):
     #: the stage1 flavor, "" for the default; recorded as the top-level "stage1" key only when
     #: set, and read back by rkt.stage1.fly.flavor
     stage1_flavor: str = ""
+    #: --mds-register: the top-level "mds_register" key (rkt.stage0.registration)
+    mds_register: bool = False
 
     def to_json(self, uuid: str) -> bytes:
         """The document; the hostname defaults to rkt's ``rkt-<uuid>``."""
@@ -75,6 +77,8 @@ class StageOptions(msgspec.Struct, frozen=True):
         }
         if self.stage1_flavor:
             document["stage1"] = self.stage1_flavor
+        if self.mds_register:
+            document["mds_register"] = True
         if not (host or none):
             document["netns"] = NETNS
         return json.dumps(document, indent=2).encode() + b"\n"
@@ -91,6 +95,8 @@ class RunFlags(msgspec.Struct, frozen=True):
     dns_domain: str = ""
     hosts_entries: tuple[tuple[str, tuple[str, ...]], ...] = ()
     hostname: str = ""
+    #: asks for registration; without it, what prepare recorded stands
+    mds_register: bool = False
 
 
 def apply_run_flags(document: dict[str, Any], flags: RunFlags) -> dict[str, Any]:
@@ -108,6 +114,8 @@ def apply_run_flags(document: dict[str, Any], flags: RunFlags) -> dict[str, Any]
     if flags.hostname:
         options["hostname"] = flags.hostname
     updated = {**document, "options": options, "net": flags.net}
+    if flags.mds_register:
+        updated["mds_register"] = True
     if host or none:
         updated.pop("netns", None)
     else:

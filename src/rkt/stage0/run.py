@@ -71,12 +71,15 @@ def run_prepared(
     interactive: bool = False,
     flags: RunFlags | None = None,
     config_dirs: ConfigDirs | None = None,
+    mds_socket: str = "",
     become_monitor: bool = False,
 ) -> int:
     """Run the prepared pod ``uuid`` (a prefix is enough) and return stage1's exit status.
 
     ``flags``: ``rkt run-prepared``'s run-time flags, which replace prepare's (no network, no
     DNS or hosts entries, the default hostname); ``config_dirs`` finds their networks.
+    ``mds_socket``: the metadata service's registration socket, for pods that ask for it
+    (``--mds-register``; rkt.stage0.registration).
     ``become_monitor``: the caller is ``rkt run`` itself, whose process becomes the pod's
     monitor (it does not return once the pod runs); other callers get a child that does."""
     with Pod.load(pods, uuid) as pod:
@@ -86,6 +89,7 @@ def run_prepared(
         update = None
         if flags is not None and module == STAGE1_RUN:
             update = _run_flags_update(pod, flags, config_dirs)  # ConfigError before any change
+        registration = _registration(pod, flags, mds_socket)  # ServiceError before any change
         pod.to_run()
         if update is not None:
             update()
@@ -94,11 +98,14 @@ def run_prepared(
         try:
             if module == STAGE1_RUN and threading.active_count() == 1:
                 run = partial(_run_here, pod, debug=debug, interactive=interactive,
-                              network=network)  # fmt: skip
+                              network=network, registration=registration)  # fmt: skip
                 return run() if become_monitor else _in_child(run)
             if network:
-                _setup_network(pod)
-            return _spawn(pod, debug=debug, interactive=interactive, module=module)
+                _setup_network(pod, registration)
+            elif registration:
+                _register(pod, registration)
+            return _spawn(pod, debug=debug, interactive=interactive, module=module,
+                          teardown=network or bool(registration))  # fmt: skip
         finally:
             # Reached only when this process did not become the pod's monitor (which tears
             # the networks down itself): a failure to start, or a stage1 we waited for.
@@ -111,22 +118,27 @@ def teardown_command(pod: Pod, *, debug: bool) -> list[str]:
     return [*command, "--debug"] if debug else command
 
 
-def _run_here(pod: Pod, *, debug: bool, interactive: bool, network: bool) -> int:
+def _run_here(
+    pod: Pod, *, debug: bool, interactive: bool, network: bool, registration: str = ""
+) -> int:
     """Run the default stage1 in this process, which becomes the pod's monitor: returns only
-    if the pod could not start. The networks are ADDed while the pod's first processes start
-    (stage1 calls ``network`` once it has forked them)."""
-    setup = None
+    if the pod could not start. The networks are ADDed, and the pod registered with the
+    metadata service, while the pod's first processes start (stage1 calls ``setup`` once it
+    has forked them; no app starts before it has returned)."""
+    setup: Callable[[], None] | None = None
     if network:
         # Only the namespace module here: the CNI client loads while stage1 starts.
         from rkt.net import netns
         from rkt.net.files import NETNS
 
         netns.create(pod.path / NETNS)
-        setup = partial(_setup_network, pod)
+        setup = partial(_setup_network, pod, registration)
+    elif registration:
+        setup = partial(_register, pod, registration)
     os.environ[LOCK_FD_ENV] = str(pod.fd)
     entry = importlib.import_module(STAGE1_RUN)
     command = stage1_command(pod.path, debug=debug, interactive=interactive)
-    teardown = teardown_command(pod, debug=debug) if network else None
+    teardown = teardown_command(pod, debug=debug) if setup is not None else None
     code: int = entry.main(command[3:], network=setup, teardown=teardown)
     return code
 
@@ -172,6 +184,36 @@ def _run_flags_update(
     return update
 
 
+def _registration(pod: Pod, flags: RunFlags | None, socket: str) -> str:
+    """The registration socket if the pod is to be registered with the metadata service (by
+    ``flags`` or by what prepare recorded), after checking that the service is there; ""."""
+    import json
+
+    from rkt.stage0.options import OPTIONS_FILE
+    from rkt.stage0.registration import check_network, wanted
+
+    try:
+        document = json.loads((pod.path / OPTIONS_FILE).read_bytes())
+    except (OSError, ValueError):
+        document = {}  # stage1 reports a damaged options file
+    if not ((flags is not None and flags.mds_register) or wanted(document)):
+        return ""
+    check_network(flags.net if flags is not None else str(document.get("net", "none")))
+    from rkt.metadata.client import check_available, socket_path
+
+    socket = socket or socket_path()
+    check_available(socket)
+    return socket
+
+
+def _register(pod: Pod, socket: str) -> None:
+    """The pod's registration with the metadata service, its networks being up: before any
+    app starts, after which the pod's end (rkt.stage0.netdown) unregisters it."""
+    from rkt.stage0.registration import register
+
+    register(pod.path, pod.uuid, socket)
+
+
 def _run_module(pod: Pod) -> str:
     """The ``run`` entry of the flavor the pod was prepared for."""
     from rkt.stage1.fly.flavor import FlavorError, entry_module, read_flavor
@@ -188,8 +230,9 @@ def _has_networks(pod: Pod) -> bool:
     return has_networks(pod.path)
 
 
-def _setup_network(pod: Pod) -> None:
-    """ADD the pod's CNI networks into ``<pod>/netns`` while stage1 starts (rkt.net.pod).
+def _setup_network(pod: Pod, registration: str = "") -> None:
+    """ADD the pod's CNI networks into ``<pod>/netns`` while stage1 starts (rkt.net.pod), then
+    register the pod with the metadata service if ``registration`` names its socket.
 
     Here rather than in stage1: the plugins are processes of their own, so stage0 only makes the
     namespace file; the pod is already in ``run/`` and locked, so if we die from here on it becomes
@@ -203,11 +246,14 @@ def _setup_network(pod: Pod) -> None:
         from rkt.net.pod import setup
 
         setup(pod.path, pod.uuid, undo=False)
+    if registration:
+        _register(pod, registration)
 
 
 def _teardown_network(pod: Pod, *, debug: bool) -> None:
-    """DEL the pod's networks now that stage1 has exited, before our lock is released
-    (rkt.stage0.netdown); not fatal: what fails is retried by ``rkt stop`` or gc."""
+    """DEL the pod's networks and unregister it from the metadata service now that stage1 has
+    exited, before our lock is released (rkt.stage0.netdown); not fatal: what fails is retried
+    by ``rkt stop`` or gc."""
     from rkt.stage0.netdown import after_run
 
     for error in after_run(pod):
@@ -283,7 +329,9 @@ class _Forked:
         return os.waitstatus_to_exitcode(status)
 
 
-def _spawn(pod: Pod, *, debug: bool, interactive: bool, module: str = STAGE1_RUN) -> int:
+def _spawn(
+    pod: Pod, *, debug: bool, interactive: bool, module: str = STAGE1_RUN, teardown: bool = False
+) -> int:
     """Start stage1 in a child and wait for it; its status. A fork for fly (whose ``run``
     returns); a new interpreter for the default flavor when this process has other threads (an
     API server, a test's HTTP server), since its monitor replaces the process it runs in."""
@@ -302,7 +350,7 @@ def _spawn(pod: Pod, *, debug: bool, interactive: bool, module: str = STAGE1_RUN
 
         env = dict(os.environ)
         env[LOCK_FD_ENV] = str(fd)
-        if module == STAGE1_RUN and _has_networks(pod):
+        if module == STAGE1_RUN and teardown:
             command += [f"--teardown={w}" for w in teardown_command(pod, debug=debug)]
         try:
             # pass_fds keeps the descriptor's number and makes it inheritable in the child only.

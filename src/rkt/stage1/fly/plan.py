@@ -148,6 +148,7 @@ def _plan_app(item: AppInput, pod: PodInput, host_name: str) -> FlyPlan:
         item.environment,
         uid=identity.uid,
         entry=identity.entry,
+        metadata_url=options.metadata_url,
     )
     volume_binds, directories = _volume_mounts(item, pod)
     workdir = _working_directory(

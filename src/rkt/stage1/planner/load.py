@@ -171,13 +171,18 @@ def load(pod_dir: str, *, interactive: bool = False, networks_up: bool = True) -
     if net == "host":
         options = replace(options, host_network=True)
     needs_networks = False
+    # --mds-register: stage0 registers the pod, and writes its AC_METADATA_URL, once the
+    # networks are up (rkt.stage0.registration).
+    registered = raw.get("mds_register") is True
     if netns and not options.host_network:
-        if _dns_from_networks(pod_dir, options):
-            if networks_up:
-                options = _network_dns(pod_dir, options)
-            else:
-                needs_networks = True
+        dns = _dns_from_networks(pod_dir, options)
+        if (dns or registered) and not networks_up:
+            needs_networks = True
+        elif dns:
+            options = _network_dns(pod_dir, options)
         options = replace(options, netns_joined=True)
+    if registered and not needs_networks and not options.metadata_url:
+        raise LoadError(f"{OPTIONS_FILE}: the pod is to be registered but has no metadata_url")
     user_range = _user_range(pod_dir)
     if user_range is not None:
         options = replace(options, user_range=user_range)

@@ -1,0 +1,87 @@
+"""``rkt metadata-service [--listen-port=18112] [--listen-address=0.0.0.0]``: the appc metadata
+service, in the foreground until SIGINT or SIGTERM (rkt 1.30's verb).
+
+Pods started with ``rkt run --mds-register`` register over the unix socket
+``/run/rkt/metadata-svc.sock`` (``$RKT_METADATA_SOCKET`` names another, for this verb and for
+``rkt run`` alike) and read their metadata on the TCP port. Under systemd socket activation
+(``LISTEN_FDS``; dist/rkt-metadata.socket) a handed-over unix socket is the registration one
+and TCP ones take the pods' requests; what is not handed over is opened here, as rkt did.
+``--listen-address`` is this runtime's addition: rkt listened on every IPv4 address, which
+stays the default; a pod network's gateway (e.g. 172.16.28.1 for ``default``) keeps the
+service off the host's other interfaces. Each request is logged on stderr, tokens left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import socket
+import sys
+import threading
+from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rkt.config import Config
+
+PORT = 18112  # rkt's common.MetadataServicePort; rkt.metadata.client.PORT, without its imports
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add("--listen-port", type=int, default=PORT, help="listen port")
+    add(
+        "--listen-address",
+        default="0.0.0.0",
+        help="the address pods reach the service on (default: every IPv4 address, as rkt)",
+    )
+
+
+def _log(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    from rkt.activation import listen_sockets
+    from rkt.errors import ServiceError
+    from rkt.metadata.client import socket_path
+    from rkt.metadata.registry import Registry
+    from rkt.metadata.server import MetadataService, bind_tcp, bind_unix
+
+    if not 0 < args.listen_port < 65536:
+        raise ServiceError(f"--listen-port={args.listen_port}: expected 1 to 65535")
+    handed = listen_sockets()
+    registration = [s for s in handed if s.family == socket.AF_UNIX]
+    public = [s for s in handed if s.family in (socket.AF_INET, socket.AF_INET6)]
+    made = []
+    try:
+        if not registration:
+            path = socket_path()
+            registration = [bind_unix(path)]
+            made.append(path)  # ours to remove; systemd's (RemoveOnStop=) is not
+        if not public:
+            public = [bind_tcp(args.listen_address, args.listen_port)]
+        service = MetadataService(Registry(), public, registration, _log)
+        stop = threading.Event()
+
+        def request_stop(_signum: int, _frame: FrameType | None) -> None:
+            stop.set()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, request_stop)
+        service.start()
+        where = ", ".join([*service.public_addresses(), *(s.describe() for s in registration)])
+        _log(f"metadata service running on {where}")
+        while not stop.wait(1.0):
+            pass
+        _log("metadata service exiting")
+        service.stop()
+    finally:
+        import contextlib
+        import os
+
+        for path in made:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    return 0
