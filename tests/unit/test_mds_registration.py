@@ -15,7 +15,7 @@ from rkt.net.files import CACHE_DIR
 from rkt.net.result import parse_result
 from rkt.stage0.options import RunFlags, StageOptions, apply_run_flags
 from rkt.stage0.registration import _identity, check_network, wanted
-from rkt.stage1.load import OPTIONS_FILE, LoadError, load
+from rkt.stage1.planner.load import OPTIONS_FILE, LoadError, load
 from tests.unit.test_net_files import PTP, UUID, pod_dir
 
 

@@ -6,7 +6,8 @@ pods by their addresses and ``AC_METADATA_URL`` names the pod's gateway, and bot
 only after the CNI ADDs. The URL is written into ``stage1/options.json`` (``metadata_url``),
 which stage1 reads when it plans the apps' environment; a pod that asks for registration
 (top-level ``"mds_register": true``) is planned only once its networks are up for that reason
-(:mod:`rkt.stage1.load`). The pod's end unregisters it (:func:`rkt.metadata.client.unregister`).
+(:mod:`rkt.stage1.planner.load`). The pod's end unregisters it
+(:func:`rkt.metadata.client.unregister`).
 """
 
 from __future__ import annotations

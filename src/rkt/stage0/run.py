@@ -134,11 +134,11 @@ def _run_here(
         netns.create(pod.path / NETNS)
         setup = partial(_setup_network, pod, registration)
     elif registration:
-        setup = partial(_register, pod, registration)
+        _register(pod, registration)  # its address is the host's: nothing to wait for
     os.environ[LOCK_FD_ENV] = str(pod.fd)
     entry = importlib.import_module(STAGE1_RUN)
     command = stage1_command(pod.path, debug=debug, interactive=interactive)
-    teardown = teardown_command(pod, debug=debug) if setup is not None else None
+    teardown = teardown_command(pod, debug=debug) if network or registration else None
     code: int = entry.main(command[3:], network=setup, teardown=teardown)
     return code
 
