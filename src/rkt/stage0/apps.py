@@ -28,7 +28,8 @@ from appc.schema.resource import CPU, MEMORY, Resource
 from rkt.errors import ConfigError
 from rkt.linux import capability
 
-#: Per-app flags → whether they take a value (``--readonly-rootfs`` is a boolean).
+#: Per-app flags → whether they take a value (rkt's ``--readonly-rootfs`` takes one too). The
+#: CLI declares its flags from this table (rkt.cli.prepare).
 APP_FLAGS: Mapping[str, bool] = {
     "--signature": True,
     "--exec": True,
@@ -39,7 +40,7 @@ APP_FLAGS: Mapping[str, bool] = {
     "--working-dir": True,
     "--environment": True,
     "--mount": True,
-    "--readonly-rootfs": False,
+    "--readonly-rootfs": True,
     "--annotation": True,
     "--user-annotation": True,
     "--user-label": True,
@@ -50,7 +51,11 @@ APP_FLAGS: Mapping[str, bool] = {
     "--caps-retain": True,
     "--caps-remove": True,
     "--seccomp": True,
+    # rkt's deprecated spellings of --caps-retain and --caps-remove
+    "--cap-retain": True,
+    "--cap-remove": True,
 }
+_ALIASES = {"--cap-retain": "--caps-retain", "--cap-remove": "--caps-remove"}
 
 #: The isolator flags → the isolator names a flag's isolator replaces in the image's app
 #: (rkt's prepareIsolators: a capability or seccomp flag replaces both sets of its kind).
@@ -66,19 +71,13 @@ ISOLATOR_FLAGS: Mapping[str, tuple[str, ...]] = {
 #: rkt's --memory refuses less than 4 KiB (most likely ``16m``, milli-bytes, for ``16M``).
 MIN_MEMORY = 4096
 
-#: rkt's per-app flags we do not take (I/O modes); refused by name rather than as "unknown".
-UNSUPPORTED_APP_FLAGS = frozenset(
-    {
-        "--cap-retain",
-        "--cap-remove",
-        "--stdin",
-        "--stdout",
-        "--stderr",
-    }
-)
+#: rkt's per-app flags we do not take (the I/O modes of its "attach" experiment); refused by
+#: name rather than as "unknown".
+UNSUPPORTED_APP_FLAGS = frozenset({"--stdin", "--stdout", "--stderr"})
 
-_TRUE = frozenset({"1", "t", "true", "TRUE", "True"})
-_FALSE = frozenset({"0", "f", "false", "FALSE", "False"})
+#: strconv.ParseBool's spellings.
+_TRUE = frozenset({"1", "t", "T", "true", "TRUE", "True"})
+_FALSE = frozenset({"0", "f", "F", "false", "FALSE", "False"})
 
 
 class AppArgs(msgspec.Struct):
@@ -150,6 +149,7 @@ def parse_apps(words: Sequence[str], pod_flags: Mapping[str, bool]) -> AppList:
                 value, index = words[index], index + 1
             if not result.apps:
                 raise ConfigError(f"{name} must follow an image")
+            name = _ALIASES.get(name, name)
             _apply(result.apps[-1], name, value if has_value or APP_FLAGS[name] else "true")
         elif name in pod_flags:
             result.pod_words.append(word)

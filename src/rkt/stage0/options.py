@@ -46,6 +46,8 @@ class StageOptions(msgspec.Struct, frozen=True):
     #: the stage1 flavor, "" for the default; recorded as the top-level "stage1" key only when
     #: set, and read back by rkt.stage1.fly.flavor
     stage1_flavor: str = ""
+    #: ``--ipc=parent``: the pod stays in the host's IPC namespace
+    host_ipc: bool = False
 
     def to_json(self, uuid: str) -> bytes:
         """The document; the hostname defaults to rkt's ``rkt-<uuid>``."""
@@ -65,6 +67,8 @@ class StageOptions(msgspec.Struct, frozen=True):
             "insecure_seccomp": self.insecure_seccomp,
             "insecure_capabilities": self.insecure_capabilities,
         }
+        if self.host_ipc:
+            options["host_ipc"] = True
         document = {
             "version": VERSION,
             "options": options,
@@ -91,6 +95,7 @@ class RunFlags(msgspec.Struct, frozen=True):
     dns_domain: str = ""
     hosts_entries: tuple[tuple[str, tuple[str, ...]], ...] = ()
     hostname: str = ""
+    host_ipc: bool = False
 
 
 def apply_run_flags(document: dict[str, Any], flags: RunFlags) -> dict[str, Any]:
@@ -107,6 +112,9 @@ def apply_run_flags(document: dict[str, Any], flags: RunFlags) -> dict[str, Any]
     )
     if flags.hostname:
         options["hostname"] = flags.hostname
+    options.pop("host_ipc", None)
+    if flags.host_ipc:
+        options["host_ipc"] = True
     updated = {**document, "options": options, "net": flags.net}
     if host or none:
         updated.pop("netns", None)
