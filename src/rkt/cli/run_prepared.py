@@ -3,6 +3,7 @@ stage1's status (the app's, or 254 for stage1's own failures)."""
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -59,4 +60,9 @@ def _run(args: Namespace, config: Config, primer: MovePrimer) -> int:
         interactive=args.interactive,
         flags=flags,
         config_dirs=config.dirs,
+        warn=_warn,
     )
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"run-prepared: warning: {message}\n")

@@ -28,7 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from rkt.errors import ConfigError, PodError
+from rkt.errors import PodError
 from rkt.linux import tty
 from rkt.pod import layout
 from rkt.pod.pod import Pod
@@ -44,9 +44,11 @@ if TYPE_CHECKING:
 
 STAGE1_RUN = "rkt.stage1.run"
 LOCK_FD_ENV = "RKT_LOCK_FD"
-#: Signals that stage0 passes on to stage1, which stops the pod in order. SIGINT from a
-#: terminal reaches stage1 directly (same process group), so stage0 only ignores it.
-_FORWARDED = (signal.SIGTERM, signal.SIGHUP)
+#: Signals that stage0 passes on to stage1, which stops the pod in order (a second SIGTERM or
+#: SIGINT kills its apps: rkt.stage1.supervisor). stage1 runs in a process group of its own,
+#: so that a terminal's ^C (sent to the foreground group) reaches it once, through us, as a
+#: SIGINT sent to rkt's pid alone does (Nomad's executor stops tasks that way).
+_FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 #: Ignored while an interactive pod runs: its app has the terminal, whose ^Z (or a background
 #: read or write before the app has taken it) must not stop us (rkt.linux.tty).
 _TERMINAL_STOPS = (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
@@ -71,18 +73,22 @@ def run_prepared(
     interactive: bool = False,
     flags: RunFlags | None = None,
     config_dirs: ConfigDirs | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> int:
     """Run the prepared pod ``uuid`` (a prefix is enough) and return stage1's exit status.
 
     ``flags``: ``rkt run-prepared``'s run-time flags, which replace prepare's (no network, no
-    DNS or hosts entries, the default hostname); ``config_dirs`` finds their networks."""
+    DNS or hosts entries, the default hostname); ``config_dirs`` finds their networks;
+    ``warn`` is told what of the prepared pod is dropped (its port forwards without a
+    network)."""
     with Pod.load(pods, uuid) as pod:
         if pod.state is not PodState.PREPARED:
             raise PodError(f"pod {pod.uuid} is not prepared", hint=f"it is {pod.state}")
         module = _run_module(pod)
         update = None
         if flags is not None and module == STAGE1_RUN:
-            update = _run_flags_update(pod, flags, config_dirs)  # ConfigError before any change
+            # ConfigError before any change
+            update = _run_flags_update(pod, flags, config_dirs, warn or (lambda _: None))
         pod.to_run()
         if update is not None:
             update()
@@ -107,10 +113,11 @@ def run_prepared(
 
 
 def _run_flags_update(
-    pod: Pod, flags: RunFlags, config_dirs: ConfigDirs | None
+    pod: Pod, flags: RunFlags, config_dirs: ConfigDirs | None, warn: Callable[[str], None]
 ) -> Callable[[], None]:
-    """Check ``flags`` against the prepared pod (its networks exist, its ``--port`` forwards
-    have a network to go to); the function that writes them into the pod once it is ours."""
+    """Check ``flags`` against the prepared pod (its networks exist); the function that writes
+    them into the pod once it is ours. Port forwards without a network of the pod's own
+    (``--net=none`` or ``host``) are dropped with a warning, as rkt ran such pods."""
     import json
 
     from appc.schema.pod import PodManifest
@@ -128,10 +135,10 @@ def _run_flags_update(
 
         _, networks = select(config_dirs or ConfigDirs(), flags.net)
     if manifest.ports and not networks:
-        raise ConfigError(
-            f"--net={flags.net}: the pod forwards ports "
-            f"({', '.join(p.name for p in manifest.ports)}) and needs a network of its own",
-            hint="run it with --net=default or a network from net.d",
+        warn(
+            f"--net={flags.net}: the pod's port forwards "
+            f"({', '.join(p.name for p in manifest.ports)}) are dropped: they need a network "
+            "of the pod's own (--net=default or a network from net.d)"
         )
 
     def update() -> None:
@@ -209,7 +216,8 @@ class _Forked:
             code = 254
             try:
                 os.environ[LOCK_FD_ENV] = str(fd)
-                for sig in (*_FORWARDED, signal.SIGINT):
+                os.setpgid(0, 0)
+                for sig in _FORWARDED:
                     signal.signal(sig, signal.SIG_DFL)
                 entry = importlib.import_module(module)
                 if ready is not None:
@@ -263,9 +271,7 @@ def _spawn(
     the pod's networks up once stage1 has been forked, which waits for them (see _Forked)."""
     fd = pod.fd
     command = stage1_command(pod.path, debug=debug, interactive=interactive, module=module)
-    previous = {
-        sig: signal.getsignal(sig) for sig in (*_FORWARDED, signal.SIGINT, *_TERMINAL_STOPS)
-    }
+    previous = {sig: signal.getsignal(sig) for sig in (*_FORWARDED, *_TERMINAL_STOPS)}
     # The terminal's foreground group before the app makes itself the foreground (rkt.linux.tty).
     foreground = tty.foreground_group(0) if interactive else None
     child: _Forked | subprocess.Popen[bytes]
@@ -285,7 +291,7 @@ def _spawn(
         env[LOCK_FD_ENV] = str(fd)
         try:
             # pass_fds keeps the descriptor's number and makes it inheritable in the child only.
-            child = subprocess.Popen(command, env=env, pass_fds=(fd,))
+            child = subprocess.Popen(command, env=env, pass_fds=(fd,), process_group=0)
         except OSError as err:
             raise PodError(f"cannot start stage1 ({command[0]}): {err.strerror}") from err
 
@@ -299,7 +305,6 @@ def _spawn(
         if main_thread:
             for sig in _FORWARDED:
                 signal.signal(sig, forward)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
             for sig in _TERMINAL_STOPS if interactive else ():
                 signal.signal(sig, signal.SIG_IGN)
         if network is not None and ready is not None and isinstance(child, _Forked):

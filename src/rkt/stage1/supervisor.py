@@ -3,7 +3,10 @@
 Single-threaded and without a SIGCHLD handler: the loop blocks in wait(2), and signal handlers
 run between bytecodes while it waits (PEP 475 restarts the wait). PID 1 of a pid namespace only
 receives the signals it has handlers for, so SIGTERM, SIGINT and SIGHUP are handled here and
-passed on to the apps; SIGTERM and SIGINT also arm a timer after which the apps get SIGKILL.
+passed on to the apps; SIGTERM and SIGINT also arm a timer after which the apps get SIGKILL,
+and a second one of them (an impatient user's second ^C, an operator's second stop) kills
+them at once. Each reaches us once: stage0 alone gets a terminal's ^C (stage1 runs in a
+process group of its own) and passes it on.
 
 The supervisor never pivots: it stays in the pod's mount namespace with the host's root, so it
 is the only runtime process the apps can see, and it is not dumpable (SECURITY.md 9).
@@ -102,10 +105,16 @@ class Supervisor:
     # --- signals ----------------------------------------------------------------------------
 
     def _forward(self, signum: int, frame: FrameType | None) -> None:
-        if signum in (signal.SIGTERM, signal.SIGINT) and not self.stopping:
+        now = time.monotonic()
+        if signum in (signal.SIGTERM, signal.SIGINT) and self.stopping:
+            # A second stop: no more waiting for the apps.
+            self.stop_deadline = now
+            self._on_alarm(signal.SIGALRM, None)
+            return
+        if signum in (signal.SIGTERM, signal.SIGINT):
             self.stopping = True
             self.stop_signal = signum
-            self.stop_deadline = time.monotonic() + STOP_TIMEOUT
+            self.stop_deadline = now + STOP_TIMEOUT
             self._arm()
         self._signal_apps(signum)
 
@@ -163,8 +172,8 @@ class Supervisor:
             pid, report = fork_app(app, cgroup_procs=self._cgroup_procs(app.name))
             # Known before it has exec'ed: a stop during its pre-start handler reaches it.
             self.running[pid] = app.name
-            if self.stopping:  # A stop arrived before this app was forked.
-                os.kill(pid, signal.SIGTERM)
+            if self.stopping:  # A stop arrived before this app was forked: the same stop.
+                os.kill(pid, self.stop_signal or signal.SIGTERM)
             try:
                 wait_started(pid, report)
             except ExecutorError:
