@@ -12,6 +12,9 @@ packages=(
     tar xz-utils bzip2 curl   # peers for the archive tests and benchmarks
     containernetworking-plugins iptables iproute2  # real CNI plugins for the network tests
     libseccomp2               # seccomp filters, through the pyseccomp binding
+    golang-go golang-github-spf13-pflag-dev  # Go's own flag parsing and Nomad's driver calls,
+                                             # replayed against rkt (tests only)
+    zsh bash-completion       # the completion scripts, loaded by the shells they are for
 )
 missing=()
 for pkg in "${packages[@]}"; do
