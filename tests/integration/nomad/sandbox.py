@@ -33,8 +33,8 @@ def _isolate(work: Path) -> None:
     _mount("-t", "tmpfs", "-o", "mode=0755", "tmpfs", "/var/lib")
     for upper in ("etc-upper", "etc-work"):
         (work / upper).mkdir(exist_ok=True)
-    _mount("-t", "overlay", "overlay", "-o",
-           f"lowerdir=/etc,upperdir={work / 'etc-upper'},workdir={work / 'etc-work'}", "/etc")  # fmt: skip
+    layers = f"lowerdir=/etc,upperdir={work / 'etc-upper'},workdir={work / 'etc-work'}"
+    _mount("-t", "overlay", "overlay", "-o", layers, "/etc")
     os.makedirs("/run/rkt", exist_ok=True)
     _mount("-t", "tmpfs", "-o", "mode=0755", "tmpfs", "/run/rkt")
 
