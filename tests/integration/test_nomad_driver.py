@@ -86,7 +86,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copy(aci, image_path)
     signer.sign_file(image_path)
     signer.write_public_key(www / "pubkeys.asc")
-    template = f"https://127.0.0.1/{{name}}-{{version}}-{{os}}-{{arch}}.{{ext}}"
+    template = "https://127.0.0.1/{name}-{version}-{os}-{arch}.{ext}"
     (www / "nomad@discovery").write_text(
         "<html><head>"
         f'<meta name="ac-discovery" content="{PREFIX} {template}">'
@@ -150,7 +150,7 @@ def _free_port() -> int:
         ("default", "SIGTERM", True),
         ("none", "SIGINT", True),
         ("none", "SIGTERM", False),
-    ],  # fmt: skip
+    ],
 )
 def test_the_nomad_driver_runs_and_stops_a_task(
     replay: Path, work: Path, task_dir: Path, net: str, kill_signal: str, cpu_milli: bool
