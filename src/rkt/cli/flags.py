@@ -203,43 +203,51 @@ class ListFlag(Flag):
 
 
 def _csv_fields(text: str) -> list[str]:
-    """One line of Go's encoding/csv, as pflag's stringSlice reads a value: fields split on
-    commas, double quotes around a field allowed (``""`` inside stands for one quote)."""
-    if '"' not in text:
-        return text.split(",")
+    """The first record of Go's encoding/csv over ``text``, as pflag's stringSlice reads a
+    value: fields split on commas, a field may be quoted (``""`` inside is one quote); a
+    stray quote is an error, and a newline ends the record. An empty value is no values, as
+    current pflag reads it (the 2016 one rkt vendored refused it; rkt had no such flag)."""
+    if text == "":
+        return []
+    text = text.replace("\r\n", "\n")
     fields: list[str] = []
-    field: list[str] = []
-    quoted = False
     index = 0
-    while index < len(text):
-        ch = text[index]
-        if quoted:
-            if ch == '"' and text[index + 1 : index + 2] == '"':
-                field.append('"')
-                index += 1
-            elif ch == '"':
-                quoted = False
-            else:
-                field.append(ch)
-        elif ch == ",":
-            fields.append("".join(field))
-            field = []
-        elif ch == '"' and not field:
-            quoted = True
-        elif ch == '"':
-            raise ValueError(
-                f'parse error on line 1, column {index + 1}: bare " in non-quoted-field'
-            )
-        else:
-            field.append(ch)
+    while True:
+        if text[index : index + 1] != '"':
+            end = len(text)
+            for stop in (",", "\n"):
+                found = text.find(stop, index)
+                if found != -1:
+                    end = min(end, found)
+            field = text[index:end]
+            if '"' in field:
+                raise ValueError('parse error: bare " in non-quoted-field')
+            fields.append(field)
+            if end == len(text) or text[end] == "\n":
+                return fields
+            index = end + 1
+            continue
+        field_chars: list[str] = []
         index += 1
-    if quoted:
-        column = len(text) + 1
-        raise ValueError(
-            f'parse error on line 1, column {column}: extraneous or missing " in field'
-        )
-    fields.append("".join(field))
-    return fields
+        while True:
+            if index >= len(text):
+                raise ValueError('parse error: extraneous or missing " in quoted-field')
+            ch = text[index]
+            if ch != '"':
+                field_chars.append(ch)
+                index += 1
+            elif text[index + 1 : index + 2] == '"':
+                field_chars.append('"')
+                index += 2
+            else:
+                index += 1
+                break
+        fields.append("".join(field_chars))
+        if index >= len(text) or text[index] == "\n":
+            return fields
+        if text[index] != ",":
+            raise ValueError('parse error: extraneous or missing " in quoted-field')
+        index += 1
 
 
 #: What shell completion offers for an argument, by its name (:class:`Positional`'s

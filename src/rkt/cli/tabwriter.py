@@ -15,6 +15,10 @@ PADDING = 1
 def tabwrite(text: str) -> str:
     """``text`` as rkt's tabwriter would have written it."""
     lines = [line.split("\t") for line in text.split("\n")]
+    if len(lines[-1]) > 1 and lines[-1][-1] == "":
+        # Text that ends in a tab: Go's Flush ends an empty last cell only at a newline, so
+        # the tab-terminated cell before it is the line's last, and gets no padding.
+        lines[-1].pop()
     out: list[str] = []
     _format(lines, 0, len(lines), [], out)
     return "\n".join(out)
