@@ -17,11 +17,10 @@ order help pages list them in.
 from __future__ import annotations
 
 import importlib
-import os
-from collections.abc import Callable
 from types import ModuleType
 
-from rkt.cli.flags import BoolFlag, Flag, FlagSet, go_quote
+from rkt.cli.flag_types import abs_dir, option_list
+from rkt.cli.flags import BoolFlag, Flag, FlagSet
 
 #: The version of rkt whose command line this is, which ``rkt version`` reports so that
 #: integrations checking for rkt (Nomad's driver requires >= 1.27.0) accept this runtime.
@@ -123,30 +122,6 @@ def entry(path: tuple[str, ...]) -> Entry:
         if candidate.path == path:
             return candidate
     raise KeyError(path)
-
-
-def abs_dir(text: str) -> str:
-    """rkt's absDir: refuse an empty path (a store in the current directory by mistake),
-    make the others absolute."""
-    if text == "":
-        raise ValueError('"" is not a valid directory')
-    return os.path.abspath(text)
-
-
-def option_list(allowed: tuple[str, ...]) -> Callable[[str], str]:
-    """rkt's OptionList: comma-separated, case-insensitive, each word allowed and given once."""
-
-    def check(text: str) -> str:
-        seen: list[str] = []
-        for word in text.lower().split(",") if text else []:
-            if word not in allowed:
-                raise ValueError(f"unknown option {go_quote(word)}")
-            if word in seen:
-                raise ValueError(f"duplicated option {go_quote(word)}")
-            seen.append(word)
-        return ",".join(seen)
-
-    return check
 
 
 def add_global_flags(flags: FlagSet) -> None:

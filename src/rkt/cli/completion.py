@@ -77,9 +77,10 @@ def bash_script() -> str:
     values: dict[str, str] = {}
     arguments: dict[str, str] = {}
     for command in all_commands():
-        key = " ".join(command.path)
+        # Keys are command paths from "rkt" (bash's associative arrays take no empty key).
+        key = " ".join(("rkt", *command.path))
         if command.path:
-            parent = " ".join(command.path[:-1])
+            parent = " ".join(("rkt", *command.path[:-1]))
             if not command.entry.hidden:
                 subs.setdefault(parent, []).append(command.name)
         words = []
@@ -140,7 +141,7 @@ __rkt_takes_value() {
 
 _rkt() {
     local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
-    local path="" i w skip=0 args=0
+    local path="rkt" i w skip=0 args=0
     for ((i = 1; i < COMP_CWORD; i++)); do
         w="${COMP_WORDS[i]}"
         if ((skip)); then skip=0; continue; fi
@@ -150,7 +151,7 @@ _rkt() {
             -*) continue ;;
         esac
         if ((args == 0)) && [[ " ${__rkt_subs[$path]} " == *" $w "* ]]; then
-            path="${path:+$path }$w"
+            path="$path $w"
         else
             args=$((args + 1))
         fi

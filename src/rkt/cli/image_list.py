@@ -46,7 +46,7 @@ DESCRIPTION = "Lists the images in the store; --fields, --sort and --order choos
 
 
 def _options(allowed: tuple[str, ...]) -> Any:
-    from rkt.cli.commands import option_list
+    from rkt.cli.flag_types import option_list
 
     check = option_list(allowed)
     return lambda text: check(text).split(",") if text else []
@@ -59,8 +59,8 @@ def _order(text: str) -> str:
 
 
 def add_arguments(flags: FlagSet) -> None:
+    from rkt.cli.flag_types import add_format_flag
     from rkt.cli.flags import Flag
-    from rkt.cli.pod_list import add_format_flag
 
     quoted = ", ".join(f'"{f}"' for f in FIELDS)
     flags.add(Flag("fields", f"comma-separated list of the fields to show: {quoted}",

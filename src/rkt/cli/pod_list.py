@@ -29,24 +29,11 @@ _GO_ZERO_FULL = "0001-01-01 00:00:00 +0000 UTC"
 
 USE = "list"
 DESCRIPTION = "Lists the pods, one line per app, or as JSON with --format."
-FORMATS = ("", "json", "json-pretty")
-
-
-def _format(text: str) -> str:
-    if text not in FORMATS:
-        raise ValueError(f"Invalid format option: {text}")
-    return text
-
-
-def add_format_flag(flags: FlagSet) -> None:
-    """rkt's outputFormat flag: "" (a table or key=value lines), json or json-pretty."""
-    from rkt.cli.flags import Flag
-
-    flags.add(Flag("format", "the output format: 'json' or 'json-pretty'; empty for text", "",
-                   type_name="outputFormat", check=_format, choices=FORMATS[1:]))  # fmt: skip
 
 
 def add_arguments(flags: FlagSet) -> None:
+    from rkt.cli.flag_types import add_format_flag
+
     flags.add_bool("no-legend", False, "leave out the header line")
     flags.add_bool("full", False, "print whole UUIDs and image IDs, and exact times")
     add_format_flag(flags)

@@ -59,7 +59,7 @@ for its apps to have started."""
 
 
 def add_arguments(flags: FlagSet) -> None:
-    from rkt.cli.pod_list import add_format_flag
+    from rkt.cli.flag_types import add_format_flag
 
     flags.add_string(
         "wait", "false", "wait for the pod to exit (a boolean or a duration)", no_opt="true"

@@ -129,7 +129,7 @@ def _must_follow_an_image(name: str) -> Callable[[str], str]:
 def add_pod_flags(flags: FlagSet, *, run: bool) -> None:
     """The flags of rkt prepare (``run=False``) or rkt run: the pod's, and the per-app ones."""
     from rkt.cli.flags import BoolFlag, Flag, ListFlag
-    from rkt.stage0.apps import APP_FLAGS
+    from rkt.stage0.app_flags import APP_FLAGS
 
     add = flags.add
     for name, (type_name, usage) in _STAGE1.items():
@@ -283,7 +283,7 @@ def add_run_time_flags(flags: FlagSet) -> None:
             "ipc",
             "the pod's IPC namespace: auto, private or parent (the host's)",
             "",
-            check=_choice("--ipc", IPC_MODES),
+            check=_choice("--ipc", ("", *IPC_MODES)),
             choices=IPC_MODES,
         )
     )
@@ -329,6 +329,8 @@ def parse_command(args: Namespace, *, run: bool) -> AppList:
             flags.parse(apps.pod_words, args)
         except UsageError as err:
             raise ConfigError(str(err)) from None
+    for name in dict.fromkeys(apps.deprecated):
+        args.warnings.append(f"Flag {name} has been deprecated, {_DEPRECATED_APP_FLAGS[name]}")
     for warning in args.warnings:
         sys.stderr.write(warning + "\n")
     args.warnings.clear()

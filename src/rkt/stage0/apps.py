@@ -27,34 +27,8 @@ from appc.schema.pod import Mount
 from appc.schema.resource import CPU, MEMORY, Resource
 from rkt.errors import ConfigError
 from rkt.linux import capability
+from rkt.stage0.app_flags import APP_FLAGS
 
-#: Per-app flags → whether they take a value (rkt's ``--readonly-rootfs`` takes one too). The
-#: CLI declares its flags from this table (rkt.cli.prepare).
-APP_FLAGS: Mapping[str, bool] = {
-    "--signature": True,
-    "--exec": True,
-    "--name": True,
-    "--user": True,
-    "--group": True,
-    "--supplementary-gids": True,
-    "--working-dir": True,
-    "--environment": True,
-    "--mount": True,
-    "--readonly-rootfs": True,
-    "--annotation": True,
-    "--user-annotation": True,
-    "--user-label": True,
-    "--memory": True,
-    "--cpu": True,
-    "--cpu-shares": True,
-    "--oom-score-adj": True,
-    "--caps-retain": True,
-    "--caps-remove": True,
-    "--seccomp": True,
-    # rkt's deprecated spellings of --caps-retain and --caps-remove
-    "--cap-retain": True,
-    "--cap-remove": True,
-}
 _ALIASES = {"--cap-retain": "--caps-retain", "--cap-remove": "--caps-remove"}
 
 #: The isolator flags → the isolator names a flag's isolator replaces in the image's app
@@ -106,6 +80,8 @@ class AppList(msgspec.Struct):
     apps: list[AppArgs] = msgspec.field(default_factory=list)
     #: pod-level flag words found among the images, in order, for the caller to parse
     pod_words: list[str] = msgspec.field(default_factory=list)
+    #: deprecated spellings used (rkt's --cap-retain, --cap-remove), for the caller to warn
+    deprecated: list[str] = msgspec.field(default_factory=list)
 
 
 def parse_apps(words: Sequence[str], pod_flags: Mapping[str, bool]) -> AppList:
@@ -149,7 +125,9 @@ def parse_apps(words: Sequence[str], pod_flags: Mapping[str, bool]) -> AppList:
                 value, index = words[index], index + 1
             if not result.apps:
                 raise ConfigError(f"{name} must follow an image")
-            name = _ALIASES.get(name, name)
+            if name in _ALIASES:
+                result.deprecated.append(name)
+                name = _ALIASES[name]
             _apply(result.apps[-1], name, value if has_value or APP_FLAGS[name] else "true")
         elif name in pod_flags:
             result.pod_words.append(word)
