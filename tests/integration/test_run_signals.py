@@ -107,11 +107,11 @@ def test_a_signal_to_rkt_stops_the_pod(
 
 
 def test_a_second_signal_kills_the_apps(data: Path, base: Path, tmp_path: Path) -> None:
-    """The app ignores SIGTERM (it records each one in a volume): the first stops nothing
-    before the supervisor's 10 s, the second kills it at once."""
+    """The app ignores SIGTERM (it records each one in a volume, taking its time): the first
+    stops nothing before the supervisor's 10 s, the second kills it at once."""
     log = tmp_path / "log"
     log.mkdir()
-    script = "trap 'echo term >> /log/signals' TERM; while :; do sleep 0.05; done"
+    script = "trap 'sleep 0.5; echo term >> /log/signals' TERM; while :; do sleep 0.05; done"
     image = _image(base, tmp_path, script)
     uuid_file = tmp_path / "uuid"
     proc = _start(data, [
@@ -128,7 +128,7 @@ def test_a_second_signal_kills_the_apps(data: Path, base: Path, tmp_path: Path) 
 
 def test_ctrl_c_on_a_terminal_reaches_the_app_once(data: Path, base: Path, tmp_path: Path) -> None:
     """rkt run (not --interactive) in the foreground of a terminal: ^C goes to its process
-    group, which stage1 is not in, and reaches the app once, through rkt."""
+    group (rkt, stage1 and the pod's PID 1) and reaches the app once."""
     log = tmp_path / "log"
     log.mkdir()
     script = "trap 'echo int >> /log/signals; exit 3' INT; while :; do sleep 0.05; done"

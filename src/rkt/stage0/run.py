@@ -45,9 +45,10 @@ if TYPE_CHECKING:
 STAGE1_RUN = "rkt.stage1.run"
 LOCK_FD_ENV = "RKT_LOCK_FD"
 #: Signals that stage0 passes on to stage1, which stops the pod in order (a second SIGTERM or
-#: SIGINT kills its apps: rkt.stage1.supervisor). stage1 runs in a process group of its own,
-#: so that a terminal's ^C (sent to the foreground group) reaches it once, through us, as a
-#: SIGINT sent to rkt's pid alone does (Nomad's executor stops tasks that way).
+#: SIGINT kills its apps: rkt.stage1.supervisor). A SIGINT sent to rkt's pid alone (Nomad's
+#: executor stops tasks that way) must reach the pod as SIGTERM does; a terminal's ^C reaches
+#: stage1 too, directly (same process group), and the pod's PID 1 takes the copies that
+#: arrive together as one stop.
 _FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 #: Ignored while an interactive pod runs: its app has the terminal, whose ^Z (or a background
 #: read or write before the app has taken it) must not stop us (rkt.linux.tty).
@@ -216,7 +217,6 @@ class _Forked:
             code = 254
             try:
                 os.environ[LOCK_FD_ENV] = str(fd)
-                os.setpgid(0, 0)
                 for sig in _FORWARDED:
                     signal.signal(sig, signal.SIG_DFL)
                 entry = importlib.import_module(module)
@@ -291,7 +291,7 @@ def _spawn(
         env[LOCK_FD_ENV] = str(fd)
         try:
             # pass_fds keeps the descriptor's number and makes it inheritable in the child only.
-            child = subprocess.Popen(command, env=env, pass_fds=(fd,), process_group=0)
+            child = subprocess.Popen(command, env=env, pass_fds=(fd,))
         except OSError as err:
             raise PodError(f"cannot start stage1 ({command[0]}): {err.strerror}") from err
 

@@ -5,8 +5,8 @@ run between bytecodes while it waits (PEP 475 restarts the wait). PID 1 of a pid
 receives the signals it has handlers for, so SIGTERM, SIGINT and SIGHUP are handled here and
 passed on to the apps; SIGTERM and SIGINT also arm a timer after which the apps get SIGKILL,
 and a second one of them (an impatient user's second ^C, an operator's second stop) kills
-them at once. Each reaches us once: stage0 alone gets a terminal's ^C (stage1 runs in a
-process group of its own) and passes it on.
+them at once. Copies of one stop that arrive within ``REPEAT_WINDOW`` of it are that stop: a
+terminal's ^C reaches us directly and through stage0 and stage1, which pass it on.
 
 The supervisor never pivots: it stays in the pod's mount namespace with the host's root, so it
 is the only runtime process the apps can see, and it is not dumpable (SECURITY.md 9).
@@ -51,6 +51,8 @@ from rkt.stage1.plan import PodPlan
 
 #: Seconds between the SIGTERM of a stop and the SIGKILL of what is left.
 STOP_TIMEOUT = 10
+#: Seconds within which a repeated SIGTERM/SIGINT is the same stop (see above).
+REPEAT_WINDOW = 0.2
 #: Seconds a post-stop handler may run before it gets SIGKILL.
 POST_STOP_TIMEOUT = 10
 #: What /proc/1/comm says inside the pod, instead of the interpreter's name.
@@ -80,8 +82,9 @@ class Supervisor:
         self.running: dict[int, str] = {}
         self.exits: list[tuple[str, int]] = []
         self.stopping = False
-        #: the signal of the stop (SIGTERM or SIGINT), once one came
+        #: the signal of the stop (SIGTERM or SIGINT), once one came, and when
         self.stop_signal = 0
+        self.stop_started = 0.0
         self.aborting = False
         #: Running post-stop handlers: pid -> (app, the app's status, SIGKILL deadline).
         self.post_stops: dict[int, tuple[str, int, float]] = {}
@@ -107,13 +110,15 @@ class Supervisor:
     def _forward(self, signum: int, frame: FrameType | None) -> None:
         now = time.monotonic()
         if signum in (signal.SIGTERM, signal.SIGINT) and self.stopping:
-            # A second stop: no more waiting for the apps.
-            self.stop_deadline = now
-            self._on_alarm(signal.SIGALRM, None)
+            if now - self.stop_started >= REPEAT_WINDOW:
+                # A second stop: no more waiting for the apps.
+                self.stop_deadline = now
+                self._on_alarm(signal.SIGALRM, None)
             return
         if signum in (signal.SIGTERM, signal.SIGINT):
             self.stopping = True
             self.stop_signal = signum
+            self.stop_started = now
             self.stop_deadline = now + STOP_TIMEOUT
             self._arm()
         self._signal_apps(signum)
