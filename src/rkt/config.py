@@ -75,22 +75,27 @@ class Config(msgspec.Struct, frozen=True):
 
 def _config_files(dirs: ConfigDirs, kind: str) -> Iterator[tuple[Path, dict[str, Any]]]:
     for directory in dirs.in_order():
-        folder = directory / f"{kind}.d"
+        yield from config_files_in(directory, kind)
+
+
+def config_files_in(directory: Path, kind: str) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """The JSON documents in ``<directory>/<kind>.d``, by file name."""
+    folder = directory / f"{kind}.d"
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise ConfigError(f"{folder}: cannot list: {err.strerror}") from err
+    for name in names:
+        path = folder / name
         try:
-            names = sorted(n for n in os.listdir(folder) if n.endswith(".json"))
-        except FileNotFoundError:
-            continue
-        except OSError as err:
-            raise ConfigError(f"{folder}: cannot list: {err.strerror}") from err
-        for name in names:
-            path = folder / name
-            try:
-                doc = json.loads(path.read_bytes())
-            except (OSError, ValueError) as err:
-                raise ConfigError(f"{path}: cannot read configuration: {err}") from err
-            if not isinstance(doc, dict):
-                raise ConfigError(f"{path}: expected a JSON object")
-            yield path, doc
+            doc = json.loads(path.read_bytes())
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"{path}: cannot read configuration: {err}") from err
+        if not isinstance(doc, dict):
+            raise ConfigError(f"{path}: expected a JSON object")
+        yield path, doc
 
 
 def load_auth(dirs: ConfigDirs) -> Mapping[str, Credentials]:

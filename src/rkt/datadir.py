@@ -60,16 +60,31 @@ class DataDir(msgspec.Struct, frozen=True):
         return self.root / "pods"
 
     def create(self) -> None:
-        """Create the directories, not traversable by other users: images may carry setuid
-        files and device nodes (SECURITY.md 11, moby CVE-2021-41091)."""
-        for path in (
-            self.root,
-            self.cas,
-            self.blobs,
-            self.trees,
-            self.db.parent,
-            self.locks,
-            self.tmp,
+        """Create the directories that are missing, with the modes rkt's packaging gave them
+        (dist/scripts/setup-data-dir.sh): nothing is traversable by other users, since images
+        may carry setuid files and device nodes (SECURITY.md 11, moby CVE-2021-41091), while
+        the group of an existing data dir (rkt's packaging: "rkt") keeps what it was given.
+
+        An existing directory is never changed: its owner, group and mode are the
+        administrator's (a data dir set up as rkt's packages did, root:rkt 2750, stays so).
+        """
+        if not self.root.exists():
+            self.root.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        for path, mode in (
+            (self.root, 0o2750),
+            (self.cas, 0o2770),
+            (self.blobs.parent, 0o2770),
+            (self.blobs, 0o2770),
+            (self.trees, 0o2700),
+            (self.db.parent, 0o2770),
+            (self.locks, 0o2750),
+            (self.tmp, 0o2750),
         ):
-            path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(self.root, 0o700)
+            try:
+                os.mkdir(path, mode & 0o777)
+            except FileExistsError:
+                continue
+            # mkdir(2) ignores the setgid bit (the new directory inherits its parent's); set
+            # it on the directory just made, as rkt's setup did, so that files made in it
+            # belong to the data dir's group.
+            os.chmod(path, mode)

@@ -140,3 +140,16 @@ def test_nothing_printed_when_a_later_image_fails(
     image = signed_image(tmp_path, signer)
     assert main(rkt(tmp_path, "fetch", str(image.path), str(tmp_path / "nope.aci"))) == 254
     assert capsys.readouterr().out == ""
+
+
+def test_an_explicit_http_url_needs_no_insecure_option(
+    tmp_path: Path, signer: Signer, http_server: LocalServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As rkt 1.30: ``rkt fetch http://...`` fetches; the signature still has to verify."""
+    image = signed_image(tmp_path, signer)
+    url = serve(http_server, "/app.aci", image.path)
+    assert main(rkt(tmp_path, "fetch", "--full", url)) == 0
+    assert capsys.readouterr().out == image.id + "\n"
+    unsigned = serve(http_server, "/unsigned.aci", image.path, signature=False)
+    assert main(rkt(tmp_path, "fetch", "--pull-policy=update", unsigned)) == 254
+    assert "signature not found" in capsys.readouterr().err

@@ -161,15 +161,23 @@ def test_https_without_the_ca_fails_and_insecure_tls_skips_the_check(
         assert s.fetch(url) == image.id
 
 
-def test_plain_http_needs_insecure_http(env: Env, http_server: LocalServer) -> None:
+def test_an_explicit_http_url_is_fetched_and_its_signature_checked(
+    env: Env, http_server: LocalServer
+) -> None:
+    """As rkt: an http:// image URL the user gives needs no --insecure-options=http; the
+    signature must still verify (or --insecure-options=image)."""
     image = env.image()
     env.trust()
     url = serve_signed(http_server, "/app.aci", image)
-    with env.fetcher() as s, pytest.raises(FetchError, match="plain http"):
-        s.fetch(url)
-    assert http_server.requests == []  # refused before anything was sent
-    with env.fetcher(Insecure.HTTP) as s:
+    with env.fetcher() as s:
         assert s.fetch(url) == image.id
+    unsigned = env.image(version="2.0.0")
+    url = http_server.url("/unsigned.aci")
+    http_server.serve("/unsigned.aci", unsigned.path.read_bytes())
+    with env.fetcher() as s, pytest.raises(SignatureError, match="signature not found"):
+        s.fetch(url)
+    with env.fetcher(Insecure.IMAGE) as s:
+        assert s.fetch(url) == unsigned.id
 
 
 def test_redirect_from_https_to_http_is_refused(

@@ -67,7 +67,7 @@ def test_pod_flags_between_images_are_handed_back() -> None:
 
 def test_mount_readonly_and_gids() -> None:
     (app,) = parse_apps(
-        ["img", "--mount", "volume=data,target=/data", "--readonly-rootfs",
+        ["img", "--mount", "volume=data,target=/data", "--readonly-rootfs", "T",
          "--supplementary-gids=1,2"],
         POD_FLAGS,
     ).apps  # fmt: skip

@@ -3,13 +3,14 @@ it, and its plan (mounts, identity, one app only)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
 
-from rkt.cli.prepare import add_pod_flags, stage1_flavor
+from rkt.cli.flags import Namespace
+from rkt.cli.main import parse
+from rkt.cli.prepare import stage1_flavor
 from rkt.errors import ConfigError
 from rkt.stage0.options import StageOptions
 from rkt.stage1.fly.flavor import DEFAULT, FLY, FlavorError, entry_module, read_flavor
@@ -18,10 +19,8 @@ from rkt.stage1.planner.plan import AppInput, PlanError, PodInput, PodOptions
 from tests.unit.test_stage1_support import image, make_rootfs, pod_manifest
 
 
-def _args(*words: str, run: bool = True) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    add_pod_flags(parser, run=run)
-    return parser.parse_args(list(words))
+def _args(*words: str, run: bool = True) -> Namespace:
+    return parse(["run" if run else "prepare", *words, "img"])[1]
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 from typing import Any
 
 from appc.aci import tarheader
@@ -45,8 +46,12 @@ class _Owners:
     """uid/gid to names from the host's databases, looked up once per id (like tar and Go's
     archive/tar ``FileInfoHeader``); ``owner_root`` forces root:root as the reference does."""
 
-    def __init__(self, owner_root: bool) -> None:
+    def __init__(
+        self, owner_root: bool, id_map: Callable[[int, int], tuple[int, int]] | None = None
+    ) -> None:
         self.owner_root = owner_root
+        #: maps a file's (uid, gid) to the ids the archive records
+        self.id_map = id_map
         self._users: dict[int, bytes] = {}
         self._groups: dict[int, bytes] = {}
 
@@ -110,6 +115,8 @@ class _TreeArchiver:
             uname = gname = b"root"
         else:
             uid, gid = st.st_uid, st.st_gid
+            if owners.id_map is not None:
+                uid, gid = owners.id_map(uid, gid)
             uname, gname = owners.user(uid), owners.group(gid)
         return tarheader.encode(
             name,
@@ -256,13 +263,16 @@ def build(
     overwrite: bool = False,
     owner_root: bool = False,
     limits: Limits = DEFAULT_LIMITS,
+    id_map: Callable[[int, int], tuple[int, int]] | None = None,
 ) -> str:
     """Build an image archive at ``out_path`` from the image layout ``layout_dir`` and return
     its image ID (``sha512-<hex>`` of the uncompressed tar, computed while writing).
 
     The layout is validated first (:func:`~appc.aci.layout.validate_layout`). The output appears
     atomically and complete, or not at all; an existing file is replaced only with
-    ``overwrite``. ``owner_root`` records every entry as owned by root:root (uid and gid 0).
+    ``overwrite``. ``owner_root`` records every entry as owned by root:root (uid and gid 0);
+    ``id_map`` maps each file's (uid, gid) to the ones recorded (a tree written by a user
+    namespace's ids, recorded as the namespace saw them).
     """
     compression = Compression(compression)
     out = os.fspath(out_path)
@@ -273,7 +283,7 @@ def build(
             atomic_output(out, overwrite) as fd,
             ArchiveWriter(fd, compression, name=out) as writer,
         ):
-            _TreeArchiver(layout, writer, _Owners(owner_root)).archive()
+            _TreeArchiver(layout, writer, _Owners(owner_root, id_map)).archive()
             image = writer.close()
     finally:
         layout.close()

@@ -9,7 +9,6 @@ it serves the handed-over sockets, and ``--listen`` is refused, as rkt did. Need
 
 from __future__ import annotations
 
-import argparse
 import signal
 import sys
 import threading
@@ -17,14 +16,21 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from rkt.cli.flags import FlagSet, Namespace
     from rkt.config import Config
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--listen",
-        default=None,
-        help="address to listen for client API requests (default localhost:15441; "
+USE = "api-service [--listen=ADDRESS]"
+DESCRIPTION = """\
+Serve rkt's read-only gRPC API (v1alpha) over the pods and images of the data dir, in the
+foreground until SIGINT or SIGTERM; needs the rocket[api] extra (grpcio, protobuf)."""
+
+
+def add_arguments(flags: FlagSet) -> None:
+    flags.add_string(
+        "listen",
+        "",
+        "address to listen for client API requests (localhost:15441 by default; "
         "0.0.0.0:15441 for every interface)",
     )
 
@@ -34,7 +40,7 @@ def _log(line: str) -> None:
     sys.stderr.flush()
 
 
-def run(args: argparse.Namespace, config: Config) -> int:
+def run(args: Namespace, config: Config) -> int:
     from rkt.activation import listen_sockets
     from rkt.errors import ServiceError
 
@@ -53,5 +59,5 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, request_stop)
-    serve(config, args.listen, handed, _log, stop)
+    serve(config, args.listen or None, handed, _log, stop)
     return 0

@@ -8,7 +8,6 @@ the status is CMD's, or 254 when entering failed (rkt/enter.go).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import TYPE_CHECKING
 
@@ -18,23 +17,32 @@ from rkt.pod.pod import Pod
 from rkt.pod.state import PodState
 
 if TYPE_CHECKING:
+    from rkt.cli.flags import FlagSet, Namespace
     from rkt.config import Config
 
 STAGE1_ENTER = "rkt.stage1.executor.enter"
 DEFAULT_COMMAND = "/bin/sh"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add = parser.add_argument
-    add("--app", default="", help="name of the app to enter within the specified pod")
-    add("-t", "--tty", action="store_true",
-        help="give the command a terminal of its own, relayed to this one (Rocket)")  # fmt: skip
-    add("uuid", metavar="UUID", help="pod UUID (or a unique prefix)")
+USE = "enter [--app=APPNAME] [-t] UUID [CMD [ARGS ...]]"
+DESCRIPTION = f"""\
+UUID is a running pod's UUID (or an unambiguous prefix of it). CMD runs in the app's jail:
+its namespaces, root, user, capabilities and seccomp filter; {DEFAULT_COMMAND} when no CMD is
+given. It has no terminal of the caller's: with -t it gets one of its own, relayed to this one."""
+
+
+def add_arguments(flags: FlagSet) -> None:
+    flags.add_string("app", "", "the app to enter (needed when the pod has several)")
+    flags.add_bool(
+        "tty", False, "give CMD a terminal of its own, relayed to this one", shorthand="t"
+    )
     # Everything after the UUID is the command, flags included (cobra's SetInterspersed(false)).
-    add("command", nargs=argparse.REMAINDER, metavar="CMD [ARGS...]", help="command to run")
+    flags.interspersed = False
+    flags.arg("uuid", "UUID", complete="pods:running")
+    flags.rest("command", "CMD [ARGS ...]", complete="none")
 
 
-def choose_app(pod: Pod, wanted: str) -> str:
+def choose_app(pod: Pod, wanted: str, verb: str = "enter") -> str:
     """The app to enter: ``wanted`` if the pod has it, else the only one."""
     names = [app.name for app in info.apps(pod)]
     if wanted:
@@ -49,7 +57,7 @@ def choose_app(pod: Pod, wanted: str) -> str:
         sys.stderr.write("Pod contains multiple apps:\n")
         for name in names:
             sys.stderr.write(f"\t{name}\n")
-        raise PodError('specify app using "rkt enter --app= ..."')
+        raise PodError(f'specify app using "rkt {verb} --app= ..."')
     return names[0]
 
 
@@ -71,7 +79,7 @@ def _enter_module(pod_dir: str) -> str:
         raise PodError(str(err)) from err
 
 
-def run(args: argparse.Namespace, config: Config) -> int:
+def run(args: Namespace, config: Config) -> int:
     command = list(args.command)
     if command[:1] == ["--"]:
         command = command[1:]

@@ -3,35 +3,22 @@ rkt does: re-encoded from the parsed manifest, indented with tabs unless told no
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import TYPE_CHECKING
 
 from rkt.cli.image_common import IMAGE_HELP, open_store
 
 if TYPE_CHECKING:
+    from rkt.cli.flags import FlagSet, Namespace
     from rkt.config import Config
 
-
-def go_bool(text: str) -> bool:
-    """A Go boolean flag value (strconv.ParseBool)."""
-    if text in ("1", "t", "T", "true", "TRUE", "True"):
-        return True
-    if text in ("0", "f", "F", "false", "FALSE", "False"):
-        return False
-    raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
+USE = "cat-manifest IMAGE"
+DESCRIPTION = IMAGE_HELP
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--pretty-print",
-        type=go_bool,
-        nargs="?",
-        const=True,
-        default=True,
-        help="apply indent to format the output (default true)",
-    )
-    parser.add_argument("image", metavar="IMAGE", help=IMAGE_HELP)
+def add_arguments(flags: FlagSet) -> None:
+    flags.add_bool("pretty-print", True, "indent the output with tabs")
+    flags.arg("image", "IMAGE")
 
 
 def tab_indent(text: bytes) -> bytes:
@@ -43,7 +30,7 @@ def tab_indent(text: bytes) -> bytes:
     return b"\n".join(b"\t" * (len(ln) - len(ln.lstrip(b" "))) + ln.lstrip(b" ") for ln in lines)
 
 
-def run(args: argparse.Namespace, config: Config) -> int:
+def run(args: Namespace, config: Config) -> int:
     with open_store(config) as store:
         record = store.resolve(args.image)
         _raw, manifest = store.manifest(record.id)

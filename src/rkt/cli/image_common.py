@@ -7,8 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import argparse
-
+    from rkt.cli.flags import FlagSet
     from rkt.config import Config
     from rkt.store import Store
 
@@ -30,12 +29,12 @@ def warn(verb: str, message: str) -> None:
     sys.stderr.write(f"{verb}: {message}\n")
 
 
-IMAGE_HELP = "an image ID (sha512-… with at least 2 digits) or an image name[:version]"
+IMAGE_HELP = "IMAGE is an image ID (sha512- and at least 2 hex digits) or an image name[:version]."
 
 
-def add_output_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
+def add_output_arguments(flags: FlagSet, verb: str) -> None:
     """``[--rootfs-only] [--overwrite] IMAGE OUTPUT_DIR``, of image extract and render."""
-    parser.add_argument("--rootfs-only", action="store_true", help=f"{verb} rootfs only")
-    parser.add_argument("--overwrite", action="store_true", help="overwrite output directory")
-    parser.add_argument("image", metavar="IMAGE", help=IMAGE_HELP)
-    parser.add_argument("output", metavar="OUTPUT_DIR", help="the directory to create")
+    flags.add_bool("rootfs-only", False, f"{verb} the rootfs only, without the manifest")
+    flags.add_bool("overwrite", False, "replace the output directory if it exists")
+    flags.arg("image", "IMAGE")
+    flags.arg("output", "OUTPUT_DIR")

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rkt.cli.image_common import IMAGE_HELP, open_store
 
 if TYPE_CHECKING:
+    from rkt.cli.flags import FlagSet, Namespace
     from rkt.config import Config
 
+USE = "export IMAGE OUTPUT_ACI_FILE"
+DESCRIPTION = f"""{IMAGE_HELP}
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--overwrite", action="store_true", help="overwrite output ACI")
-    parser.add_argument("image", metavar="IMAGE", help=IMAGE_HELP)
-    parser.add_argument("output", metavar="OUTPUT_ACI_FILE", help="where to write the ACI")
+The image must be in the store (rkt fetch); the ACI written is the stored one, uncompressed."""
 
 
-def run(args: argparse.Namespace, config: Config) -> int:
+def add_arguments(flags: FlagSet) -> None:
+    flags.add_bool("overwrite", False, "replace the output file if it exists")
+    flags.arg("image", "IMAGE")
+    flags.arg("output", "OUTPUT_ACI_FILE")
+
+
+def run(args: Namespace, config: Config) -> int:
     with open_store(config) as store:
         record = store.resolve(args.image)
         store.export(record.id, Path(args.output), overwrite=args.overwrite)

@@ -15,7 +15,6 @@ This is the verb schedulers call in loops: it imports nothing beyond the store a
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -26,6 +25,7 @@ from rkt.cli.image_common import open_store
 from rkt.cli.terminal import printable
 
 if TYPE_CHECKING:
+    from rkt.cli.flags import FlagSet, Namespace
     from rkt.config import Config
     from rkt.store import ImageRecord
 
@@ -42,38 +42,40 @@ HEADERS = {
 }
 
 
+USE = "list"
+DESCRIPTION = "Lists the images in the store; --fields, --sort and --order choose what and how."
+
+
 def _options(allowed: tuple[str, ...]) -> Any:
-    def parse(text: str) -> list[str]:
-        values = [v.strip().lower() for v in text.split(",")]
-        for value in values:
-            if value not in allowed:
-                raise argparse.ArgumentTypeError(
-                    f"unknown option {value!r}; permissible options: {', '.join(allowed)}"
-                )
-        return values
+    from rkt.cli.flag_types import option_list
 
-    return parse
+    check = option_list(allowed)
+    return lambda text: check(text).split(",") if text else []
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add = parser.add_argument
-    add(
-        "--fields",
-        type=_options(FIELDS),
-        default=DEFAULT_FIELDS.split(","),
-        help=f"comma-separated list of fields to display. Accepted values: {','.join(FIELDS)}",
-    )
-    add(
-        "--sort",
-        type=_options(SORT_FIELDS),
-        default=["importtime"],
-        help="sort the output according to the provided comma-separated list of fields. "
-        f"Accepted values: {','.join(SORT_FIELDS)}",
-    )
-    add("--order", choices=("asc", "desc"), default="asc", type=str.lower, help="sorting order")
-    add("--no-legend", action="store_true", help="suppress a legend with the list")
-    add("--full", action="store_true", help="use long output format")
-    add("--format", choices=("", "json", "json-pretty"), default="", help="output format")
+def _order(text: str) -> str:
+    if text.lower() not in ("asc", "desc"):
+        raise ValueError("wrong sort order")
+    return text.lower()
+
+
+def add_arguments(flags: FlagSet) -> None:
+    from rkt.cli.flag_types import add_format_flag
+    from rkt.cli.flags import Flag
+
+    quoted = ", ".join(f'"{f}"' for f in FIELDS)
+    flags.add(Flag("fields", f"comma-separated list of the fields to show: {quoted}",
+                   DEFAULT_FIELDS.split(","), default_text=DEFAULT_FIELDS,
+                   type_name="OptionList", check=_options(FIELDS), choices=FIELDS))  # fmt: skip
+    quoted = ", ".join(f'"{f}"' for f in SORT_FIELDS)
+    flags.add(Flag("sort", f"comma-separated list of the fields to sort by: {quoted}",
+                   ["importtime"], default_text="importtime", type_name="OptionList",
+                   check=_options(SORT_FIELDS), choices=SORT_FIELDS))  # fmt: skip
+    flags.add(Flag("order", 'sorting order, "asc" or "desc"', "asc", type_name="imagesSortAsc",
+                   check=_order, choices=("asc", "desc")))  # fmt: skip
+    flags.add_bool("no-legend", False, "leave out the header line")
+    flags.add_bool("full", False, "print whole IDs, exact sizes and times")
+    add_format_flag(flags)
 
 
 def human_bytes(size: int) -> str:
@@ -168,7 +170,7 @@ def _latest(records: list[ImageRecord]) -> set[str]:
     return {record.id for record in chosen.values()}
 
 
-def run(args: argparse.Namespace, config: Config) -> int:
+def run(args: Namespace, config: Config) -> int:
     with open_store(config) as store:
         records = store.list()
         tree_sizes = store.tree_sizes()

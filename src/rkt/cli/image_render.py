@@ -3,21 +3,27 @@ app would see it, rendered with all its dependencies (ace.md "Filesystem Setup")
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rkt.cli.image_common import add_output_arguments, open_store
+from rkt.cli.image_common import IMAGE_HELP, add_output_arguments, open_store
 
 if TYPE_CHECKING:
+    from rkt.cli.flags import FlagSet, Namespace
     from rkt.config import Config
 
+USE = "render IMAGE OUTPUT_DIR"
+DESCRIPTION = f"""{IMAGE_HELP}
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_output_arguments(parser, "render")
+Copies the image into OUTPUT_DIR as an app sees it in a pod: with all its dependencies. Nothing is
+mounted: rm -rf removes the copy."""
 
 
-def run(args: argparse.Namespace, config: Config) -> int:
+def add_arguments(flags: FlagSet) -> None:
+    add_output_arguments(flags, "render")
+
+
+def run(args: Namespace, config: Config) -> int:
     with open_store(config) as store:
         record = store.resolve(args.image)
         store.render_to(

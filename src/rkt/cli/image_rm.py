@@ -7,7 +7,6 @@ prints the error); we exit 254 whenever any argument could not be removed, so sc
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Collection
 from typing import TYPE_CHECKING
@@ -15,14 +14,19 @@ from typing import TYPE_CHECKING
 from rkt.cli.image_common import open_store, quote, warn
 
 if TYPE_CHECKING:
+    from rkt.cli.flags import FlagSet, Namespace
     from rkt.config import Config
     from rkt.store import Store
 
 VERB = "image rm"
+USE = "rm IMAGE..."
+DESCRIPTION = """\
+Removes the images named (by ID or name) from the store at once, where image gc removes the
+ones unused for a while. An image a pod still uses is not removed."""
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("images", metavar="IMAGE", nargs="*", help="image IDs or names")
+def add_arguments(flags: FlagSet) -> None:
+    flags.rest("images", "IMAGE")
 
 
 def remove_images(
@@ -52,7 +56,7 @@ def remove_images(
     return failed
 
 
-def run(args: argparse.Namespace, config: Config) -> int:
+def run(args: Namespace, config: Config) -> int:
     from rkt.errors import ImageNotFound
 
     if not args.images:

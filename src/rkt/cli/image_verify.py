@@ -8,23 +8,28 @@ blobs, modified trees), print each problem, and exit 254 if there is any.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import TYPE_CHECKING
 
 from rkt.cli.image_common import open_store, quote, warn
 
 if TYPE_CHECKING:
+    from rkt.cli.flags import FlagSet, Namespace
     from rkt.config import Config
     from rkt.store import Store
 
 VERB = "image verify"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "images", metavar="IMAGE", nargs="*", help="images to check (default: the whole store)"
-    )
+USE = "verify IMAGE..."
+DESCRIPTION = """\
+Checks each image's rendered tree against the hash taken when it was rendered, and renders it
+again when they differ: for a store a damaged disk may have changed. Without images, checks
+the whole store: blob hashes, and files or rows the others lack."""
+
+
+def add_arguments(flags: FlagSet) -> None:
+    flags.rest("images", "IMAGE")
 
 
 def _verify_image(store: Store, ref: str) -> int:
@@ -57,7 +62,7 @@ def _verify_image(store: Store, ref: str) -> int:
     return 0
 
 
-def run(args: argparse.Namespace, config: Config) -> int:
+def run(args: Namespace, config: Config) -> int:
     with open_store(config) as store:
         if args.images:
             for ref in args.images:

@@ -1,194 +1,241 @@
-"""Entry point of ``rkt``: global flags, lazy verb dispatch, and rendering of errors.
+"""Entry point of ``rkt``: find the command, parse its flags as cobra and pflag did, run it.
 
-Verbs live in one module each (``rkt.cli.<verb>``, ``rkt.cli.image_<verb>``) and are imported
-only when run, so that ``rkt --help`` and every verb pay for nothing but themselves. Each module
-has ``add_arguments(parser)`` and ``run(args, config) -> int``. Library errors
-(:class:`rkt.errors.RktError`) become one line on stderr and exit status 254, rkt's status for
-its own failures; ``--debug`` adds the cause chain.
+The command tree is :mod:`rkt.cli.commands`; flags are parsed by :mod:`rkt.cli.flags` with
+pflag's rules, so global flags go before or after the command. As rkt 1.30 did:
+
+- a command may be abbreviated to a unique prefix (``rkt ver``); ``rkt help CMD``,
+  ``rkt CMD --help`` and ``rkt image`` print help pages (stdout, status 0);
+- ``rkt`` alone says "missing command", prints the help page and exits 2;
+- a usage error (unknown command or flag, bad value, missing or extra argument) is one line on
+  stderr, ``Error: ...`` with pflag's words, and status 254, as is any failure of rkt's own
+  (:class:`rkt.errors.RktError`, printed ``<command>: <message>``; ``--debug`` adds the cause
+  chain). A verb's module is imported only when that verb runs or shows its help.
 """
 
 from __future__ import annotations
 
-import argparse
-import functools
-import importlib
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING
+
+from rkt.cli.commands import Command, Entry, add_global_flags, children
+from rkt.cli.flags import FlagSet, Namespace, UsageError
 
 if TYPE_CHECKING:
     from rkt.config import Config
 
-#: (verb, sub-verb) → (module, summary). Sub-verb is "" for single-word verbs.
-VERBS: dict[tuple[str, str], tuple[str, str]] = {
-    ("fetch", ""): ("fetch", "Fetch image(s) and store them in the local store"),
-    ("trust", ""): ("trust", "Trust a key for image verification"),
-    ("image", "cat-manifest"): ("image_cat_manifest", "Inspect and print the image manifest"),
-    ("image", "export"): ("image_export", "Export a stored image to an ACI file"),
-    ("image", "fetch"): ("fetch", "Fetch image(s) and store them in the local store"),
-    ("image", "extract"): ("image_extract", "Extract a stored image to a directory"),
-    ("image", "gc"): ("image_gc", "Garbage collect local store"),
-    ("image", "list"): ("image_list", "List images in the local store"),
-    ("image", "render"): (
-        "image_render",
-        "Render a stored image to a directory with all its dependencies",
-    ),
-    ("image", "rm"): (
-        "image_rm",
-        "Remove one or more images with the given IDs or image names from the local store",
-    ),
-    ("image", "verify"): ("image_verify", "Verify the stored images and their rendered trees"),
-    ("version", ""): ("version", "Print the version and exit"),
-    ("list", ""): ("pod_list", "List pods"),
-    ("status", ""): ("pod_status", "Check the status of a rkt pod"),
-    ("cat-manifest", ""): ("pod_cat_manifest", "Inspect and print the pod manifest"),
-    ("rm", ""): ("pod_rm", "Remove all files and resources associated with an exited pod"),
-    ("gc", ""): ("pod_gc", "Garbage collect rkt pods no longer in use"),
-    ("prepare", ""): ("prepare", "Prepare to run image(s) in a pod in rkt"),
-    ("run-prepared", ""): ("run_prepared", "Run a prepared application pod in rkt"),
-    ("run", ""): ("run", "Run image(s) in a pod in rkt"),
-    ("stop", ""): ("stop", "Stop a pod"),
-    ("enter", ""): ("enter", "Enter the namespaces of an app within a rkt pod"),
-    ("metadata-service", ""): ("metadata_service", "Run metadata service"),
-    ("api-service", ""): ("api_service", "Run API service (experimental)"),
-}
-
-#: Verbs accepted but not listed: rkt 1.30's hidden ``image fetch``, its ``fetch``.
-HIDDEN = frozenset({("image", "fetch")})
-
 EXIT_FAILURE = 254
+#: rkt's status for a missing command ("invalid argument")
+EXIT_MISSING_COMMAND = 2
 
 
-def _add_globals(parser: argparse.ArgumentParser) -> None:
-    """rkt's persistent flags, accepted before or after the verb."""
-    add = parser.add_argument
-    add("--dir", default="/var/lib/rkt", help="rkt data directory")
-    add("--system-config", default="/usr/lib/rkt", help="system configuration directory")
-    add("--local-config", default="/etc/rkt", help="local configuration directory")
-    add("--user-config", default="", help="user configuration directory")
-    add(
-        "--insecure-options",
-        default="none",
-        help="comma-separated list of security features to disable: none, image, tls, http, "
-        "pubkey, capabilities, paths, seccomp, ondisk, all-fetch, all-run, all",
-    )
-    add(
-        "--trust-keys-from-https",
-        action="store_true",
-        help="automatically trust gpg keys fetched from HTTPS",
-    )
-    add("--debug", action="store_true", help="print out more debug information")
+def _boolean_globals() -> frozenset[str]:
+    flags = FlagSet()
+    add_global_flags(flags)
+    return frozenset(n for n, f in flags.flags.items() if not f.takes_value) | {"help"}
 
 
-def _usage() -> str:
-    lines = ["Usage:", "  rkt [command]", "", "Available Commands:"]
-    for (verb, sub), (_, summary) in VERBS.items():
-        if (verb, sub) in HIDDEN:
-            continue
-        name = f"{verb} {sub}".strip()
-        lines.append(f"  {name:<20}{summary}")
-    lines += ["", 'Use "rkt [command] --help" for more information about a command.']
-    return "\n".join(lines) + "\n"
+def _command_words(args: list[str], booleans: frozenset[str]) -> list[tuple[int, str]]:
+    """The words of ``args`` that are not flags or flag values, with their index (cobra's
+    stripFlags: a ``--flag`` without ``=`` takes the next word unless it is a boolean)."""
+    words: list[tuple[int, str]] = []
+    in_quote = in_flag = False
+    for index, word in enumerate(args):
+        if not in_quote:
+            if word.startswith('"') or '="' in word:
+                in_quote = True
+            elif word.startswith("--") and "=" not in word:
+                in_flag = word[2:] not in booleans
+            elif word.startswith("-") and "=" not in word and len(word) == 2:
+                in_flag = word[1:] != "h"
+            elif in_flag:
+                in_flag = False
+            elif word and not word.startswith("-"):
+                words.append((index, word))
+        if word.endswith('"') and not word.endswith('\\"'):
+            in_quote = False
+    return words
 
 
-def _find_verb(args: list[str]) -> tuple[tuple[str, str], int] | None:
-    """The verb named by the first non-flag words, and where it stands in ``args``."""
-    words = [(i, a) for i, a in enumerate(args) if not a.startswith("-")]
-    # Global flags that take a value in the next word ("--dir /x") are not words.
-    valued = {"--dir", "--system-config", "--local-config", "--user-config", "--insecure-options"}
-    words = [(i, a) for i, a in words if not (i > 0 and args[i - 1] in valued)]
-    if not words:
-        return None
-    index, verb = words[0]
-    sub = words[1][1] if len(words) > 1 else ""
-    if (verb, sub) in VERBS:
-        return (verb, sub), index
-    if (verb, "") in VERBS:
-        return (verb, ""), index
-    return None
+def _match(path: tuple[str, ...], word: str) -> Entry | None:
+    """The child of ``path`` named ``word``, or the only one whose name it begins
+    (cobra.EnablePrefixMatching, which rkt turned on)."""
+    below = children(path)
+    for candidate in below:
+        if candidate.name == word:
+            return candidate
+    prefixed = [c for c in below if c.name.startswith(word)]
+    return prefixed[0] if len(prefixed) == 1 else None
 
 
-def _help_width() -> int:
-    """The width argparse's help takes (``shutil.get_terminal_size().columns - 2``), found
-    without shutil: argparse builds a formatter for every flag it is given, and a formatter
-    told no width imports shutil (with bz2 and lzma: 1.4 ms of every command) to ask."""
-    try:
-        columns = int(os.environ.get("COLUMNS", "0"))
-    except ValueError:
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return (columns or 80) - 2
+def find(args: list[str]) -> tuple[tuple[str, ...], list[str]]:
+    """The command ``args`` name and the arguments left for it (cobra's Find)."""
+    booleans = _boolean_globals()
+    path: tuple[str, ...] = ()
+    while True:
+        words = _command_words(args, booleans)
+        if not words or not children(path):
+            return path, args
+        index, word = words[0]
+        found = _match(path, word)
+        if found is None:
+            where = " ".join(("rkt", *path))
+            raise UsageError(
+                f"unknown command {_quote(word)} for {_quote(where)}{_suggest(path, word)}"
+            )
+        path = found.path
+        args = args[:index] + args[index + 1 :]
 
 
-def _parser_for(key: tuple[str, str]) -> tuple[argparse.ArgumentParser, ModuleType]:
-    module_name, summary = VERBS[key]
-    module = importlib.import_module(f"rkt.cli.{module_name}")
-    parser = argparse.ArgumentParser(
-        prog=f"rkt {' '.join(filter(None, key))}",
-        description=summary,
-        allow_abbrev=False,
-        formatter_class=functools.partial(argparse.HelpFormatter, width=_help_width()),
-    )
-    _add_globals(parser)
-    module.add_arguments(parser)
-    return parser, module
+def _quote(text: str) -> str:
+    from rkt.cli.flags import go_quote
+
+    return go_quote(text)
 
 
-def _config(options: argparse.Namespace, own_process: bool = False) -> Config:
-    from rkt.config import Config, ConfigDirs, default_user_config_dir
-    from rkt.insecure import Insecure
+def _suggest(path: tuple[str, ...], word: str) -> str:
+    """cobra's suggestions: commands within two edits of ``word``, or that it begins."""
+    names = [c.name for c in children(path) if not c.hidden]
+    close = [n for n in names if _distance(n, word) <= 2 or n.startswith(word.lower())]
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(_quote(n) for n in close) + "?)"
 
-    return Config(
-        data_dir=Path(options.dir),
-        dirs=ConfigDirs(
-            system=Path(options.system_config),
-            local=Path(options.local_config),
-            user=Path(options.user_config) if options.user_config else default_user_config_dir(),
-        ),
-        insecure=Insecure.parse(options.insecure_options),
-        trust_keys_from_https=options.trust_keys_from_https,
-        debug=options.debug,
-        own_process=own_process,
-    )
+
+def _distance(a: str, b: str) -> int:
+    """Levenshtein distance, case-insensitive as cobra's."""
+    a, b = a.lower(), b.lower()
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def parse(argv: Sequence[str]) -> tuple[Command, Namespace]:
+    """The command ``argv`` names and its parsed flags and arguments; UsageError otherwise.
+    Positional arguments are assigned only for runnable commands without ``--help``."""
+    path, rest = find(list(argv))
+    command = Command(path)
+    ns = Namespace()
+    words = command.flags.parse(rest, ns)
+    command.flags.defaults(ns)
+    ns.words = words
+    if not ns.help and (command.entry.runnable or path == ("help",)):
+        command.flags.assign(words, ns, command.use_line)
+    return command, ns
 
 
 def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int:
     """Run the command line ``argv``; its exit status. ``own_process``: this is the ``rkt``
     command's process, which a verb may replace (``rkt run`` becomes the pod's monitor)."""
-    from rkt.errors import RktError
-
     args = list(sys.argv[1:] if argv is None else argv)
     if args in (["--version"], ["-v"]):
         args = ["version"]
-    found = _find_verb(args)
-    if found is None:
-        if not args or args[0] in ("help", "--help", "-h"):
-            sys.stdout.write(_usage())
-            return 0
-        word = next((a for a in args if not a.startswith("-")), args[0])
-        sys.stderr.write(f"rkt: unknown command \"{word}\"\nRun 'rkt help' for usage.\n")
-        return EXIT_FAILURE
-    key, index = found
-    rest = args[:index] + args[index + (2 if key[1] else 1) :]
-    parser, module = _parser_for(key)
-    options = parser.parse_args(rest)
-    verb = " ".join(filter(None, key))
     try:
-        config = _config(options, own_process)
-        code: int = module.run(options, config)
+        command, ns = parse(args)
+        if command.path == ("help",) and not ns.help:
+            command, ns = parse([*ns.command, "--help"])
+    except UsageError as err:
+        sys.stderr.write(f"Error: {err}\n")
+        return EXIT_FAILURE
+    if ns.help or command.path == ("image",):
+        _print_help(command)
+        return 0
+    if not command.path:
+        sys.stderr.write("rkt: missing command\n")
+        _print_help(command)
+        return EXIT_MISSING_COMMAND
+    for warning in ns.warnings:
+        sys.stderr.write(warning + "\n")
+    return _run(command, ns, own_process)
+
+
+def _print_help(command: Command) -> None:
+    from rkt.cli.usage import help_text, rkt_version_line
+
+    sys.stdout.write(help_text(command, rkt_version_line()))
+
+
+def _run(command: Command, ns: Namespace, own_process: bool = False) -> int:
+    from rkt.errors import RktError
+
+    verb = " ".join(command.path)
+    assert command.module is not None
+    profile = _Profile(ns)
+    try:
+        config = config_from(ns, own_process)
+        with profile:
+            code: int = command.module.run(ns, config)
     except RktError as err:
-        _report(verb, err, options.debug)
+        _report(verb, err, ns.debug)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
     return code
+
+
+class _Profile:
+    """rkt's hidden ``--cpuprofile``/``--memprofile``: Python's profilers' files instead of
+    Go's pprof (cProfile's stats, tracemalloc's snapshot)."""
+
+    def __init__(self, ns: Namespace) -> None:
+        self.cpu: str = ns.cpuprofile
+        self.memory: str = ns.memprofile
+
+    def __enter__(self) -> None:
+        if self.cpu:
+            import cProfile
+
+            self.profiler = cProfile.Profile()
+            self.profiler.enable()
+        if self.memory:
+            import tracemalloc
+
+            tracemalloc.start()
+
+    def __exit__(self, *exc: object) -> None:
+        from rkt.errors import ConfigError
+
+        try:
+            if self.cpu:
+                self.profiler.disable()
+                self.profiler.dump_stats(self.cpu)
+            if self.memory:
+                import tracemalloc
+
+                tracemalloc.take_snapshot().dump(self.memory)
+                tracemalloc.stop()
+        except OSError as err:
+            raise ConfigError(f"cannot write the profile: {err}") from err
+
+
+def config_from(ns: Namespace, own_process: bool = False) -> Config:
+    """The configuration the global flags in ``ns`` (and the config dirs) give."""
+    from rkt.config import Config, ConfigDirs, default_user_config_dir
+    from rkt.config_merge import data_dir_from
+    from rkt.insecure import Insecure
+
+    dirs = ConfigDirs(
+        system=Path(ns.system_config),
+        local=Path(ns.local_config),
+        user=Path(ns.user_config) if ns.user_config else default_user_config_dir(),
+    )
+    # As rkt: --dir if given, else the "paths" configuration's data dir, else the default;
+    # symlinks resolved.
+    data_dir = ns.dir if ns.was_given("dir") else data_dir_from(dirs) or ns.dir
+    return Config(
+        data_dir=Path(os.path.realpath(data_dir)),
+        dirs=dirs,
+        insecure=Insecure.parse(ns.insecure_options),
+        trust_keys_from_https=ns.trust_keys_from_https,
+        debug=ns.debug,
+        own_process=own_process,
+    )
 
 
 def _report(verb: str, err: BaseException, debug: bool) -> None:

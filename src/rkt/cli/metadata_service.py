@@ -13,7 +13,6 @@ service off the host's other interfaces. Each request is logged on stderr, token
 
 from __future__ import annotations
 
-import argparse
 import signal
 import socket
 import sys
@@ -22,18 +21,34 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from rkt.cli.flags import FlagSet, Namespace
     from rkt.config import Config
 
 PORT = 18112  # rkt's common.MetadataServicePort; rkt.metadata.client.PORT, without its imports
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add = parser.add_argument
-    add("--listen-port", type=int, default=PORT, help="listen port")
-    add(
-        "--listen-address",
-        default="0.0.0.0",
-        help="the address pods reach the service on (default: every IPv4 address, as rkt)",
+USE = "metadata-service [--listen-port=PORT] [--listen-address=ADDRESS]"
+DESCRIPTION = """\
+Serve the appc metadata of the pods started with --mds-register, on a TCP port the pods
+reach, in the foreground until SIGINT or SIGTERM; sockets handed over by systemd socket
+activation are used instead of opening them."""
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 < port < 65536:
+        raise ValueError("expected 1 to 65535")
+    return port
+
+
+def add_arguments(flags: FlagSet) -> None:
+    from rkt.cli.flags import Flag
+
+    flags.add(Flag("listen-port", "listen port", PORT, type_name="int", check=_port))
+    flags.add_string(
+        "listen-address",
+        "0.0.0.0",
+        "the address pods reach the service on (every IPv4 address, as rkt, by default)",
     )
 
 
@@ -42,7 +57,7 @@ def _log(line: str) -> None:
     sys.stderr.flush()
 
 
-def run(args: argparse.Namespace, config: Config) -> int:
+def run(args: Namespace, config: Config) -> int:
     from rkt.activation import listen_sockets
     from rkt.errors import ServiceError
     from rkt.metadata.client import socket_path

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import TYPE_CHECKING
 
@@ -12,29 +11,17 @@ from rkt.pod import info
 from rkt.pod.pod import Pod
 
 if TYPE_CHECKING:
+    from rkt.cli.flags import FlagSet, Namespace
     from rkt.config import Config
 
-
-def _bool(text: str) -> bool:
-    if text.lower() in ("1", "t", "true"):
-        return True
-    if text.lower() in ("0", "f", "false"):
-        return False
-    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}")
+USE = "cat-manifest --uuid-file=FILE | UUID ..."
+DESCRIPTION = "UUID is a pod's UUID, or an unambiguous prefix of it."
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add = parser.add_argument
-    add("uuid", nargs="?", default="", help="pod UUID (or a unique prefix)")
-    add(
-        "--pretty-print",
-        type=_bool,
-        nargs="?",
-        const=True,
-        default=True,
-        help="apply indent to format the output",
-    )
-    add("--uuid-file", default="", help="read pod UUID from file instead of argument")
+def add_arguments(flags: FlagSet) -> None:
+    flags.add_bool("pretty-print", True, "indent the output with tabs")
+    flags.add_string("uuid-file", "", "read the pod's UUID from this file", metavar="FILE")
+    flags.optional_arg("uuid", "UUID")
 
 
 def indent(compact: bytes) -> bytes:
@@ -76,7 +63,7 @@ def indent(compact: bytes) -> bytes:
     return bytes(out)
 
 
-def run(args: argparse.Namespace, config: Config) -> int:
+def run(args: Namespace, config: Config) -> int:
     from appc.errors import AppcError
     from appc.schema.pod import PodManifest
 

@@ -9,7 +9,6 @@ stays 0, as in rkt. Schedulers call this in loops: it imports no appc schema and
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -22,22 +21,23 @@ from rkt.pod import info
 from rkt.pod.pod import MOST_PHASES, Pod, walk_pods
 
 if TYPE_CHECKING:
+    from rkt.cli.flags import FlagSet, Namespace
     from rkt.config import Config
 
 # Go's zero time.Time, which rkt prints for pods not yet prepared.
 _GO_ZERO_FULL = "0001-01-01 00:00:00 +0000 UTC"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add = parser.add_argument
-    add("--no-legend", action="store_true", help="suppress a legend with the list")
-    add("--full", action="store_true", help="use long output format")
-    add(
-        "--format",
-        choices=("", "json", "json-pretty"),
-        default="",
-        help="choose the output format, allowed format includes 'json', 'json-pretty'",
-    )
+USE = "list"
+DESCRIPTION = "Lists the pods, one line per app, or as JSON with --format."
+
+
+def add_arguments(flags: FlagSet) -> None:
+    from rkt.cli.flag_types import add_format_flag
+
+    flags.add_bool("no-legend", False, "leave out the header line")
+    flags.add_bool("full", False, "print whole UUIDs and image IDs, and exact times")
+    add_format_flag(flags)
 
 
 def dump_json(value: Any, fmt: str) -> str:
@@ -78,7 +78,7 @@ def _row(head: list[str], app: str, image: str, image_id: str, full: bool) -> li
     return [uuid, app, image, state, created, started, nets]
 
 
-def run(args: argparse.Namespace, config: Config) -> int:
+def run(args: Namespace, config: Config) -> int:
     pods_dir = config.data_dir / "pods"
     errors: list[str] = []
     if args.format:

@@ -6,7 +6,6 @@ Each removed pod's UUID is printed quoted on stdout; problems go to stderr, and 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import TYPE_CHECKING
 
@@ -14,22 +13,26 @@ from rkt.errors import PodError
 from rkt.pod.pod import Pod, read_uuid_file
 
 if TYPE_CHECKING:
+    from rkt.cli.flags import FlagSet, Namespace
     from rkt.config import Config
 
 EXIT_FAILURE = 254
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add = parser.add_argument
-    add("uuids", nargs="*", metavar="UUID", help="pod UUIDs (or unique prefixes)")
-    add("--uuid-file", default="", help="read pod UUID from file instead of argument")
+USE = "rm --uuid-file=FILE | UUID ..."
+DESCRIPTION = "Removes the pods named at once, where gc removes exited pods after a while."
+
+
+def add_arguments(flags: FlagSet) -> None:
+    flags.add_string("uuid-file", "", "read the pod's UUID from this file", metavar="FILE")
+    flags.rest("uuids", "UUID", complete="pods:prepared|exited|garbage")
 
 
 def _report(text: str, to_stdout: bool) -> None:
     (sys.stdout if to_stdout else sys.stderr).write(("" if to_stdout else "rm: ") + text + "\n")
 
 
-def run(args: argparse.Namespace, config: Config) -> int:
+def run(args: Namespace, config: Config) -> int:
     from rkt.pod.gc import remove
 
     if bool(args.uuids) == bool(args.uuid_file):

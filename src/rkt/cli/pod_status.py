@@ -13,7 +13,6 @@ hierarchy's). ``--format=json|json-pretty`` prints one v1.Pod object. ``--wait``
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -30,6 +29,7 @@ from rkt.pod.state import PodState
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from rkt.cli.flags import FlagSet, Namespace
     from rkt.config import Config
 
 # strconv.ParseBool's spellings.
@@ -49,13 +49,28 @@ def parse_wait(text: str) -> float | None:
     return None if seconds < 0 else seconds
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add = parser.add_argument
-    add("uuid", nargs="?", default="", help="pod UUID (or a unique prefix)")
-    add("--wait", nargs="?", const="true", default="false", help="wait for the pod to finish")
-    add("--wait-ready", nargs="?", const="true", default="false", help="wait until ready")
-    add("--format", choices=("", "json", "json-pretty"), default="", help="output format")
-    add("--uuid-file", default="", help="read pod UUID from file instead of argument")
+USE = "status [--wait=bool|timeout] [--wait-ready=bool|timeout] --uuid-file=FILE | UUID"
+DESCRIPTION = """\
+Prints the pod's state, times, pid and its apps' exit statuses.
+
+--wait and --wait-ready take a boolean or a duration: true or a negative duration waits as
+long as it takes, false or zero does not wait; --wait waits for the pod to exit, --wait-ready
+for its apps to have started."""
+
+
+def add_arguments(flags: FlagSet) -> None:
+    from rkt.cli.flag_types import add_format_flag
+
+    flags.add_string(
+        "wait", "false", "wait for the pod to exit (a boolean or a duration)", no_opt="true"
+    )
+    flags.add_string(
+        "wait-ready", "false", "wait for the pod to be ready (a boolean or a duration)",
+        no_opt="true",
+    )  # fmt: skip
+    add_format_flag(flags)
+    flags.add_string("uuid-file", "", "read the pod's UUID from this file", metavar="FILE")
+    flags.optional_arg("uuid", "UUID")
 
 
 def _wait(pod: Pod, limit: float | None, done: Callable[[Pod], bool], what: str) -> None:
@@ -119,31 +134,16 @@ def _isolator_lines(pod: Pod) -> list[str]:
     ]
 
 
-def uuid_argument(args: argparse.Namespace, verb: str) -> str:
+def uuid_argument(args: Namespace, verb: str) -> str:
     if bool(args.uuid) == bool(args.uuid_file):
         raise PodError(f"{verb} needs exactly one of UUID and --uuid-file")
     return read_uuid_file(args.uuid_file) if args.uuid_file else str(args.uuid)
 
 
-def _flag_took_uuid(args: argparse.Namespace) -> None:
-    """pflag gives ``--wait`` its value only with ``=``: in ``--wait UUID`` the UUID is the
-    argument. argparse's optional value swallows it, so hand it back."""
-    for name in ("wait", "wait_ready"):
-        value = getattr(args, name)
-        if args.uuid or args.uuid_file or value in _GO_BOOL:
-            continue
-        try:
-            parse_duration(value)
-        except argparse.ArgumentTypeError:
-            args.uuid = value
-            setattr(args, name, "true")
-
-
-def run(args: argparse.Namespace, config: Config) -> int:
-    _flag_took_uuid(args)
+def run(args: Namespace, config: Config) -> int:
     try:
         wait, ready = parse_wait(args.wait), parse_wait(args.wait_ready)
-    except argparse.ArgumentTypeError as err:
+    except ValueError as err:
         raise PodError(str(err)) from err
     with Pod.load(config.data_dir / "pods", uuid_argument(args, "status")) as pod:
         if ready != 0:

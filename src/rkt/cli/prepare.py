@@ -1,12 +1,12 @@
 """``rkt prepare [flags] IMAGE [per-app flags] [-- args ---]...``: fetch the images (pull policy
 ``new``), prepare a pod and print its UUID.
 
-Flags before the first image are read by argparse; from the first image on, the words are read
-as rkt's parseApps does (:mod:`rkt.stage0.apps`), and pod-level flags found there are given back
-to a parser of this verb's flags. ``--stage1-*`` flags pick the stage1 flavor (see
-:func:`stage1_flavor`): the built-in Python one, or fly. ``--quiet`` is accepted for rkt
-compatibility; the UUID is the only thing prepare prints on stdout either way (messages go to
-stderr).
+Flags before the first image are read by the verb's flag set (:mod:`rkt.cli.flags`); from the
+first image on, the words are read as rkt's parseApps does (:mod:`rkt.stage0.apps`), and
+pod-level flags found there are given back to the flag set. ``--stage1-*`` flags pick the
+stage1 flavor (see :func:`stage1_flavor`): the built-in Python one, or fly. ``--quiet`` is
+accepted for rkt compatibility; the UUID is the only thing prepare prints on stdout either way
+(messages go to stderr).
 
 With ``--pod-manifest=FILE`` there are no images: the manifest describes the whole pod
 (:mod:`rkt.stage0.pod_manifest`), and the flags that would change it are refused.
@@ -14,8 +14,6 @@ With ``--pod-manifest=FILE`` there are no images: the manifest describes the who
 
 from __future__ import annotations
 
-import argparse
-import functools
 import sys
 from typing import TYPE_CHECKING
 
@@ -24,11 +22,24 @@ from rkt.errors import ConfigError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from rkt.cli.flags import FlagSet, Namespace
     from rkt.config import Config
     from rkt.net.selection import Selected
     from rkt.stage0.apps import AppList
     from rkt.stage0.options import StageOptions
     from rkt.stage0.prepare import PrepareConfig
+
+USE = (
+    "prepare [--volume=name,kind=host,...] [--mount volume=VOL,target=PATH] [--quiet] "
+    "IMAGE [-- image-args...[---]]..."
+)
+DESCRIPTION = """\
+Prepares a pod and prints its UUID, for rkt run-prepared to run: the pod's UUID is known before
+it runs, and a slow preparation (fetching, rendering) happens ahead of time.
+
+IMAGE is an image ID, a file, a URL or an image name, tried in that order. The flags after an
+image (--exec, --user, --memory, ...) are that image's. "--" gives the rest of the words to
+the image's app as arguments, up to a lone "---"."""
 
 STAGE1_FLAGS = ("--stage1-url", "--stage1-path", "--stage1-name", "--stage1-hash")
 #: rkt's name of the fly stage1 image, and its file name, which is what --stage1-path, -url and
@@ -39,81 +50,260 @@ MDS_HELP = (
     "register the pod with the metadata service (rkt metadata-service); needs a network the "
     "host can reach (--net=default, a CNI network or host)"
 )
-POD_MANIFEST_HELP = (
-    "the path to a pod manifest to run instead of images; of the pod flags only --net, "
-    "--no-overlay, --interactive, --dns*, --hosts-entry, --hostname, --uuid-file-save and "
-    "--quiet then take effect, and the others are refused"
-)
 #: rkt 1.30 refused these together with --pod-manifest ("conflicting flags"): the manifest
 #: alone says which volumes, mounts, ports and environment the pod has, and nothing is fetched.
 POD_MANIFEST_CONFLICTS = (
     "--volume", "--mount", "--port", "--inherit-env", "--set-env", "--set-env-file",
     "--store-only", "--no-store",
 )  # fmt: skip
+#: Each --stage1-* flag: its pflag type name and help.
+_STAGE1 = {
+    "stage1-url": ("stage1URL", "URL of the image to use as stage1"),
+    "stage1-path": ("stage1Path", "path (absolute or relative) of the image to use as stage1"),
+    "stage1-name": ("stage1Name", "name of the image to use as stage1"),
+    "stage1-hash": ("stage1Hash", "ID of the image in the store to use as stage1"),
+    "stage1-from-dir": (
+        "stage1FromDir",
+        "file name of the stage1 image in the stage1 images directory",
+    ),
+}
+#: The per-app flags (rkt.stage0.apps.APP_FLAGS): pflag type name and help. --mount and
+#: --signature are declared with the pod's flags: before any image they are the pod's.
+_APP_FLAGS = {
+    "--exec": ("appExec", "the command to run instead of the preceding image's exec"),
+    "--name": ("appName", "the app's name (default: from the image's name)"),
+    "--user": ("appUser", "the user the preceding image's app runs as (name, uid or file)"),
+    "--group": ("appGroup", "the group the preceding image's app runs as (name, gid or file)"),
+    "--supplementary-gids": (
+        "appSupplementaryGIDs",
+        "supplementary group IDs of the app (e.g. 1024,2048)",
+    ),
+    "--working-dir": ("appWorkingDir", "the working directory of the preceding image's app"),
+    "--environment": (
+        "appEnv",
+        "an environment variable of the app, NAME=VALUE (overrides --set-env)",
+    ),
+    "--readonly-rootfs": ("appReadOnlyRootFS", "mount the app's rootfs read-only (true or false)"),
+    "--annotation": ("appAnnotation", "an annotation of the app, NAME=VALUE"),
+    "--user-annotation": ("appUserAnnotation", "a user annotation of the app, NAME=VALUE"),
+    "--user-label": ("appLabel", "a user label of the app, NAME=VALUE"),
+    "--memory": ("appMemoryLimit", "the app's memory limit (e.g. 16Mi, 50M, 1G)"),
+    "--cpu": ("appCPULimit", "the app's CPU limit, in cores or millicores (e.g. 500m)"),
+    "--cpu-shares": ("appCPUShares", "the app's CPU weight, as cgroup cpu.shares (e.g. 2048)"),
+    "--oom-score-adj": ("appOOMScoreAdj", "the app's OOM score adjustment (-1000 to 1000)"),
+    "--caps-retain": (
+        "appCapsRetain",
+        "the capabilities the app keeps, the others dropped (e.g. CAP_NET_BIND_SERVICE)",
+    ),
+    "--caps-remove": (
+        "appCapsRemove",
+        "capabilities the app loses from the default set (e.g. CAP_MKNOD)",
+    ),
+    "--seccomp": (
+        "appSeccompFilter",
+        "the app's seccomp filter (e.g. mode=retain,errno=EPERM,chmod,chown)",
+    ),
+    "--cap-retain": ("appCapsRetain", ""),
+    "--cap-remove": ("appCapsRemove", ""),
+}
+_DEPRECATED_APP_FLAGS = {"--cap-retain": "use --caps-retain instead",
+                         "--cap-remove": "use --caps-remove instead"}  # fmt: skip
+#: The per-app flags that, before the first image, are the pod's (all its apps').
+POD_AND_APP_FLAGS = ("--mount", "--signature")
+PULL_POLICIES = ("never", "new", "update")
+IPC_MODES = ("auto", "private", "parent")
 
 
-def add_pod_flags(parser: argparse.ArgumentParser, *, run: bool) -> dict[str, bool]:
-    """Add the pod-level flags; returns each flag → whether it takes a value."""
-    flags: dict[str, bool] = {}
+def _choice(flag: str, allowed: tuple[str, ...]) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if text not in allowed:
+            raise ValueError(f"{flag} must be one of {', '.join(allowed)}")
+        return text
 
-    def add(name: str, **kwargs: object) -> None:
-        action = parser.add_argument(name, **kwargs)  # type: ignore[arg-type]
-        flags[name] = action.nargs != 0
+    return check
 
-    add("--pull-policy", default="new", choices=("never", "new", "update"))
-    add("--store-only", action="store_true", help=argparse.SUPPRESS)
-    add("--no-store", action="store_true", help=argparse.SUPPRESS)
-    add("--no-overlay", action="store_true", help="disable overlay filesystem")
-    add("--private-users", action="store_true", help="run within a user namespace of its own")
-    add("--inherit-env", action="store_true", help="inherit all environment variables")
-    add("--set-env", action="append", default=[], metavar="K=V", help="for all apps")
-    add("--set-env-file", metavar="FILE", help="a file of K=V lines for all apps")
-    add("--volume", action="append", default=[], help="volumes to make available in the pod")
-    add("--mount", action="append", default=[], help="volume=NAME,target=PATH for all apps")
-    add("--port", action="append", default=[], help="NAME:[HOSTIP:]HOSTPORT: forward a port")
-    add("--pod-manifest", default="", help=POD_MANIFEST_HELP)
-    add("--signature", metavar="FILE", help="signature of the single image")
-    add("--user-annotation", action="append", default=[], help=argparse.SUPPRESS)
-    add("--user-label", action="append", default=[], help=argparse.SUPPRESS)
-    for name in (*STAGE1_FLAGS, "--stage1-from-dir"):
-        add(name, default="", help=f"the stage1: {FLY_NAME} or {FLY_FILE} picks fly")
+
+def _must_follow_an_image(name: str) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        raise ValueError(f"{name} must follow an image")
+
+    return check
+
+
+def add_pod_flags(flags: FlagSet, *, run: bool) -> None:
+    """The flags of rkt prepare (``run=False``) or rkt run: the pod's, and the per-app ones."""
+    from rkt.cli.flags import BoolFlag, Flag, ListFlag
+    from rkt.stage0.app_flags import APP_FLAGS
+
+    add = flags.add
+    for name, (type_name, usage) in _STAGE1.items():
+        add(Flag(name, usage, "", type_name=type_name, metavar="IMAGE"))
+    add(
+        ListFlag(
+            "port",
+            "forward a port of the pod's apps on the host (needs a network of the "
+            "pod's own): NAME:[HOSTIP:]HOSTPORT",
+            type_name="portList",
+            metavar="PORT",
+        )
+    )
+    add(BoolFlag("inherit-env", "give the apps rkt's environment (below what apps set)"))
+    add(BoolFlag("no-overlay", "copy the images' trees instead of mounting overlayfs over them"))
+    add(BoolFlag("private-users", "run the pod in a user namespace of its own"))
+    add(
+        ListFlag(
+            "set-env",
+            "an environment variable for every app, NAME=VALUE (--environment overrides it)",
+            type_name="kvMap",
+            metavar="NAME=VALUE",
+        )
+    )
+    add(
+        ListFlag(
+            "set-env-file",
+            "a file of NAME=VALUE lines for every app",
+            type_name="envFileMap",
+            metavar="FILE",
+        )
+    )
+    add(BoolFlag("store-only", "", deprecated="please use --pull-policy=never"))
+    add(BoolFlag("no-store", "", deprecated="please use --pull-policy=update"))
+    add(
+        Flag(
+            "pull-policy",
+            'when to fetch an image: "never", "new" (when not in the store) or "update" (always)',
+            "new",
+            check=_choice("--pull-policy", PULL_POLICIES),
+            choices=PULL_POLICIES,
+        )
+    )
+    add(
+        Flag(
+            "pod-manifest",
+            "a pod manifest to run instead of images: then only --net, "
+            "--no-overlay, --interactive, --dns*, --hosts-entry, --hostname, "
+            "--uuid-file-save and --quiet apply",
+            "",
+            metavar="FILE",
+        )
+    )
+    add(
+        ListFlag(
+            "volume",
+            "a volume of the pod: NAME,kind=host,source=PATH[,readOnly=true] or "
+            "NAME,kind=empty[,mode=0755,uid=0,gid=0]",
+            type_name="appsVolume",
+            metavar="VOLUME",
+        )
+    )
+    add(
+        ListFlag(
+            "mount",
+            "bind a volume into the apps (into the preceding image's app after "
+            "an image): volume=NAME,target=PATH",
+            type_name="appMount",
+            metavar="MOUNT",
+        )
+    )
+    add(
+        Flag(
+            "signature",
+            "the signature file of the preceding image",
+            "",
+            type_name="appAsc",
+            metavar="FILE",
+        )
+    )
+    for name, takes_value in APP_FLAGS.items():
+        if name in POD_AND_APP_FLAGS:
+            continue
+        type_name, usage = _APP_FLAGS[name]
+        add(
+            Flag(
+                name[2:],
+                usage,
+                "",
+                type_name=type_name,
+                per_app=True,
+                check=_must_follow_an_image(name),
+                no_opt="" if takes_value else "true",
+                deprecated=_DEPRECATED_APP_FLAGS.get(name, ""),
+            )
+        )
     if run:
-        add_run_time_flags(add)
-        add("--uuid-file-save", default="", help="write out the pod UUID to this file")
+        add_run_time_flags(flags)
+        add(Flag("uuid-file-save", "write the pod's UUID to this file", "", metavar="FILE"))
     else:
-        add("--quiet", action="store_true", help="print only the UUID on success")
-        add("--mds-register", action="store_true", help=MDS_HELP + " when it runs")
-    return flags
+        add(BoolFlag("quiet", "print only the UUID on stdout (messages go to stderr anyway)"))
+        add(BoolFlag("mds-register", MDS_HELP + " when it runs"))
+    # Everything from the first image on is read word by word (parse_command).
+    flags.interspersed = False
+    flags.rest("images", "IMAGE")
 
 
-def add_run_time_flags(add: Callable[..., object]) -> None:
+def add_run_time_flags(flags: FlagSet) -> None:
     """The flags of ``rkt run`` that ``rkt run-prepared`` takes too (rkt 1.30): what the pod
     gets when it runs rather than when it is prepared."""
-    add("--net", nargs="?", const="default", default="default", help="host, none or networks")
-    add("--interactive", action="store_true", help="run the pod interactively")
-    add("--dns", action="append", default=[], help="name servers, 'host' or 'none'")
-    add("--dns-search", action="append", default=[])
-    add("--dns-opt", action="append", default=[])
-    add("--dns-domain", default="")
-    add("--hosts-entry", action="append", default=[], help="IP=HOSTNAME or 'host'")
-    add("--hostname", default="", help="the pod's hostname (default rkt-$UUID)")
-    add("--mds-register", action="store_true", help=MDS_HELP)
-    add("--ipc", default="", help=argparse.SUPPRESS)
+    from rkt.cli.flags import BoolFlag, Flag, ListFlag
+
+    add = flags.add
+    add(
+        ListFlag(
+            "net",
+            "the pod's networks: default, host, none, all or networks of net.d, "
+            "each with CNI_ARGS: --net[=n[:args], ...]",
+            ("default",),
+            default_text="default",
+            no_opt="default",
+            type_name="netList",
+            join=",",
+        )
+    )
+    add(BoolFlag("interactive", "run the pod with the terminal (one image only)"))
+    add(
+        ListFlag(
+            "dns",
+            "a name server for the pods' resolv.conf; 'host' for the host's "
+            "resolv.conf, 'none' to ignore the networks' DNS",
+            type_name="flagStringList",
+        )
+    )
+    add(ListFlag("dns-search", "a search domain for resolv.conf", type_name="flagStringList"))
+    add(
+        ListFlag(
+            "dns-opt", "an option for resolv.conf (resolv.conf(5))", type_name="flagStringList"
+        )
+    )
+    add(Flag("dns-domain", "the domain for resolv.conf", ""))
+    add(
+        ListFlag(
+            "hosts-entry",
+            "an entry of the pod's /etc/hosts, IP=HOSTNAME; 'host' for the host's /etc/hosts",
+            type_name="flagStringList",
+        )
+    )
+    add(Flag("hostname", 'the pod\'s hostname (default "rkt-$PODUUID")', ""))
+    add(
+        Flag(
+            "ipc",
+            "the pod's IPC namespace: auto, private or parent (the host's)",
+            "",
+            check=_choice("--ipc", ("", *IPC_MODES)),
+            choices=IPC_MODES,
+        )
+    )
+    add(BoolFlag("mds-register", MDS_HELP))
 
 
-def check_run_time_flags(args: argparse.Namespace) -> None:
+def check_run_time_flags(args: Namespace) -> None:
     """Refuse the run-time flags this runtime does not support (ConfigError)."""
     if args.mds_register:
         from rkt.stage0.registration import check_network
 
         check_network(args.net)
-    if args.ipc not in ("", "auto", "private"):
-        raise ConfigError(
-            f'--ipc="{args.ipc}" is not supported yet', hint="the pod's IPC is private"
-        )
 
 
-def use_overlay(args: argparse.Namespace) -> bool:
+def use_overlay(args: Namespace) -> bool:
     """``--no-overlay``, or a kernel without overlayfs (said on stderr), as rkt did."""
     from rkt.stage0.prepare import overlay_supported
 
@@ -125,27 +315,33 @@ def use_overlay(args: argparse.Namespace) -> bool:
     return True
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_pod_flags(parser, run=False)
-    parser.add_argument("images", nargs=argparse.REMAINDER, metavar="IMAGE [flags] [-- args ---]")
+def add_arguments(flags: FlagSet) -> None:
+    add_pod_flags(flags, run=False)
 
 
-def parse_command(args: argparse.Namespace, *, run: bool) -> AppList:
-    """Read the images and their flags; pod flags among them update ``args`` in place."""
+def parse_command(args: Namespace, *, run: bool) -> AppList:
+    """Read the images and their flags; the pod's flags among them update ``args``, as
+    rkt's parseApps gave them to the command's flag set again."""
+    from rkt.cli.commands import Command
+    from rkt.cli.flags import UsageError
     from rkt.stage0.apps import parse_apps
 
-    # Never shows help: any width spares argparse asking shutil (rkt.cli.main._help_width).
-    formatter = functools.partial(argparse.HelpFormatter, width=78)
-    scratch = argparse.ArgumentParser(
-        prog="rkt", add_help=False, allow_abbrev=False, formatter_class=formatter
-    )
-    flags = add_pod_flags(scratch, run=run)
-    apps = parse_apps(list(args.images), flags)
+    flags = Command(("run",) if run else ("prepare",)).flags
+    pod_flags = flags.value_flags(per_app=False)
+    for name in POD_AND_APP_FLAGS:
+        del pod_flags[name]
+    apps = parse_apps(list(args.images), pod_flags)
     if apps.pod_words:
-        # Defaults are only set for attributes the namespace lacks, and "append" actions
-        # extend what is there, so this adds to what came before the images.
-        scratch.parse_args(apps.pod_words, namespace=args)
-    if args.signature is not None:
+        try:
+            flags.parse(apps.pod_words, args)
+        except UsageError as err:
+            raise ConfigError(str(err)) from None
+    for name in dict.fromkeys(apps.deprecated):
+        args.warnings.append(f"Flag {name} has been deprecated, {_DEPRECATED_APP_FLAGS[name]}")
+    for warning in args.warnings:
+        sys.stderr.write(warning + "\n")
+    args.warnings.clear()
+    if args.signature:
         if len(apps.apps) != 1 or apps.apps[0].signature is not None:
             raise ConfigError("--signature must follow the image it signs")
         apps.apps[0].signature = args.signature
@@ -153,8 +349,6 @@ def parse_command(args: argparse.Namespace, *, run: bool) -> AppList:
         raise ConfigError("must provide at least one image or specify the pod manifest")
     if args.pod_manifest:
         _check_pod_manifest_flags(args, apps)
-    if args.user_annotation or args.user_label:
-        raise ConfigError("pod-level --user-annotation/--user-label are not supported yet")
     args.stage1_flavor = stage1_flavor(args, len(apps.apps), run=run)
     if args.stage1_flavor == "fly" and args.private_users:
         # fly runs the app in the host's user namespace: the shift would be a lie.
@@ -165,7 +359,16 @@ def parse_command(args: argparse.Namespace, *, run: bool) -> AppList:
     return apps
 
 
-def stage1_flavor(args: argparse.Namespace, images: int, *, run: bool) -> str:
+def config_with_late_flags(args: Namespace, config: Config, apps: AppList) -> Config:
+    """The configuration again if global flags stood among the images (rkt read them there)."""
+    if not apps.pod_words:
+        return config
+    from rkt.cli.main import config_from
+
+    return config_from(args)
+
+
+def stage1_flavor(args: Namespace, images: int, *, run: bool) -> str:
     """The stage1 flavor the ``--stage1-*`` flags pick: "fly" or "" (the built-in default).
 
     There are no stage1 images here: a flag naming rkt's fly stage1 (by image name, any
@@ -206,7 +409,7 @@ def stage1_flavor(args: argparse.Namespace, images: int, *, run: bool) -> str:
     return "fly"
 
 
-def _check_pod_manifest_flags(args: argparse.Namespace, apps: AppList) -> None:
+def _check_pod_manifest_flags(args: Namespace, apps: AppList) -> None:
     """With --pod-manifest the manifest is the whole pod: refuse images and the flags that
     would change it, as rkt did, rather than ignore them silently."""
     if apps.apps:
@@ -226,7 +429,7 @@ def _check_pod_manifest_flags(args: argparse.Namespace, apps: AppList) -> None:
         )
 
 
-def pull_policy(args: argparse.Namespace) -> str:
+def pull_policy(args: Namespace) -> str:
     if args.store_only and args.no_store:
         raise ConfigError("both --store-only and --no-store specified")
     if args.store_only:
@@ -254,7 +457,7 @@ def select_networks(config: Config, net: str) -> list[Selected]:
     return networks
 
 
-def stage_options(args: argparse.Namespace, config: Config, net: str, *, run: bool) -> StageOptions:
+def stage_options(args: Namespace, config: Config, net: str, *, run: bool) -> StageOptions:
     """The options stage1 gets (stage1/options.json); the run-time flags only for rkt run."""
     from rkt.insecure import Insecure
     from rkt.stage0.options import (
@@ -268,7 +471,7 @@ def stage_options(args: argparse.Namespace, config: Config, net: str, *, run: bo
     return StageOptions(
         hostname=args.hostname if run else "",
         interactive=args.interactive if run else False,
-        set_env_file=read_env_file(args.set_env_file) if args.set_env_file else (),
+        set_env_file=tuple(pair for path in args.set_env_file for pair in read_env_file(path)),
         set_env=parse_env_pairs("--set-env", args.set_env),
         dns=split_lists(args.dns) if run else (),
         dns_search=split_lists(args.dns_search) if run else (),
@@ -281,11 +484,18 @@ def stage_options(args: argparse.Namespace, config: Config, net: str, *, run: bo
         insecure_capabilities=bool(config.insecure & Insecure.CAPABILITIES),
         stage1_flavor=getattr(args, "stage1_flavor", ""),
         mds_register=bool(getattr(args, "mds_register", False)),
+        host_ipc=run and host_ipc(args.ipc),
     )
 
 
+def host_ipc(mode: str) -> bool:
+    """``--ipc``: "parent" shares the host's IPC namespace; "auto" (or none) and "private"
+    give the pod its own, as rkt's default stage1 did (fly always shares the host's)."""
+    return mode == "parent"
+
+
 def prepare_config(
-    args: argparse.Namespace, config: Config, apps: AppList, *, run: bool
+    args: Namespace, config: Config, apps: AppList, *, run: bool
 ) -> tuple[str, PrepareConfig]:
     """Fetch the images, then prepare the pod; returns its UUID and the stage0 config."""
     from pathlib import Path
@@ -336,7 +546,7 @@ def prepare_config(
     return uuid, stage0
 
 
-def prepare_pod_manifest(args: argparse.Namespace, config: Config, *, run: bool) -> str:
+def prepare_pod_manifest(args: Namespace, config: Config, *, run: bool) -> str:
     """Prepare the pod of ``--pod-manifest``: validate it, find its images in the store (no
     fetching, as rkt), then prepare; returns the UUID. Every check runs before a pod exists."""
     from rkt.datadir import DataDir
@@ -363,8 +573,9 @@ def prepare_pod_manifest(args: argparse.Namespace, config: Config, *, run: bool)
         )
 
 
-def run(args: argparse.Namespace, config: Config) -> int:
+def run(args: Namespace, config: Config) -> int:
     apps = parse_command(args, run=False)
+    config = config_with_late_flags(args, config, apps)
     if args.pod_manifest:
         uuid = prepare_pod_manifest(args, config, run=False)
     else:

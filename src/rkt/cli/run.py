@@ -8,24 +8,38 @@ The flags are ``rkt prepare``'s plus the run-time ones (``--net``, ``--dns*``,
 
 from __future__ import annotations
 
-import argparse
 from typing import TYPE_CHECKING
 
 from rkt.errors import ConfigError
 
 if TYPE_CHECKING:
+    from rkt.cli.flags import FlagSet, Namespace
     from rkt.config import Config
     from rkt.linux.cgroup import MovePrimer
 
+USE = (
+    "run [--volume=name,kind=host,...] [--mount volume=VOL,target=PATH] "
+    "IMAGE [-- image-args...[---]]..."
+)
+DESCRIPTION = """\
+IMAGE is an image ID, a file, a URL or an image name, tried in that order.
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+--volume makes a volume available to the pod, --mount binds it into the apps: before the first
+image into every app, after an image into that image's app (which wins over a pod-wide mount of
+the same path). The other flags after an image (--exec, --user, --memory, ...) are that
+image's too.
+
+"--" gives the rest of the words to the preceding image's app as arguments, up to a lone "---"
+after which flags and images are read again."""
+
+
+def add_arguments(flags: FlagSet) -> None:
     from rkt.cli.prepare import add_pod_flags
 
-    add_pod_flags(parser, run=True)
-    parser.add_argument("images", nargs=argparse.REMAINDER, metavar="IMAGE [flags] [-- args ---]")
+    add_pod_flags(flags, run=True)
 
 
-def run(args: argparse.Namespace, config: Config) -> int:
+def run(args: Namespace, config: Config) -> int:
     from rkt.linux.cgroup import MovePrimer
 
     # stage1 moves into the pod's cgroup in some 15 ms; the kernel's wait for that starts now.
@@ -36,9 +50,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
         primer.reap()
 
 
-def _prepare_and_run(args: argparse.Namespace, config: Config, primer: MovePrimer) -> int:
+def _prepare_and_run(args: Namespace, config: Config, primer: MovePrimer) -> int:
     from rkt.cli.prepare import (
         check_run_time_flags,
+        config_with_late_flags,
         parse_command,
         prepare_config,
         prepare_pod_manifest,
@@ -47,6 +62,7 @@ def _prepare_and_run(args: argparse.Namespace, config: Config, primer: MovePrime
     from rkt.stage0.run import run_prepared
 
     apps = parse_command(args, run=True)
+    config = config_with_late_flags(args, config, apps)
     # A pod manifest's apps are counted once it is read (rkt.stage0.pod_manifest.prepare).
     if args.interactive and len(apps.apps) != 1 and not args.pod_manifest:
         raise ConfigError("--interactive can only be used with a single image")

@@ -3,22 +3,28 @@ stage1's status (the app's, or 254 for stage1's own failures)."""
 
 from __future__ import annotations
 
-import argparse
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from rkt.cli.flags import FlagSet, Namespace
     from rkt.config import Config
     from rkt.linux.cgroup import MovePrimer
 
+USE = "run-prepared UUID"
+DESCRIPTION = """\
+Runs a pod rkt prepare prepared, named by its UUID (or an unambiguous prefix); the pod gets its
+network, DNS and hostname now."""
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+
+def add_arguments(flags: FlagSet) -> None:
     from rkt.cli.prepare import add_run_time_flags
 
-    add_run_time_flags(parser.add_argument)
-    parser.add_argument("uuid", metavar="UUID", help="the pod's UUID (or an unambiguous prefix)")
+    add_run_time_flags(flags)
+    flags.arg("uuid", "UUID", complete="pods:prepared")
 
 
-def run(args: argparse.Namespace, config: Config) -> int:
+def run(args: Namespace, config: Config) -> int:
     from rkt.linux.cgroup import MovePrimer
 
     primer = MovePrimer()  # see rkt.cli.run
@@ -28,8 +34,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
         primer.reap()
 
 
-def _run(args: argparse.Namespace, config: Config, primer: MovePrimer) -> int:
-    from rkt.cli.prepare import check_run_time_flags
+def _run(args: Namespace, config: Config, primer: MovePrimer) -> int:
+    from rkt.cli.prepare import check_run_time_flags, host_ipc
     from rkt.datadir import DataDir
     from rkt.stage0.options import RunFlags, parse_hosts_entries, split_lists
     from rkt.stage0.run import run_prepared
@@ -49,6 +55,7 @@ def _run(args: argparse.Namespace, config: Config, primer: MovePrimer) -> int:
         hosts_entries=parse_hosts_entries(args.hosts_entry),
         hostname=args.hostname,
         mds_register=args.mds_register,
+        host_ipc=host_ipc(args.ipc),
     )
     pods = DataDir(config.data_dir).pods
     primer.reap()  # the shell only, its job goes on: no zombie child while the pod runs
@@ -61,4 +68,9 @@ def _run(args: argparse.Namespace, config: Config, primer: MovePrimer) -> int:
         config_dirs=config.dirs,
         mds_socket=mds_socket,
         become_monitor=config.own_process,
+        warn=_warn,
     )
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"run-prepared: warning: {message}\n")

@@ -9,7 +9,6 @@ makes the status 254 (rkt/stop.go).
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 from typing import TYPE_CHECKING
@@ -19,17 +18,20 @@ from rkt.pod.pod import Pod, read_uuid_file
 from rkt.pod.state import PodState
 
 if TYPE_CHECKING:
+    from rkt.cli.flags import FlagSet, Namespace
     from rkt.config import Config
 
 EXIT_FAILURE = 254
 STAGE1_STOP = "rkt.stage1.executor.stop"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add = parser.add_argument
-    add("uuids", nargs="*", metavar="UUID", help="pod UUIDs (or unique prefixes)")
-    add("--force", action="store_true", help="forced stopping")
-    add("--uuid-file", default="", help="read pod UUID from file instead of argument")
+USE = "stop --uuid-file=FILE | UUID ..."
+
+
+def add_arguments(flags: FlagSet) -> None:
+    flags.add_bool("force", False, "kill the pod (SIGKILL) rather than stop its apps in order")
+    flags.add_string("uuid-file", "", "read the pod's UUID from this file", metavar="FILE")
+    flags.rest("uuids", "UUID", complete="pods:running")
 
 
 def stop_command(pod: Pod, force: bool) -> list[str]:
@@ -61,7 +63,7 @@ def _stop(pod: Pod, force: bool) -> str | None:
     return None
 
 
-def run(args: argparse.Namespace, config: Config) -> int:
+def run(args: Namespace, config: Config) -> int:
     if bool(args.uuids) == bool(args.uuid_file):
         raise PodError("stop needs UUIDs or --uuid-file, not both")
     uuids = [read_uuid_file(args.uuid_file)] if args.uuid_file else list(args.uuids)

@@ -9,7 +9,6 @@ Flags, prompts and messages follow rkt 1.30 (rkt/trust.go, rkt/pubkey); failures
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from typing import TYPE_CHECKING, TextIO
@@ -17,6 +16,7 @@ from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from appc.discovery import Transport
+    from rkt.cli.flags import FlagSet, Namespace
     from rkt.config import Config
     from rkt.trust.keystore import Keystore
     from rkt.trust.openpgp import PublicKey
@@ -29,29 +29,34 @@ USAGE = (
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add = parser.add_argument
-    add("--prefix", default="", help="prefix to limit trust to")
-    add("--root", action="store_true", help="add root key from filesystem without a prefix")
-    add(
-        "--skip-fingerprint-review",
-        action="store_true",
-        help="accept key without fingerprint confirmation",
-    )
-    add(
-        "--insecure-allow-http",
-        action="store_true",
-        help="allow HTTP use for key discovery and/or retrieval",
-    )
-    add("keys", nargs="*", metavar="PUBKEY", help="a key file or an http(s) URL")
+USE = (
+    "trust [--prefix=PREFIX] [--insecure-allow-http] [--skip-fingerprint-review] [--root] "
+    "[PUBKEY ...]"
+)
+DESCRIPTION = """\
+Adds keys to the local keystore, which signatures of images are checked against.
+
+PUBKEY is a key file or an https URL. The key is trusted for the images whose names begin with
+PREFIX (whole path segments); without a PUBKEY, the keys PREFIX's meta discovery names are
+fetched. --root trusts a key file for every image (no discovery)."""
 
 
-def run(args: argparse.Namespace, config: Config) -> int:
+def add_arguments(flags: FlagSet) -> None:
+    flags.add_string("prefix", "", "the image name prefix the key is trusted for")
+    flags.add_bool("root", False, "trust a key file for every image (no prefix)")
+    flags.add_bool(
+        "skip-fingerprint-review", False, "trust the key without asking to confirm its fingerprint"
+    )
+    flags.add_bool("insecure-allow-http", False, "allow plain HTTP to discover and fetch keys")
+    flags.rest("keys", "PUBKEY")
+
+
+def run(args: Namespace, config: Config) -> int:
     return trust(args, config)
 
 
 def trust(
-    args: argparse.Namespace,
+    args: Namespace,
     config: Config,
     *,
     transport: Transport | None = None,
@@ -158,7 +163,7 @@ def _isatty(stream: TextIO) -> bool:
 def _trust_one(
     location: str,
     prefix: str,
-    args: argparse.Namespace,
+    args: Namespace,
     config: Config,
     keystore: Keystore,
     transport: Transport,

@@ -1,35 +1,48 @@
-"""``rkt version``."""
+"""``rkt version``: rkt's five lines, with the version of rkt whose command line this is.
+
+Integrations read the first two lines (Nomad's rkt driver matches ``rkt [vV]ersion[:]? X`` and
+``appc [vV]ersion[:]? X`` and requires rkt >= 1.27.0), so they name rkt 1.30.0, whose flags,
+formats and exit statuses Rocket keeps; Rocket's own version has the third line, where rkt put
+its Go version. The features line says what rkt's build-time features would be here: no TPM
+logging, no systemd journal integration.
+"""
 
 from __future__ import annotations
 
-import argparse
-import platform
+import os
 import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from rkt.cli.flags import FlagSet, Namespace
     from rkt.config import Config
 
+USE = "version"
+DESCRIPTION = "Print the version of rkt, of the appc spec, of Rocket and the build's features."
+FEATURES = "-TPM -SDJOURNAL"
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser  # no flags of its own
+
+def add_arguments(flags: FlagSet) -> None:
+    del flags  # no flags of its own
 
 
 def version_text() -> str:
     from appc import SPEC_VERSION
-    from appc.schema.labels import host_os_arch
     from rkt import __version__
+    from rkt.cli.commands import RKT_VERSION
 
-    os_name, arch = host_os_arch()
+    python = ".".join(str(part) for part in sys.version_info[:3])
+    machine = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
     return (
-        f"rkt Version: {__version__}\n"
+        f"rkt Version: {RKT_VERSION}\n"
         f"appc Version: {SPEC_VERSION}\n"
-        f"Python Version: {platform.python_version()}\n"
-        f"OS/Arch: {os_name}/{arch}\n"
+        f"Rocket Version: {__version__} (Python {python})\n"
+        f"OS/Arch: {sys.platform}/{machine}\n"
+        f"Features: {FEATURES}\n"
     )
 
 
-def run(args: argparse.Namespace, config: Config) -> int:
+def run(args: Namespace, config: Config) -> int:
     del args, config
     sys.stdout.write(version_text())
     return 0

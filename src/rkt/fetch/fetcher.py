@@ -254,6 +254,7 @@ class Fetcher:
         from rkt.store import Remote
 
         verify = not self._skip_verification()
+        http = self._http_for(source)
         sig: bytes | None = None
         # rkt gets the signature first, to fail before a long download. When the image may
         # be unchanged (a cached ETag), ask for the image first: a 304 needs no signature.
@@ -265,14 +266,14 @@ class Fetcher:
                 sig = read_signature(signature)
             elif not sig_later:
                 # None when the server asks (202) to come back after the image.
-                sig = self._fetch_signature(source.sig_url, first=True)
+                sig = self._fetch_signature(source.sig_url, first=True, transport=http)
         self._log_debug(f"fetching image from {source.url}")
         with PartialDownload(self._store_tmp(), source.url) as temp:
             resume = temp.resume_point()
             if resume[0]:
                 self._log(f"resuming the download of {source.url} at byte {resume[0]}")
             result: Downloaded = download(
-                self._http(),
+                http,
                 source.url,
                 temp.file,
                 etag=remote.etag if remote is not None else "",
@@ -290,7 +291,7 @@ class Fetcher:
                 )
                 return remote.image_id
             if verify and sig is None:
-                sig = self._fetch_signature(source.sig_url, first=False)
+                sig = self._fetch_signature(source.sig_url, first=False, transport=http)
             temp.file.seek(0)
             self._verify(temp.file, sig, source.app, source.url, verify)
             record = self._import(temp.file, source.url)
@@ -325,11 +326,13 @@ class Fetcher:
             return True
         return False
 
-    def _fetch_signature(self, url: str, *, first: bool) -> bytes | None:
+    def _fetch_signature(
+        self, url: str, *, first: bool, transport: Transport | None = None
+    ) -> bytes | None:
         from rkt.fetch.signature import fetch_signature
 
         self._log_debug(f"downloading signature from {url}")
-        return fetch_signature(self._http(), url, first=first, log=self._log)
+        return fetch_signature(transport or self._http(), url, first=first, log=self._log)
 
     def _verify(
         self, file: BinaryIO, sig: bytes | None, app: App | None, where: str, required: bool
@@ -413,6 +416,19 @@ class Fetcher:
         if Insecure.TLS in self._config.insecure:
             self._warn("TLS verification has been disabled")
         return self._transport
+
+    def _http_for(self, source: _Source) -> Transport:
+        """The transport for an image and its signature. An ``http://`` URL the user gave is
+        fetched over plain HTTP as rkt fetched it (its signature still has to verify unless
+        ``--insecure-options=image``); ``--insecure-options=http`` governs what discovery
+        finds and redirects from https."""
+        transport = self._http()
+        explicit_http = source.app is None and source.url.lower().startswith("http://")
+        allowing = getattr(transport, "allowing_http", None)
+        if explicit_http and Insecure.HTTP not in self._config.insecure and allowing is not None:
+            http: Transport = allowing()
+            return http
+        return transport
 
     def _store_tmp(self) -> Path:
         from rkt.datadir import DataDir

@@ -10,8 +10,8 @@ fake and integration tests pass an :class:`HttpTransport` that trusts their own 
 - TLS is verified against the system's trust store (``SSL_CERT_FILE`` is honoured) or a CA
   bundle given here; ``Insecure.TLS`` turns verification off.
 - Plain ``http`` is refused unless ``Insecure.HTTP``, for the first URL and for every
-  redirect; rkt fetched ``http://`` image URLs without asking, and the contract
-  (docs/image-half.md) does not.
+  redirect, except for an ``http://`` image URL the user gave, which rkt fetched without
+  asking (:meth:`HttpTransport.allowing_http`; the fetcher decides).
 - Redirects are followed by hand (at most 10, as Go's client), so that the scheme of each hop
   can be checked and credentials chosen per hop.
 - ``auth.d`` credentials are sent only to the host they were configured for (``host:port``
@@ -169,6 +169,16 @@ class HttpTransport:
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._pool: urllib3.PoolManager | None = None
+
+    def allowing_http(self) -> HttpTransport:
+        """This transport, with plain HTTP allowed (for an explicit ``http://`` image URL)."""
+        return HttpTransport(
+            insecure=self._insecure | Insecure.HTTP,
+            auth=self._auth,
+            ca_bundle=self._ca_bundle,
+            connect_timeout=self._connect_timeout,
+            read_timeout=self._read_timeout,
+        )
 
     @property
     def verifies_tls(self) -> bool:

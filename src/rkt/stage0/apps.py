@@ -27,30 +27,9 @@ from appc.schema.pod import Mount
 from appc.schema.resource import CPU, MEMORY, Resource
 from rkt.errors import ConfigError
 from rkt.linux import capability
+from rkt.stage0.app_flags import APP_FLAGS
 
-#: Per-app flags → whether they take a value (``--readonly-rootfs`` is a boolean).
-APP_FLAGS: Mapping[str, bool] = {
-    "--signature": True,
-    "--exec": True,
-    "--name": True,
-    "--user": True,
-    "--group": True,
-    "--supplementary-gids": True,
-    "--working-dir": True,
-    "--environment": True,
-    "--mount": True,
-    "--readonly-rootfs": False,
-    "--annotation": True,
-    "--user-annotation": True,
-    "--user-label": True,
-    "--memory": True,
-    "--cpu": True,
-    "--cpu-shares": True,
-    "--oom-score-adj": True,
-    "--caps-retain": True,
-    "--caps-remove": True,
-    "--seccomp": True,
-}
+_ALIASES = {"--cap-retain": "--caps-retain", "--cap-remove": "--caps-remove"}
 
 #: The isolator flags → the isolator names a flag's isolator replaces in the image's app
 #: (rkt's prepareIsolators: a capability or seccomp flag replaces both sets of its kind).
@@ -66,19 +45,13 @@ ISOLATOR_FLAGS: Mapping[str, tuple[str, ...]] = {
 #: rkt's --memory refuses less than 4 KiB (most likely ``16m``, milli-bytes, for ``16M``).
 MIN_MEMORY = 4096
 
-#: rkt's per-app flags we do not take (I/O modes); refused by name rather than as "unknown".
-UNSUPPORTED_APP_FLAGS = frozenset(
-    {
-        "--cap-retain",
-        "--cap-remove",
-        "--stdin",
-        "--stdout",
-        "--stderr",
-    }
-)
+#: rkt's per-app flags we do not take (the I/O modes of its "attach" experiment); refused by
+#: name rather than as "unknown".
+UNSUPPORTED_APP_FLAGS = frozenset({"--stdin", "--stdout", "--stderr"})
 
-_TRUE = frozenset({"1", "t", "true", "TRUE", "True"})
-_FALSE = frozenset({"0", "f", "false", "FALSE", "False"})
+#: strconv.ParseBool's spellings.
+_TRUE = frozenset({"1", "t", "T", "true", "TRUE", "True"})
+_FALSE = frozenset({"0", "f", "F", "false", "FALSE", "False"})
 
 
 class AppArgs(msgspec.Struct):
@@ -107,6 +80,8 @@ class AppList(msgspec.Struct):
     apps: list[AppArgs] = msgspec.field(default_factory=list)
     #: pod-level flag words found among the images, in order, for the caller to parse
     pod_words: list[str] = msgspec.field(default_factory=list)
+    #: deprecated spellings used (rkt's --cap-retain, --cap-remove), for the caller to warn
+    deprecated: list[str] = msgspec.field(default_factory=list)
 
 
 def parse_apps(words: Sequence[str], pod_flags: Mapping[str, bool]) -> AppList:
@@ -150,6 +125,9 @@ def parse_apps(words: Sequence[str], pod_flags: Mapping[str, bool]) -> AppList:
                 value, index = words[index], index + 1
             if not result.apps:
                 raise ConfigError(f"{name} must follow an image")
+            if name in _ALIASES:
+                result.deprecated.append(name)
+                name = _ALIASES[name]
             _apply(result.apps[-1], name, value if has_value or APP_FLAGS[name] else "true")
         elif name in pod_flags:
             result.pod_words.append(word)

@@ -48,6 +48,8 @@ class StageOptions(msgspec.Struct, frozen=True):
     stage1_flavor: str = ""
     #: --mds-register: the top-level "mds_register" key (rkt.stage0.registration)
     mds_register: bool = False
+    #: ``--ipc=parent``: the pod stays in the host's IPC namespace
+    host_ipc: bool = False
 
     def to_json(self, uuid: str) -> bytes:
         """The document; the hostname defaults to rkt's ``rkt-<uuid>``."""
@@ -67,6 +69,8 @@ class StageOptions(msgspec.Struct, frozen=True):
             "insecure_seccomp": self.insecure_seccomp,
             "insecure_capabilities": self.insecure_capabilities,
         }
+        if self.host_ipc:
+            options["host_ipc"] = True
         document = {
             "version": VERSION,
             "options": options,
@@ -97,6 +101,7 @@ class RunFlags(msgspec.Struct, frozen=True):
     hostname: str = ""
     #: asks for registration; without it, what prepare recorded stands
     mds_register: bool = False
+    host_ipc: bool = False
 
 
 def apply_run_flags(document: dict[str, Any], flags: RunFlags) -> dict[str, Any]:
@@ -113,6 +118,9 @@ def apply_run_flags(document: dict[str, Any], flags: RunFlags) -> dict[str, Any]
     )
     if flags.hostname:
         options["hostname"] = flags.hostname
+    options.pop("host_ipc", None)
+    if flags.host_ipc:
+        options["host_ipc"] = True
     updated = {**document, "options": options, "net": flags.net}
     if flags.mds_register:
         updated["mds_register"] = True

@@ -28,7 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from rkt.errors import ConfigError, PodError
+from rkt.errors import PodError
 from rkt.linux import tty
 from rkt.pod import layout
 from rkt.pod.pod import Pod
@@ -44,9 +44,12 @@ if TYPE_CHECKING:
 
 STAGE1_RUN = "rkt.stage1.executor.run"
 LOCK_FD_ENV = "RKT_LOCK_FD"
-#: Signals that stage0 passes on to stage1, which stops the pod in order. SIGINT from a
-#: terminal reaches stage1 directly (same process group), so stage0 only ignores it.
-_FORWARDED = (signal.SIGTERM, signal.SIGHUP)
+#: Signals that stage0 passes on to stage1, which stops the pod in order (a second SIGTERM or
+#: SIGINT kills its apps: rkt.stage1.supervisor). A SIGINT sent to rkt's pid alone (Nomad's
+#: executor stops tasks that way) must reach the pod as SIGTERM does; a terminal's ^C reaches
+#: stage1 too, directly (same process group), and the pod's PID 1 takes the copies that
+#: arrive together as one stop.
+_FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 #: Ignored while an interactive pod runs: its app has the terminal, whose ^Z (or a background
 #: read or write before the app has taken it) must not stop us (rkt.linux.tty).
 _TERMINAL_STOPS = (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
@@ -73,11 +76,14 @@ def run_prepared(
     config_dirs: ConfigDirs | None = None,
     mds_socket: str = "",
     become_monitor: bool = False,
+    warn: Callable[[str], None] | None = None,
 ) -> int:
     """Run the prepared pod ``uuid`` (a prefix is enough) and return stage1's exit status.
 
     ``flags``: ``rkt run-prepared``'s run-time flags, which replace prepare's (no network, no
-    DNS or hosts entries, the default hostname); ``config_dirs`` finds their networks.
+    DNS or hosts entries, the default hostname); ``config_dirs`` finds their networks;
+    ``warn`` is told what of the prepared pod is dropped (its port forwards without a
+    network).
     ``mds_socket``: the metadata service's registration socket, for pods that ask for it
     (``--mds-register``; rkt.stage0.registration).
     ``become_monitor``: the caller is ``rkt run`` itself, whose process becomes the pod's
@@ -88,7 +94,8 @@ def run_prepared(
         module = _run_module(pod)
         update = None
         if flags is not None and module == STAGE1_RUN:
-            update = _run_flags_update(pod, flags, config_dirs)  # ConfigError before any change
+            # ConfigError before any change
+            update = _run_flags_update(pod, flags, config_dirs, warn or (lambda _: None))
         registration = _registration(pod, flags, mds_socket)  # ServiceError before any change
         pod.to_run()
         if update is not None:
@@ -144,10 +151,11 @@ def _run_here(
 
 
 def _run_flags_update(
-    pod: Pod, flags: RunFlags, config_dirs: ConfigDirs | None
+    pod: Pod, flags: RunFlags, config_dirs: ConfigDirs | None, warn: Callable[[str], None]
 ) -> Callable[[], None]:
-    """Check ``flags`` against the prepared pod (its networks exist, its ``--port`` forwards
-    have a network to go to); the function that writes them into the pod once it is ours."""
+    """Check ``flags`` against the prepared pod (its networks exist); the function that writes
+    them into the pod once it is ours. Port forwards without a network of the pod's own
+    (``--net=none`` or ``host``) are dropped with a warning, as rkt ran such pods."""
     import json
 
     from appc.schema.pod import PodManifest
@@ -165,10 +173,10 @@ def _run_flags_update(
 
         _, networks = select(config_dirs or ConfigDirs(), flags.net)
     if manifest.ports and not networks:
-        raise ConfigError(
-            f"--net={flags.net}: the pod forwards ports "
-            f"({', '.join(p.name for p in manifest.ports)}) and needs a network of its own",
-            hint="run it with --net=default or a network from net.d",
+        warn(
+            f"--net={flags.net}: the pod's port forwards "
+            f"({', '.join(p.name for p in manifest.ports)}) are dropped: they need a network "
+            "of the pod's own (--net=default or a network from net.d)"
         )
 
     def update() -> None:
@@ -308,7 +316,7 @@ class _Forked:
             code = 254
             try:
                 os.environ[LOCK_FD_ENV] = str(fd)
-                for sig in (*_FORWARDED, signal.SIGINT):
+                for sig in _FORWARDED:
                     signal.signal(sig, signal.SIG_DFL)
                 entry = importlib.import_module(module)
                 code = entry.main(argv)
@@ -337,9 +345,7 @@ def _spawn(
     API server, a test's HTTP server), since its monitor replaces the process it runs in."""
     fd = pod.fd
     command = stage1_command(pod.path, debug=debug, interactive=interactive, module=module)
-    previous = {
-        sig: signal.getsignal(sig) for sig in (*_FORWARDED, signal.SIGINT, *_TERMINAL_STOPS)
-    }
+    previous = {sig: signal.getsignal(sig) for sig in (*_FORWARDED, *_TERMINAL_STOPS)}
     # The terminal's foreground group before fly's app makes itself the foreground.
     foreground = tty.foreground_group(0) if interactive else None
     child: _Forked | subprocess.Popen[bytes]
@@ -368,7 +374,6 @@ def _spawn(
         if main_thread:
             for sig in _FORWARDED:
                 signal.signal(sig, forward)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
             for sig in _TERMINAL_STOPS if interactive else ():
                 signal.signal(sig, signal.SIG_IGN)
         status = child.wait()

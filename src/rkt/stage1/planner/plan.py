@@ -248,6 +248,8 @@ class PodOptions(msgspec.Struct, frozen=True):
     user_range: tuple[int, int] | None = None
     #: the pod joins a network namespace stage0 made (CNI), rather than unsharing its own
     netns_joined: bool = False
+    #: ``--ipc=parent``: the pod shares the host's IPC namespace
+    host_ipc: bool = False
 
 
 class PodInput(msgspec.Struct, frozen=True):

@@ -64,9 +64,11 @@ def _sysfs_mountable(options: PodOptions) -> bool:
 
 
 def namespaces(options: PodOptions) -> tuple[str, ...]:
-    # --net=host shares the host's network namespace; everything else is the pod's own. The
-    # user namespace comes first: the others, made with it, belong to it.
-    names: tuple[str, ...] = ("mount", "uts", "ipc", "pid")
+    # --net=host shares the host's network namespace, --ipc=parent its IPC one; everything else
+    # is the pod's own. The user namespace comes first: the others, made with it, belong to it.
+    names: tuple[str, ...] = (
+        ("mount", "uts", "pid") if options.host_ipc else ("mount", "uts", "ipc", "pid")
+    )
     if options.user_range is not None:
         names = ("user", *names)
     return names if options.host_network else (*names, "net")
