@@ -51,7 +51,7 @@ def _verb_stub(command: Command, ns: Namespace, config: Config) -> int:
 def stubbed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     original = cli_main._run
 
-    def run(command: Command, ns: Namespace) -> int:
+    def run(command: Command, ns: Namespace, own_process: bool = False) -> int:
         assert command.module is not None
 
         class Module:
@@ -60,7 +60,7 @@ def stubbed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
                 return _verb_stub(command, args, config)
 
         command.module = Module  # type: ignore[assignment]
-        return original(command, ns)
+        return original(command, ns, own_process)
 
     monkeypatch.setattr(cli_main, "_run", run)
     # No profile files and no configuration from this host's /etc/rkt.
