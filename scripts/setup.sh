@@ -12,6 +12,7 @@ packages=(
     tar xz-utils bzip2 curl   # peers for the archive tests and benchmarks
     containernetworking-plugins iptables iproute2  # real CNI plugins for the network tests
     libseccomp2               # seccomp filters, through the pyseccomp binding
+    dbus-daemon               # a real bus for the D-Bus client's tests
 )
 missing=()
 for pkg in "${packages[@]}"; do

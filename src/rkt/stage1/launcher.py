@@ -354,6 +354,5 @@ def _drop_cgroup(joining: cgroup.Joining) -> None:
     started may be in a directory gc never sees (one stage1 could not read)."""
     with contextlib.suppress(OSError):
         pod = joining.wait()
-        if pod is not None:
-            cgroup.leave(pod)
+        if pod is not None and cgroup.leave(pod):  # else a scope: it goes as we exit
             cgroup.remove(pod, timeout=0)
