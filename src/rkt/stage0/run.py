@@ -251,6 +251,22 @@ def _bring_up(network: Callable[[], None], ready: int, child: _Forked) -> None:
         os.close(ready)
 
 
+def _pass_listen_fds() -> list[int]:
+    """Socket activation: the sockets systemd passed us (``LISTEN_PID`` is ours) go on to
+    stage1 as ``RKT_LISTEN_FDS``/``RKT_LISTEN_FDNAMES`` (docs/stage1-interface.md), which
+    hands them to the apps whose ports are socketActivated; ``LISTEN_*`` are dropped, since
+    no process but us was meant by them."""
+    from rkt.linux.activation import passed
+
+    fds = passed(os.environ, os.getpid())
+    if fds:
+        os.environ["RKT_LISTEN_FDS"] = str(len(fds))
+        os.environ["RKT_LISTEN_FDNAMES"] = os.environ.get("LISTEN_FDNAMES", "")
+    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        os.environ.pop(name, None)
+    return fds
+
+
 def _spawn(
     pod: Pod,
     *,
@@ -263,6 +279,12 @@ def _spawn(
     the pod's networks up once stage1 has been forked, which waits for them (see _Forked)."""
     fd = pod.fd
     command = stage1_command(pod.path, debug=debug, interactive=interactive, module=module)
+    listening = _pass_listen_fds()
+    relay = None
+    if module == STAGE1_RUN:
+        from rkt.stage0.readiness import Relay
+
+        relay = Relay.for_pod(pod.path, os.environ)
     previous = {
         sig: signal.getsignal(sig) for sig in (*_FORWARDED, signal.SIGINT, *_TERMINAL_STOPS)
     }
@@ -285,7 +307,7 @@ def _spawn(
         env[LOCK_FD_ENV] = str(fd)
         try:
             # pass_fds keeps the descriptor's number and makes it inheritable in the child only.
-            child = subprocess.Popen(command, env=env, pass_fds=(fd,))
+            child = subprocess.Popen(command, env=env, pass_fds=(fd, *listening))
         except OSError as err:
             raise PodError(f"cannot start stage1 ({command[0]}): {err.strerror}") from err
 
@@ -304,11 +326,15 @@ def _spawn(
                 signal.signal(sig, signal.SIG_IGN)
         if network is not None and ready is not None and isinstance(child, _Forked):
             _bring_up(network, ready[1], child)
+        if relay is not None:
+            relay.wait(child.pid)
         status = child.wait()
         if foreground is not None:  # The app made itself the foreground; ours again.
             with contextlib.suppress(OSError):
                 tty.set_foreground(0, foreground)
     finally:
+        if relay is not None:
+            relay.close()
         if main_thread:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -23,13 +23,14 @@ after the pivot.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 from collections.abc import Iterable
 
 import msgspec
 
-from rkt.linux import capability, cgroup, lookup, process, tty
+from rkt.linux import capability, cgroup, journal, lookup, process, tty
 from rkt.linux import mount as linux_mount
 from rkt.linux import seccomp as linux_seccomp
 from rkt.linux.kernel import Kernel
@@ -371,6 +372,37 @@ def join_cgroup(app: AppPlan, cgroup_procs: tuple[str, ...]) -> None:
             f.write(str(app.oom_score_adj))
 
 
+def _journal_output(app: AppPlan) -> None:
+    """The app's stdout and stderr become journal streams tagged with its name (journald
+    takes the unit from this process's cgroup, the app's, as it connects)."""
+    for target, priority in ((1, journal.INFO), (2, journal.ERR)):
+        fd = journal.stream(app.name, priority)
+        os.dup2(fd, target)
+        os.close(fd)
+
+
+def _place_listen_fds(app: AppPlan, report: int) -> int:
+    """Socket activation: the app's passed sockets as fds 3.. (inheritable), in order; the
+    report pipe moved out of their way if it was there. The report's fd, maybe new."""
+    count = len(app.listen_fds)
+    copies = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 64) for fd, _ in app.listen_fds]
+    if 3 <= report < 3 + count:
+        report = fcntl.fcntl(report, fcntl.F_DUPFD_CLOEXEC, 64)
+    for index, copy in enumerate(copies):
+        os.dup2(copy, 3 + index, inheritable=True)
+        os.close(copy)
+    return report
+
+
+def _listen_environment(app: AppPlan) -> dict[str, str]:
+    """sd_listen_fds(3)'s variables for the app's process (its pid in the pod's namespace)."""
+    return {
+        "LISTEN_FDS": str(len(app.listen_fds)),
+        "LISTEN_PID": str(os.getpid()),
+        "LISTEN_FDNAMES": ":".join(name for _, name in app.listen_fds),
+    }
+
+
 def exec_app(
     app: AppPlan, report: int, argv: tuple[str, ...] = (), cgroup_procs: tuple[str, ...] = ()
 ) -> None:
@@ -392,6 +424,11 @@ def exec_app(
             signal.signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
         join_cgroup(app, cgroup_procs)
+        if app.journal:
+            _journal_output(app)
+        listening = app.listen_fds if not argv else ()
+        if listening:
+            report = _place_listen_fds(app, report)
         # Built before the pivot: libseccomp is loaded from the host's filesystem.
         filter_ = app_filter(app)
         _pivot(app.root)
@@ -403,7 +440,7 @@ def exec_app(
             process.set_no_new_privs()
         # Only 0-2 reach the app: the pod lock (RKT_LOCK_FD) and every runtime fd stay behind
         # (SECURITY.md 8). The report pipe survives as close-on-exec until the execve.
-        process.close_fds(keep=(0, 1, 2, report))
+        process.close_fds(keep=(0, 1, 2, report, *range(3, 3 + len(listening))))
         if filter_ is not None and app.no_new_privs:
             # As late as can be: only the execve(2) (and a pre-start handler, which inherits
             # the filter) runs under it.
@@ -414,7 +451,10 @@ def exec_app(
             code = _run_pre_start(app, report)
             if code != 0:
                 os._exit(code)
-        os.execve(command[0], list(command), app.env())
+        environment = app.env()
+        if listening:
+            environment.update(_listen_environment(app))
+        os.execve(command[0], list(command), environment)
     except BaseException as err:
         message = f'app "{app.name}": cannot start {command[0]}: {err}'
         try:

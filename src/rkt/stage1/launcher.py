@@ -300,8 +300,22 @@ def execute(
     os.close(read)
     if data:
         forwarder.known(int(data))
+        _register_machine(pod_dir, int(data))
     _, status = os.waitpid(child, 0)
     return supervisor.exit_code(status)
+
+
+def _register_machine(pod_dir: str, pid1: int) -> None:
+    """Under systemd, the pod becomes machine ``rkt-<uuid>`` (rkt.stage1.machine)."""
+    from rkt.linux.systemd import booted
+
+    if not booted():
+        return
+    from rkt.stage1.machine import register
+
+    problem = register(pod_dir, pid1)
+    if problem:
+        print(f"stage1: warning: not registered with systemd-machined: {problem}", file=sys.stderr)
 
 
 def run(

@@ -172,7 +172,9 @@ class Supervisor:
                 raise
         ready = layout.supervisor_status(self.stage1_root)
         tmp = f"{ready}.tmp{os.getpid()}"
-        os.symlink("ready", tmp)
+        # With apps that notify, "ready" waits for their READY=1, which rkt run relays and
+        # then links (rkt.stage0.readiness); "started" says every app has started.
+        os.symlink("started" if any(a.notify for a in self.plan.apps) else "ready", tmp)
         os.rename(tmp, ready)
 
     def _start_post_stop(self, name: str, code: int) -> bool:
