@@ -13,6 +13,8 @@ packages=(
     containernetworking-plugins iptables iproute2  # real CNI plugins for the network tests
     libseccomp2               # seccomp filters, through the pyseccomp binding
     dbus-daemon               # a real bus for the D-Bus client's tests
+    qemu-system-x86 mmdebstrap  # the VM lane (scripts/vm.sh): systemd and cgroup v2 in a VM
+    gcc libc6-dev             # the VM lane's static test helper (tests/vm/sdhelper.c)
 )
 missing=()
 for pkg in "${packages[@]}"; do

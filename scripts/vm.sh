@@ -4,13 +4,15 @@
 #   scripts/vm.sh image                 build (or find) the cached image; print its directory
 #   scripts/vm.sh run [-- ] CMD [ARG..] boot it, run CMD as root in /mnt/rocket (this checkout,
 #                                       read-only) with this checkout's rkt installed, power off;
-#                                       CMD's output on stdout, its exit status ours
+#                                       CMD's output on stdout, its exit status ours; the
+#                                       results directory is /mnt/out in the guest (with the
+#                                       tests' helpers, tests/vm/*.c built static, in bin/)
 #   scripts/vm.sh accel                 print the accelerator the VM would use (kvm or tcg)
 #
 # The image (kernel, initrd, ext4 root filesystem) is made from Debian's packages with
 # mmdebstrap, with a venv of Rocket's dependencies (wheels built on this host: the guest has no
 # network), and cached in $ROCKET_VM_CACHE (/var/cache/rocket-vm) under a key of its inputs
-# (this script, scripts/vm-guest.sh and pyproject.toml). Each run boots it with snapshot=on
+# (this script, scripts/vm-guest.sh and pyproject.toml's dependencies). Each run boots it with snapshot=on
 # (nothing written stays), shares the checkout and a results directory over 9p, installs a
 # wheel of the checkout and runs CMD from a oneshot unit that powers the VM off. KVM when /dev/kvm works (probed once per
 # host and cached), TCG otherwise. The kernel is booted with systemd.unified_cgroup_hierarchy=1
@@ -42,7 +44,7 @@ fail() {
 
 key() {
     # The image's inputs: these scripts (packages, recipe) and the project's dependencies.
-    cat scripts/vm.sh scripts/vm-guest.sh pyproject.toml | sha256sum | cut -c1-16
+    { cat scripts/vm.sh scripts/vm-guest.sh && requirements; } | sha256sum | cut -c1-16
 }
 
 need() {
@@ -165,6 +167,14 @@ run() {
     "$python" -m pip wheel -q --disable-pip-version-check --no-deps -w "$out/wheel" . 2>&1 |
         grep -v "^WARNING: Location" >&2 || true
     ls "$out/wheel"/*.whl >/dev/null || fail "cannot build a wheel of $checkout"
+    # The tests' helper programs, static (the guest has no compiler): /mnt/out/bin there.
+    mkdir "$out/bin"
+    for source in tests/vm/*.c; do
+        [ -e "$source" ] || continue
+        need gcc
+        gcc -static -O2 -Wall -Wextra -Werror -o "$out/bin/$(basename "$source" .c)" "$source" ||
+            fail "cannot build $source"
+    done
     {
         echo "set -e"
         echo "/opt/rocket/bin/pip install -q --disable-pip-version-check --no-index --no-deps /mnt/out/wheel/*.whl"

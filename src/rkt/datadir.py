@@ -13,6 +13,7 @@ This is the one module that knows the paths; everything else asks it.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import msgspec
@@ -61,7 +62,9 @@ class DataDir(msgspec.Struct, frozen=True):
 
     def create(self) -> None:
         """Create the directories, not traversable by other users: images may carry setuid
-        files and device nodes (SECURITY.md 11, moby CVE-2021-41091)."""
+        files and device nodes (SECURITY.md 11, moby CVE-2021-41091). The group's bits are
+        left as they are: dist/tmpfiles.d/rkt.conf gives the data dir to group ``rkt``
+        (``2750``), as rkt's packages did, so that its members may read it."""
         for path in (
             self.root,
             self.cas,
@@ -72,4 +75,6 @@ class DataDir(msgspec.Struct, frozen=True):
             self.tmp,
         ):
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(self.root, 0o700)
+        mode = stat.S_IMODE(os.stat(self.root).st_mode)
+        if mode & 0o007:
+            os.chmod(self.root, mode & ~0o007)

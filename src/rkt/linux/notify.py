@@ -53,7 +53,13 @@ class Listener:
             os.unlink(path)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         try:
-            self.sock.bind(path)
+            # Through the directory's fd: a pod's path can be longer than sun_path's 108 bytes.
+            directory, name = os.path.split(path)
+            fd = os.open(directory or ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                self.sock.bind(f"/proc/self/fd/{fd}/{name}")
+            finally:
+                os.close(fd)
             os.chmod(path, 0o666)
             self.sock.setblocking(False)
         except OSError:

@@ -306,10 +306,11 @@ def execute(
 
 
 def _register_machine(pod_dir: str, pid1: int) -> None:
-    """Under systemd, the pod becomes machine ``rkt-<uuid>`` (rkt.stage1.machine)."""
-    from rkt.linux.systemd import booted
-
-    if not booted():
+    """Under systemd, a pod in a scope of its own becomes machine ``rkt-<uuid>``
+    (rkt.stage1.machine). Not one in a delegating unit's subtree: machined stops the unit of a
+    machine whose leader has exited, which would stop the unit that ran ``rkt run``."""
+    pod = cgroup.load(pod_dir)
+    if pod is None or not pod.unit:
         return
     from rkt.stage1.machine import register
 

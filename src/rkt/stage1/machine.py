@@ -1,11 +1,13 @@
 """Registering a running pod with systemd-machined, as rkt's systemd-nspawn did: the pod is
 the machine ``rkt-<uuid>`` (``machinectl list``, ``status``, ``terminate``).
 
-Called once the pod's PID 1 exists (its leader); machined attaches the machine to the unit
-the leader is in (the pod's scope, or the delegating service) and forgets it when that unit
-stops, so nothing has to be undone. Best effort: a host without systemd or without machined
-runs the pod unregistered. (When stage1's monitor becomes compiled code, this stays a step of
-the Python that starts it, taking the leader's pid from it.)
+Called once the pod's PID 1 exists (its leader), for a pod in a scope of its own; machined
+attaches the machine to the leader's unit, stops that unit once the leader has exited (which
+for the pod's scope is what happens anyway) and forgets the machine, so nothing has to be
+undone. A pod in a ``Delegate=yes`` unit's subtree is not registered: machined would stop the
+unit that runs ``rkt run`` when the pod ends. Best effort: a host without systemd or without
+machined runs the pod unregistered. (When stage1's monitor becomes compiled code, this stays
+a step of the Python that starts it, taking the leader's pid from it.)
 """
 
 from __future__ import annotations
