@@ -180,9 +180,9 @@ def place_pod(
                      for c, b in bases.items()}  # fmt: skip
             dirs = {c: os.path.join(b, f"rkt-{uuid}") for c, b in bases.items()}
             origin = {c: os.path.join(b, CALLER) for c, b in bases.items()}
+            unit = ""  # the delegating unit is not the pod's: never stopped for it
         else:
             dirs = {c: os.path.join(b, IN_SCOPE) for c, b in bases.items()}
-            unit = unit if mode == MODE_SCOPE else ""
         chain = sorted(set(bases.values()))
     elif layout.version == V2:
         mode = MODE_ROOT

@@ -38,14 +38,16 @@ pytestmark = [
 ]
 
 
-def _wait_for(condition: Callable[[], Any], what: str, timeout: float = 120) -> Any:
+def _wait_for(condition: Callable[[], Any], what: str, timeout: float = 120, unit: str = "") -> Any:
+    """``condition()`` once true; on timeout an AssertionError (with ``unit``'s journal)."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            log = _run("journalctl", "--no-pager", "-n", "40", "-u", unit).stdout if unit else ""
+            raise AssertionError(f"timed out waiting for {what}\n{log}")
         time.sleep(0.1)
 
 
@@ -263,7 +265,7 @@ def test_type_notify_units_start_when_the_app_says_ready(base: Path, tmp_path: P
     _detached_unit(unit, words, "-p", "Type=notify")
     try:
         pod.wait_uuid()
-        _wait_for(lambda: pod.supervisor() == "started", "the app to start")
+        _wait_for(lambda: pod.supervisor() == "started", "the app to start", unit=unit)
         assert _unit_state(unit) == "activating"  # no READY=1 yet
         assert pod.status("--wait-ready=1s").returncode != 0
         (gate / "go").touch()
