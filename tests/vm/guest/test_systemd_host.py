@@ -144,6 +144,7 @@ PLACEMENT = {
 LIMITS = [
     {"name": "resource/memory", "value": {"limit": "32Mi"}},
     {"name": "resource/cpu", "value": {"limit": "500m"}},
+    {"name": "os/linux/cpu-shares", "value": 512},
     {"name": "rkt.coreos.com/pids-limit", "value": {"max": 64}},
     {"name": "resource/block-bandwidth", "value": {"default": True, "limit": "10Mi"}},
 ]
@@ -194,6 +195,7 @@ def test_limits_hold_in_the_pods_own_cgroups_and_gc_leaves_none(
         assert _read(f"{leaf}/memory.max") == str(32 * MiB)
         assert _read(f"{leaf}/memory.swap.max") == "0"
         assert _read(f"{leaf}/cpu.max") == "50000 100000"
+        assert _read(f"{leaf}/cpu.weight") == str(cgroup.shares_to_weight(512))
         assert _read(f"{leaf}/pids.max") == "64"
         assert f"rbps={10 * MiB} wbps={10 * MiB}" in _read(f"{leaf}/io.max")
         assert _read(f"{leaf}/cgroup.procs"), "the app runs in its leaf"
