@@ -15,9 +15,11 @@ packages=(
     libseccomp2               # seccomp filters, through the pyseccomp binding
     gcc libc6-dev             # the package build compiles rkt-stage1 (the pod's monitor, PID 1)
     docker-registry skopeo apache2-utils  # a real registry, a client to push to it, htpasswd
-    golang-go golang-github-spf13-pflag-dev  # Go's own flag parsing and Nomad's driver calls,
-                                             # replayed against rkt (tests only)
+    golang-github-spf13-pflag-dev  # Go's own flag parsing and Nomad's driver calls,
+                                   # replayed against rkt (tests only)
     zsh bash-completion       # the completion scripts, loaded by the shells they are for
+    dbus-daemon               # a real bus for the D-Bus client's tests
+    qemu-system-x86 mmdebstrap  # the VM lane (scripts/vm.sh): systemd and cgroup v2 in a VM
 )
 missing=()
 for pkg in "${packages[@]}"; do

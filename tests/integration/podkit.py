@@ -52,8 +52,10 @@ def make_image(
     app: dict[str, Any],
     *,
     customize: Callable[[Path], None] | None = None,
+    annotations: dict[str, str] | None = None,
 ) -> Path:
-    """Build ``out_dir/<name>.aci`` from a copy of ``base`` and a manifest with ``app``."""
+    """Build ``out_dir/<name>.aci`` from a copy of ``base`` and a manifest with ``app`` (and
+    ``annotations``)."""
     layout = out_dir / f"{name}.layout"
     shutil.copytree(base, layout / "rootfs", symlinks=True)
     if customize is not None:
@@ -65,6 +67,8 @@ def make_image(
         "name": f"example.com/{name}",
         "app": app,
     }
+    if annotations:
+        manifest["annotations"] = [{"name": k, "value": v} for k, v in annotations.items()]
     (layout / "manifest").write_text(json.dumps(manifest))
     aci = out_dir / f"{name}.aci"
     build(layout, aci)  # owners as on disk (root, unless customize chowns)

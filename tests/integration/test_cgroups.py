@@ -84,6 +84,13 @@ def test_memory_hog_is_oom_killed_and_reported(data: Path, base: Path, tmp_path:
     assert f"cgroup={pod.path()}" in status
 
 
+def _is_leaf(pod: cgroup.PodCgroups, controller: str, app: str, line: str) -> bool:
+    """Whether a line of /proc/self/cgroup names the app's leaf of the pod (wherever the pod
+    was placed: rkt/<uuid> here, a scope or a delegated subtree under systemd)."""
+    path = line.split(":", 2)[2]
+    return path.endswith(f"/{app}") and os.path.join(pod.dirs[controller], app).endswith(path)
+
+
 def _memory_file(pod: cgroup.PodCgroups) -> str:
     return "memory.max" if pod.version == cgroup.V2 else "memory.limit_in_bytes"
 
@@ -114,12 +121,12 @@ def test_oom_score_adj_shares_and_cgroup_seen_by_the_app(
 ) -> None:
     script = "cat /proc/self/oom_score_adj; cat /proc/self/cgroup"
     isolators = _isolators(**{"os/linux/oom-score-adj": 500, "os/linux/cpu-shares": 512})
-    done, uuid, pod = _run(data, base, tmp_path, script, isolators)
+    done, _, pod = _run(data, base, tmp_path, script, isolators)
     assert done.returncode == 0, done.stderr
     out = done.stdout.splitlines()
     assert out[0] == "500"
     memory_line = next(line for line in out if ":memory:" in line or line.startswith("0::"))
-    assert memory_line.endswith(f"/rkt/{uuid}/cg"), out
+    assert _is_leaf(pod, "memory", "cg", memory_line), out
     if pod.version == cgroup.V1:
         assert Path(pod.dirs["cpu"], "cg", "cpu.shares").read_text().strip() == "512"
 
@@ -226,12 +233,12 @@ def test_the_app_cannot_leave_its_cgroup(data: Path, base: Path, tmp_path: Path)
         " echo $$ > /sys/fs/cgroup/cgroup.procs && echo moved;"
         " cat /proc/self/cgroup"
     )
-    done, uuid, _ = _run(data, base, tmp_path, script, [])
+    done, _, pod = _run(data, base, tmp_path, script, [])
     lines = done.stdout.splitlines()
     assert lines[0].strip() == "0", done.stdout
     assert not {"mounted-v1", "mounted-v2", "moved"} & set(lines), done.stdout + done.stderr
     pids_line = next(line for line in lines if ":pids:" in line or line.startswith("0::"))
-    assert pids_line.endswith(f"/rkt/{uuid}/cg"), lines
+    assert _is_leaf(pod, "pids", "cg", pids_line), lines
 
 
 def test_the_move_primer_moves_nothing() -> None:

@@ -245,11 +245,13 @@ def _host_root_device() -> tuple[int, int, Path] | None:
 
 
 def _head(path: Path) -> str | None:
-    """A digest of the device's first 64 KiB, or None when even the host's root may not read it
-    (a sandbox's own device cgroup: then a refusal in the pod would prove nothing)."""
+    """A digest of the device's first 512 bytes (what the attacks could read or write; on a
+    whole-disk ext4, as in the VM lane, the superblock after them changes as the host runs),
+    or None when even the host's root may not read it (a sandbox's own device cgroup: then a
+    refusal in the pod would prove nothing)."""
     try:
         with path.open("rb") as f:
-            return hashlib.sha256(f.read(65536)).hexdigest()
+            return hashlib.sha256(f.read(512)).hexdigest()
     except OSError:
         return None
 

@@ -82,6 +82,25 @@ def test_conversions() -> None:
 LIMITS = Limits(memory=32 << 20, cpu_quota=20_000, cpu_shares=512, pids=32)
 
 
+def _create(
+    layout: cgroup.Layout,
+    uuid: str,
+    pod_limits: Limits,
+    apps: dict[str, Limits],
+    devices: list[str] | None = None,
+) -> cgroup.PodCgroups:
+    """place_pod as on a host without systemd (pid 4321 moved into a temp dir's files), then
+    the limits; the v2 device program's attachments recorded in ``devices``."""
+    pod = cgroup.place_pod(
+        layout,
+        uuid,
+        4321,
+        systemd_dir="/nonexistent/systemd",
+        device_policy=(devices if devices is not None else []).append,
+    )
+    return cgroup.finish_pod(pod, pod_limits, apps)
+
+
 def _v1(tmp_path: Path) -> cgroup.Layout:
     layout = cgroup.detect(V1_MOUNTINFO, V1_CGROUP, prefix=str(tmp_path))
     for base in set(layout.bases.values()):
@@ -91,7 +110,7 @@ def _v1(tmp_path: Path) -> cgroup.Layout:
 
 def test_v1_create_writes_limits_in_each_hierarchy(tmp_path: Path) -> None:
     layout = _v1(tmp_path)
-    pod = cgroup.create_pod(layout, "u-1", Limits(pids=100), {"web": LIMITS, "db": Limits()})
+    pod = _create(layout, "u-1", Limits(pids=100), {"web": LIMITS, "db": Limits()})
     memory = tmp_path / "sys/fs/cgroup/memory/outer/job/rkt/u-1"
     cpu = tmp_path / "sys/fs/cgroup/cpu,cpuacct/rkt/u-1"
     pids = tmp_path / "sys/fs/cgroup/pids/rkt/u-1"
@@ -131,14 +150,23 @@ def _v2(tmp_path: Path) -> tuple[cgroup.Layout, Path]:
     return layout, top
 
 
-def test_v2_create_enables_controllers_down_to_the_pod(tmp_path: Path) -> None:
+def test_v2_without_systemd_owns_rkt_at_the_root(tmp_path: Path) -> None:
     layout, top = _v2(tmp_path)
-    pod = cgroup.create_pod(layout, "u-2", Limits(pids=100), {"web": LIMITS})
-    root = top / "user/me/rkt/u-2"
+    devices: list[str] = []
+    pod = _create(layout, "u-2", Limits(pids=100), {"web": LIMITS}, devices)
+    root = top / "rkt/u-2"
     assert pod.version == cgroup.V2 and pod.roots() == (str(root),)
-    for directory in (top, top / "user", top / "user/me", top / "user/me/rkt", root):
+    assert pod.mode == "root" and pod.unit == ""
+    # The root (exempt from "no internal processes"), our "rkt" and the pod; never the
+    # caller's own cgroup, which holds the caller.
+    for directory in (top, top / "rkt", root):
         assert (directory / "cgroup.subtree_control").read_text() == "+cpu +memory +pids"
+    for directory in (top / "user", top / "user/me"):
+        assert not (directory / "cgroup.subtree_control").exists()
     assert not (root / "web/cgroup.subtree_control").exists()
+    assert devices == [str(root)]
+    assert (root / cgroup.SUPERVISOR / "cgroup.procs").read_text() == "4321"
+    assert pod.origin == {c: str(top / "user/me") for c in cgroup.V2_CONTROLLERS}
     assert (root / "pids.max").read_text() == "100"
     assert (root / "web/memory.max").read_text() == str(32 << 20)
     assert (root / "web/cpu.max").read_text() == "20000 100000"
@@ -155,16 +183,17 @@ def test_v2_swap_is_capped_when_the_file_exists(tmp_path: Path) -> None:
 
 def test_create_fails_cleanly(tmp_path: Path) -> None:
     layout, top = _v2(tmp_path)
-    (top / "user/me/cgroup.subtree_control").mkdir()  # unwritable: as EBUSY would be
+    (top / "rkt/cgroup.subtree_control").mkdir(parents=True)  # unwritable: as EBUSY would be
     with pytest.raises(cgroup.CgroupError):
-        cgroup.create_pod(layout, "u-3", Limits(), {"web": Limits()})
-    assert not (top / "user/me/rkt/u-3").exists()
+        _create(layout, "u-3", Limits(), {"web": Limits()})
+    assert not (top / "rkt/u-3/web").exists()
+    assert not (top / "rkt/u-3" / cgroup.SUPERVISOR / "cgroup.procs").exists()
     with pytest.raises(cgroup.CgroupError):
-        cgroup.create_pod(layout, "../x", Limits(), {})
+        _create(layout, "../x", Limits(), {})
 
 
 def test_attach_writes_the_pid_to_every_hierarchy(tmp_path: Path) -> None:
-    pod = cgroup.create_pod(_v1(tmp_path), "u-4", Limits(), {"web": Limits()})
+    pod = _create(_v1(tmp_path), "u-4", Limits(), {"web": Limits()})
     cgroup.attach(pod.procs("web"), 1234)
     for path in pod.procs("web"):
         assert Path(path).read_text() == "1234"
@@ -197,7 +226,7 @@ def _fake_rmdir(removed: list[str]) -> Callable[[str], None]:
 
 
 def test_remove_deepest_first_and_record_round_trip(tmp_path: Path) -> None:
-    pod = cgroup.create_pod(_v1(tmp_path), "u-5", Limits(pids=9), {"web": LIMITS})
+    pod = _create(_v1(tmp_path), "u-5", Limits(pids=9), {"web": LIMITS})
     for root in pod.roots():
         os.makedirs(f"{root}/old/deeper")  # left by an earlier run of the same pod
     cgroup.save(pod, str(tmp_path / "pod"))

@@ -4,12 +4,13 @@ The layout is found in /proc/self/mountinfo and /proc/self/cgroup (their texts a
 and every mount point can be prefixed, so unit tests lay out a temp dir as v1 or v2). On a
 hybrid host (v1 controllers plus a controller-less cgroup2 mount) the v1 controllers are used.
 
-A pod's cgroup is ``rkt/<uuid>`` below the cgroup the caller is in, in each hierarchy of the
-memory, cpu, cpuacct and pids controllers (v1; co-mounted controllers share a directory) or in
-the one unified hierarchy (v2, with those controllers enabled in every ancestor's
-``cgroup.subtree_control`` from the caller's cgroup down). Its processes live in leaves only
-(v2's "no internal processes" rule): the runtime's in :data:`SUPERVISOR`, each app's in a
-sub-cgroup named after the app (an AC name, so it never collides with it).
+Where a pod's cgroup goes (a systemd scope, a delegated subtree, ``/rkt/<uuid>`` at the v2
+root, or ``rkt/<uuid>`` below the caller's cgroup in each v1 hierarchy of the memory, cpu,
+cpuacct, pids, devices and blkio controllers) is decided by :func:`place_pod`
+(rkt.linux.placement); everything else here takes the pod's directories as arguments. Its
+processes live in leaves only (v2's "no internal processes" rule): the runtime's in
+:data:`SUPERVISOR`, each app's in a sub-cgroup named after the app (an AC name, so it never
+collides with it).
 
 Stdlib only; nothing here raises an rlimit or needs more than root's write access to cgroupfs.
 """
@@ -23,6 +24,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import msgspec
 
@@ -186,11 +188,17 @@ def _write(path: str, value: str) -> None:
 
 class PodCgroups(msgspec.Struct, frozen=True):
     """A pod's cgroups: ``dirs`` maps each controller to the pod's directory in its hierarchy
-    (several controllers may share one); ``apps`` are the app names with a sub-cgroup."""
+    (several controllers may share one); ``apps`` are the app names with a sub-cgroup;
+    ``unit`` the systemd scope made for the pod ("" for none); ``origin`` per controller the
+    cgroup the runtime may go back to (:func:`leave`; none in a scope); ``mode`` how it was
+    placed (rkt.linux.placement: root, scope, delegated, caller)."""
 
     version: str
     dirs: Mapping[str, str]
     apps: tuple[str, ...] = ()
+    unit: str = ""
+    origin: Mapping[str, str] = msgspec.field(default_factory=dict)
+    mode: str = ""
 
     def roots(self) -> tuple[str, ...]:
         """The pod's distinct directories, one per hierarchy."""
@@ -208,15 +216,26 @@ class PodCgroups(msgspec.Struct, frozen=True):
         return tuple(os.path.join(d, "cgroup.procs") for d in self.sub(name))
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"version": self.version, "dirs": dict(self.dirs), "apps": list(self.apps)},
-            sort_keys=True,
-        )
+        document = {"version": self.version, "dirs": dict(self.dirs), "apps": list(self.apps)}
+        if self.unit:
+            document["unit"] = self.unit
+        if self.origin:
+            document["origin"] = dict(self.origin)
+        if self.mode:
+            document["mode"] = self.mode
+        return json.dumps(document, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> PodCgroups:
         doc = json.loads(text)
-        return cls(str(doc["version"]), dict(doc["dirs"]), tuple(doc.get("apps", ())))
+        return cls(
+            str(doc["version"]),
+            dict(doc["dirs"]),
+            tuple(doc.get("apps", ())),
+            str(doc.get("unit", "")),
+            dict(doc.get("origin", {})),
+            str(doc.get("mode", "")),
+        )
 
 
 #: The devices a pod may open (v1 ``devices`` controller): the character devices of the
@@ -242,7 +261,7 @@ DEVICE_RULES = (
 def write_device_policy(directory: str) -> None:
     """Deny all devices in the v1 ``devices`` cgroup ``directory``, then allow
     :data:`DEVICE_RULES`; sub-cgroups made afterwards inherit the list. (cgroup v2 has no
-    devices files: the same policy needs a BPF_CGROUP_DEVICE program, not written yet.)"""
+    devices files: the same rules become a BPF program, rkt.linux.bpf.)"""
     _write(os.path.join(directory, "devices.deny"), "a")
     for rule in DEVICE_RULES:
         _write(os.path.join(directory, "devices.allow"), rule)
@@ -355,58 +374,16 @@ def write_limits(
     return written
 
 
-def _enable_subtree(layout: Layout, pod: str) -> None:
-    """v2: enable the pod controllers in subtree_control of every cgroup from the mount point
-    down to the pod's (so the pod and its apps get them)."""
-    wanted = " ".join(f"+{c}" for c in layout.available)
-    if not wanted:
-        return
-    top = layout.top.rstrip("/")
-    chain = [top]
-    relative = os.path.relpath(pod, top)
-    for part in relative.split("/"):
-        chain.append(os.path.join(chain[-1], part))
-    for directory in chain:
-        try:
-            _write(os.path.join(directory, "cgroup.subtree_control"), wanted)
-        except OSError as err:
-            raise CgroupError(
-                err.errno, f"cannot enable {wanted} in {directory}: {err.strerror}"
-            ) from err
+def place_pod(layout: Layout, uuid: str, pid: int, **options: Any) -> PodCgroups:
+    """Make the pod's cgroups where they belong and move ``pid`` into its runtime leaf:
+    rkt.linux.placement.place_pod (imported here lazily: it brings the D-Bus client)."""
+    from rkt.linux.placement import place_pod as place
 
-
-def prepare_pod(layout: Layout, uuid: str) -> PodCgroups:
-    """Create ``rkt/<uuid>`` (v2: controllers enabled; v1: the device policy) and its
-    supervisor leaf, with no limits yet (:func:`finish_pod`); a half-made pod cgroup is removed
-    again on failure."""
-    if "/" in uuid or uuid in ("", ".", ".."):
-        raise CgroupError(errno.EINVAL, f"bad pod cgroup name {uuid!r}")
-    dirs = {c: os.path.join(b, PARENT, uuid) for c, b in layout.bases.items()}
-    version = V2 if layout.version == V2 else V1
-    pod = PodCgroups(version, dirs)
-    # Left by an earlier run of this pod that was killed before gc (the same UUID runs again
-    # with run-prepared or in tests): empty cgroups, removed so that the new ones start clean
-    # (v1 also refuses to change the device policy of a cgroup that has children).
-    remove(pod, timeout=0)
-    try:
-        for directory in pod.roots():
-            os.makedirs(directory, mode=0o755, exist_ok=True)
-        if version == V2:
-            _enable_subtree(layout, pod.roots()[0])
-        elif "devices" in dirs:
-            write_device_policy(dirs["devices"])
-        for directory in pod.sub(SUPERVISOR):
-            os.makedirs(directory, mode=0o755, exist_ok=True)
-    except OSError as err:
-        remove(pod, timeout=0)
-        if isinstance(err, CgroupError):
-            raise
-        raise CgroupError(err.errno, f"cannot set up the pod's cgroups: {err}") from err
-    return pod
+    return place(layout, uuid, pid, **options)
 
 
 def finish_pod(pod: PodCgroups, pod_limits: Limits, app_limits: Mapping[str, Limits]) -> PodCgroups:
-    """The pod of :func:`prepare_pod` with one leaf per app and every limit written."""
+    """The pod of :func:`place_pod` with one leaf per app and every limit written."""
     try:
         write_limits(pod.version, pod.dirs, pod_limits)
         for name in (SUPERVISOR, *app_limits):
@@ -416,23 +393,7 @@ def finish_pod(pod: PodCgroups, pod_limits: Limits, app_limits: Mapping[str, Lim
             write_limits(pod.version, leaf, app_limits.get(name, Limits()))
     except OSError as err:
         raise CgroupError(err.errno, f"cannot set the pod's cgroup limits: {err}") from err
-    return PodCgroups(pod.version, pod.dirs, tuple(app_limits))
-
-
-def create_pod(
-    layout: Layout,
-    uuid: str,
-    pod_limits: Limits,
-    app_limits: Mapping[str, Limits],
-) -> PodCgroups:
-    """Create ``rkt/<uuid>`` with its supervisor leaf and one leaf per app, and write the
-    limits; a half-made pod cgroup is removed again on failure."""
-    pod = prepare_pod(layout, uuid)
-    try:
-        return finish_pod(pod, pod_limits, app_limits)
-    except CgroupError:
-        remove(pod, timeout=0)
-        raise
+    return msgspec.structs.replace(pod, apps=tuple(app_limits))
 
 
 class MovePrimer:
@@ -475,7 +436,7 @@ class MovePrimer:
 
 
 class Joining:
-    """A forked helper that makes a pod's cgroup (:func:`prepare_pod`), records it in the pod
+    """A forked helper that makes a pod's cgroup (:func:`place_pod`), records it in the pod
     directory and moves the caller into its supervisor leaf while the caller goes on.
 
     Moving a process into a v1 cgroup waits out an RCU grace period (percpu_down_write of the
@@ -505,15 +466,13 @@ class Joining:
                 except CgroupError as err:
                     message = b"n:" + str(err).encode(errors="replace")
                 else:
-                    pod = prepare_pod(layout, uuid)
-                    try:
+
+                    def created(pod: PodCgroups) -> None:
                         save(pod, pod_dir)  # for gc, should stage1 die before recording it
                         if os.getppid() != parent:  # gone: its pid may be someone else's now
                             raise CgroupError(errno.ESRCH, "the process to move has exited")
-                        attach(pod.procs(SUPERVISOR), parent)
-                    except OSError:
-                        remove(pod, timeout=0)
-                        raise
+
+                    pod = place_pod(layout, uuid, parent, created=created)
                     message = b"y:" + pod.to_json().encode()
             except BaseException as err:
                 message = b"x:" + str(err).encode(errors="replace")
@@ -551,10 +510,14 @@ class Joining:
         return self._answer[0]
 
 
-def leave(pod: PodCgroups) -> None:
-    """Move the caller from the pod's cgroups back to their parent, the cgroup it came from
-    (the pod's are ``<ours>/rkt/<uuid>``), so that they can be removed."""
-    attach(os.path.join(os.path.dirname(os.path.dirname(d)), "cgroup.procs") for d in pod.roots())
+def leave(pod: PodCgroups) -> bool:
+    """Move the caller from the pod's cgroups back to where it may be (``pod.origin``), so
+    that they can be removed; False when there is no such place (a systemd scope: it goes
+    with its last process)."""
+    if not pod.origin:
+        return False
+    attach(os.path.join(d, "cgroup.procs") for d in sorted(set(pod.origin.values())))
+    return True
 
 
 def attach(procs_files: Iterable[str], pid: int = 0) -> None:
@@ -624,9 +587,11 @@ def remove(
                     errors.append(f"{directory}: {err.strerror}")
                     break
     for root in pod.roots():
-        # Shared by every pod; left in place while another pod uses it.
-        with contextlib.suppress(OSError):
-            rmdir(os.path.dirname(root))
+        # ``rkt``, shared by every pod; left in place while another pod uses it. (A scope's
+        # or a delegated unit's cgroup is systemd's, never removed here.)
+        if os.path.basename(os.path.dirname(root)) == PARENT:
+            with contextlib.suppress(OSError):
+                rmdir(os.path.dirname(root))
     return errors
 
 

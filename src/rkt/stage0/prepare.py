@@ -62,9 +62,25 @@ def overlay_dir(app: str) -> str:
 
 
 def overlay_supported() -> bool:
+    """Whether the kernel has overlayfs: listed in /proc/filesystems, or after loading its
+    module (a stock Debian kernel has it as a module that only a first mount, or modprobe,
+    loads; without this the first pods on such a host would get copies)."""
+    if _listed("overlay"):
+        return True
+    import shutil
+    import subprocess
+
+    modprobe = shutil.which("modprobe", path="/usr/sbin:/sbin:/usr/bin:/bin")
+    if modprobe is None:
+        return False
+    subprocess.run([modprobe, "-q", "overlay"], check=False, capture_output=True, timeout=30)
+    return _listed("overlay")
+
+
+def _listed(filesystem: str) -> bool:
     try:
         with open("/proc/filesystems", encoding="ascii") as f:
-            return any(line.split()[-1:] == ["overlay"] for line in f)
+            return any(line.split()[-1:] == [filesystem] for line in f)
     except OSError:
         return False
 

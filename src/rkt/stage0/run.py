@@ -143,6 +143,7 @@ def _run_here(
     elif registration:
         _register(pod, registration)  # its address is the host's: nothing to wait for
     os.environ[LOCK_FD_ENV] = str(pod.fd)
+    _pass_listen_fds()
     entry = importlib.import_module(STAGE1_RUN)
     command = stage1_command(pod.path, debug=debug, interactive=interactive)
     teardown = teardown_command(pod, debug=debug) if network or registration else None
@@ -337,6 +338,22 @@ class _Forked:
         return os.waitstatus_to_exitcode(status)
 
 
+def _pass_listen_fds() -> list[int]:
+    """Socket activation: the sockets systemd passed us (``LISTEN_PID`` is ours) go on to
+    stage1 as ``RKT_LISTEN_FDS``/``RKT_LISTEN_FDNAMES`` (docs/stage1-interface.md), which
+    hands them to the apps whose ports are socketActivated; ``LISTEN_*`` are dropped, since
+    no process but us was meant by them."""
+    from rkt.linux.activation import passed
+
+    fds = passed(os.environ, os.getpid())
+    if fds:
+        os.environ["RKT_LISTEN_FDS"] = str(len(fds))
+        os.environ["RKT_LISTEN_FDNAMES"] = os.environ.get("LISTEN_FDNAMES", "")
+    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        os.environ.pop(name, None)
+    return fds
+
+
 def _spawn(
     pod: Pod, *, debug: bool, interactive: bool, module: str = STAGE1_RUN, teardown: bool = False
 ) -> int:
@@ -345,6 +362,7 @@ def _spawn(
     API server, a test's HTTP server), since its monitor replaces the process it runs in."""
     fd = pod.fd
     command = stage1_command(pod.path, debug=debug, interactive=interactive, module=module)
+    listening = _pass_listen_fds() if module == STAGE1_RUN else []
     previous = {sig: signal.getsignal(sig) for sig in (*_FORWARDED, *_TERMINAL_STOPS)}
     # The terminal's foreground group before fly's app makes itself the foreground.
     foreground = tty.foreground_group(0) if interactive else None
@@ -360,7 +378,7 @@ def _spawn(
             command += [f"--teardown={w}" for w in teardown_command(pod, debug=debug)]
         try:
             # pass_fds keeps the descriptor's number and makes it inheritable in the child only.
-            child = subprocess.Popen(command, env=env, pass_fds=(fd,))
+            child = subprocess.Popen(command, env=env, pass_fds=(fd, *listening))
         except OSError as err:
             raise PodError(f"cannot start stage1 ({command[0]}): {err.strerror}") from err
 

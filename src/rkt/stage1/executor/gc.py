@@ -33,9 +33,22 @@ def mounts_under(top: str, mountinfo: str = MOUNTINFO) -> list[str]:
 
 
 def remove_cgroups(pod_dir: str) -> list[str]:
-    """Remove the pod's recorded cgroups (rkt/<uuid> and its leaves); the errors met."""
+    """Remove the pod's recorded cgroups (the pod's and its leaves); the errors met. A systemd
+    scope made for the pod is normally gone with its last process; one still there (a process
+    left behind) is stopped first, which kills what is left."""
     pod = cgroup.load(pod_dir)
-    return cgroup.remove(pod) if pod is not None else []
+    if pod is None:
+        return []
+    errors = []
+    if pod.unit and any(os.path.isdir(root) for root in pod.roots()):
+        from rkt.linux import systemd
+
+        try:
+            with systemd.manager() as bus:
+                systemd.stop_unit(bus, pod.unit)
+        except OSError as err:
+            errors.append(f"{pod.unit}: {err}")
+    return errors + cgroup.remove(pod)
 
 
 def teardown_network(pod_dir: str) -> list[str]:

@@ -35,7 +35,7 @@ from collections.abc import Callable
 
 import msgspec.structs
 
-from rkt.linux import cgroup, mount, namespace, netif, process
+from rkt.linux import cgroup, mount, namespace, netif, notify, process
 from rkt.linux import seccomp as linux_seccomp
 from rkt.linux.capability import last_cap
 from rkt.linux.kernel import RealKernel
@@ -135,10 +135,11 @@ def _save_filter(app: AppPlan, pod_dir: str, debug: bool) -> list[bytes]:
     return [f.export() for f in built.filters]
 
 
-def _make_cgroups(plan: PodPlan, pod_dir: str) -> cgroup.PodCgroups | None:
-    """The pod's cgroup (``rkt/<uuid>``), its supervisor leaf and one leaf per app, limits
-    written and recorded for status and gc; None on a host without cgroups when no app asked
-    for a limit."""
+def _place_cgroups(plan: PodPlan, pod_dir: str, first: int) -> cgroup.PodCgroups | None:
+    """The pod's cgroups where they belong (rkt.linux.placement: a systemd scope, a delegated
+    subtree, or our own), the pod's first process ``first`` moved into its runtime leaf, one
+    leaf per app, limits written and recorded for status and gc; None on a host without
+    cgroups when no app asked for a limit."""
     apps = {app.name: cgroup.Limits(**msgspec.structs.asdict(app.limits)) for app in plan.apps}
     try:
         host = cgroup.host_layout()
@@ -146,13 +147,10 @@ def _make_cgroups(plan: PodPlan, pod_dir: str) -> cgroup.PodCgroups | None:
         if any(apps.values()):
             raise cgroup.CgroupError(errno.ENODEV, f"no cgroups to enforce limits: {err}") from err
         return None
-    if not host.bases:
-        if any(apps.values()):
-            raise cgroup.CgroupError(errno.ENODEV, "no cgroup hierarchy to enforce limits in")
-        return None
-    pod_limits = cgroup.Limits(**msgspec.structs.asdict(plan.limits))
     uuid = os.path.basename(pod_dir.rstrip("/"))
-    made = cgroup.create_pod(host, uuid, pod_limits, apps)
+    placed = cgroup.place_pod(host, uuid, first, created=lambda pod: cgroup.save(pod, pod_dir))
+    pod_limits = cgroup.Limits(**msgspec.structs.asdict(plan.limits))
+    made = cgroup.finish_pod(placed, pod_limits, apps)
     cgroup.save(made, pod_dir)
     return made
 
@@ -202,7 +200,6 @@ class Start:
         self,
         plan: PodPlan,
         pod_dir: str,
-        cgroups: cgroup.PodCgroups | None,
         filters: dict[str, list[bytes]],
         *,
         netns: str,
@@ -211,20 +208,31 @@ class Start:
     ) -> None:
         self.plan = plan
         self.pod_dir = pod_dir
-        self.cgroups = cgroups
+        self.cgroups: cgroup.PodCgroups | None = None  # placed once the first process exists
         self.filters = filters
         self.netns = netns
         self.console = console
         self.report = _Pipe()  # the first process tells PID 1's host pid
+        self.placed = _Pipe()  # the first process is in the pod's cgroups (or there are none)
+        # sd_notify: a socket per app that speaks it (bound into its root), and a pipe on which
+        # PID 1 tells the monitor the pod is ready, for systemd (rkt.stage1.planner
+        # .systemd_units); the listeners exist before PID 1 binds them.
+        self.notify = {app.name: _notify_listener(pod_dir, app.name)
+                       for app in plan.apps if app.notify}  # fmt: skip
+        outer = os.environ.get("NOTIFY_SOCKET", "")
+        self.ready_pipe = _Pipe() if self.notify or outer else None
+        self.notify_socket = outer
         self.ready = _Pipe() if networks else None  # stage0 tells the networks are up
         self.unshared = _Pipe() if plan.user_range else None  # the user namespace exists
         self.mapped = _Pipe() if plan.user_range else None  # its id maps are written
         self.program = process.sealed_copy(planfile.program(), "rkt-stage1")
 
     def close(self) -> None:
-        for pipe in (self.report, self.ready, self.unshared, self.mapped):
+        for pipe in (self.report, self.ready, self.unshared, self.mapped, self.placed):
             if pipe is not None:
                 pipe.close()
+        for listener in self.notify.values():
+            listener.close()
         with contextlib.suppress(OSError):
             os.close(self.program)
 
@@ -235,6 +243,9 @@ class Start:
         try:
             # Not dumpable: inherited by PID 1 until it execs (SECURITY.md 9).
             process.set_dumpable(False)
+            os.close(self.placed.write)
+            if os.read(self.placed.read, 1) != b"1":
+                os._exit(FAILURE)  # the caller could not place the pod's cgroups: it says why
             plan = self.plan
             flags = 0
             for name in plan.namespaces:
@@ -250,8 +261,6 @@ class Start:
                 kernel = RealKernel()
                 for app in plan.apps:
                     prepare_mounts(app, kernel, plan.user_range[0])
-            if self.cgroups is not None:
-                cgroup.attach(self.cgroups.procs(cgroup.SUPERVISOR))
             namespace.unshare(flags)
             if self.unshared is not None and self.mapped is not None:
                 os.write(self.unshared.write, b"1")
@@ -316,6 +325,8 @@ class Start:
         plan.add("rkt-dir", keep(os.open(rkt_dir, directory)))
         plan.add("oom-dir", keep(os.open(oom_dir, directory)))
         plan.add("last-cap", last_cap())
+        if self.ready_pipe is not None:
+            plan.add("ready-pipe", keep(self.ready_pipe.write))
         for app in self.plan.apps:
             cgroup_fds: list[int] = []
             oom_fd = None
@@ -333,6 +344,19 @@ class Start:
                 cgroup_fds=cgroup_fds,
                 oom_fd=oom_fd,
             )
+            if app.journal:
+                # Its own journal streams, made here in the pod's cgroup: journald files the
+                # lines under the pod's unit, tagged with the app's name.
+                from rkt.linux import journal
+
+                out, err = (keep(journal.stream(app.name, p)) for p in (journal.INFO, journal.ERR))
+                plan.add("stdio", -1, out, err)
+            for fd, _ in app.listen_fds:
+                plan.add("listen", keep(fd))
+            if app.listen_fds:
+                plan.add("listen-names", ":".join(name for _, name in app.listen_fds))
+            if app.name in self.notify:
+                plan.add("notify", keep(self.notify[app.name].fileno()))
         fd = os.memfd_create("rkt-stage1-plan", 0)
         os.write(fd, plan.to_bytes())
         os.lseek(fd, 0, os.SEEK_SET)
@@ -393,16 +417,14 @@ def start(
     try:
         prepare_pod_files(plan.files, plan.volumes)
         filters = _record_isolators(plan, pod_dir, debug)
-        cgroups = _make_cgroups(plan, pod_dir)
     except (ExecutorError, OSError) as err:
         return _fail(str(err))
     pty = os.openpty() if interactive else None
     try:
         console = os.ttyname(pty[1]) if pty is not None else None
-        state = Start(plan, pod_dir, cgroups, filters, netns=netns, console=console,
+        state = Start(plan, pod_dir, filters, netns=netns, console=console,
                       networks=network is not None)  # fmt: skip
     except OSError as err:
-        _drop_cgroups(cgroups)
         return _fail(f"cannot start the pod: {err}")
     _block_signals()
     process.set_child_subreaper(True)
@@ -414,16 +436,24 @@ def start(
     failed: BaseException | None = None
     # The ends that are the pod's: kept open here, a pipe would never tell us it died.
     for pipe, end in ((state.unshared, "write"), (state.mapped, "read"), (state.ready, "read"),
-                      (state.report, "write")):  # fmt: skip
+                      (state.report, "write"), (state.placed, "read")):  # fmt: skip
         if pipe is not None:
             pipe.close_end(end)
+    cgroups = None
     try:
+        try:
+            cgroups = state.cgroups = _place_cgroups(plan, pod_dir, child)
+            os.write(state.placed.write, b"1")
+        except OSError as err:
+            failed = ExecutorError(str(err))
+        finally:
+            state.placed.close_end("write")
         unshared, mapped = state.unshared, state.mapped
         if unshared and mapped and plan.user_range and os.read(unshared.read, 1) == b"1":
             id_map = namespace.IdMap(*plan.user_range)
             namespace.write_id_maps(child, id_map, id_map)
             os.write(mapped.write, b"1")
-        if network is not None and state.ready is not None:
+        if network is not None and state.ready is not None and failed is None:
             try:
                 network()
                 os.write(state.ready.write, b"1")
@@ -448,18 +478,40 @@ def start(
         _drop_cgroups(cgroups)
         process.set_child_subreaper(False)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, BLOCKED)
+        if isinstance(failed, ExecutorError):
+            return _fail(str(failed))
         if failed is not None:
             raise failed
         return FAILURE  # the first process said why
     pid1 = int(data)
     write_atomically(os.path.join(pod_dir, layout.PID), f"{pid1}\n".encode(), 0o644,
                      durable=False)  # fmt: skip
-    _exec_monitor(pid1, pty, teardown)
+    if cgroups is not None and cgroups.unit:
+        _register_machine(pod_dir, pid1)
+    _exec_monitor(pid1, pty, teardown, state)
     return FAILURE  # not reached
 
 
-def _exec_monitor(pid1: int, pty: tuple[int, int] | None, teardown: list[str] | None) -> None:
+def _register_machine(pod_dir: str, pid1: int) -> None:
+    """Under systemd, a pod in a scope of its own becomes machine ``rkt-<uuid>``
+    (rkt.stage1.executor.machine). Not one in a delegating unit's subtree: machined stops the
+    unit of a machine whose leader has exited, which would stop the unit that ran ``rkt run``."""
+    from rkt.stage1.executor.machine import register
+
+    problem = register(pod_dir, pid1)
+    if problem:
+        print(f"stage1: warning: not registered with systemd-machined: {problem}", file=sys.stderr)
+
+
+def _exec_monitor(
+    pid1: int, pty: tuple[int, int] | None, teardown: list[str] | None, state: Start
+) -> None:
     plan = planfile.Plan("monitor").add("pid1", pid1)
+    if state.ready_pipe is not None:
+        os.set_inheritable(state.ready_pipe.read, True)
+        plan.add("ready-pipe", state.ready_pipe.read)
+        if state.notify_socket:
+            plan.add("notify-socket", state.notify_socket)
     if pty is not None:
         for fd in pty:
             os.set_inheritable(fd, True)
@@ -481,10 +533,18 @@ def _exec_monitor(pid1: int, pty: tuple[int, int] | None, teardown: list[str] | 
 
 
 def _drop_cgroups(cgroups: cgroup.PodCgroups | None) -> None:
-    """Remove the cgroups of a pod that never started: it may be in a directory gc never sees."""
-    if cgroups is not None:
+    """Remove the cgroups of a pod that never started: it may be in a directory gc never sees
+    (a systemd scope goes by itself with its last process)."""
+    if cgroups is not None and not cgroups.unit:
         with contextlib.suppress(OSError):
             cgroup.remove(cgroups, timeout=0)
+
+
+def _notify_listener(pod_dir: str, app: str) -> notify.Listener:
+    from rkt.stage1.planner.systemd_units import NOTIFY_DIR, notify_socket
+
+    os.makedirs(os.path.join(pod_dir, NOTIFY_DIR), mode=0o755, exist_ok=True)
+    return notify.Listener(notify_socket(pod_dir, app))
 
 
 def run(

@@ -29,6 +29,12 @@ NETWORKS = ("none", "host")
 MAX_FILE_SIZE = 4 << 20
 
 _ENV_FIELDS = ("set_env_file", "set_env")
+#: Set by stage0 for socket activation: how many sockets it passes as fds 3.. (and their
+#: names, ``:``-separated), docs/stage1-interface.md.
+LISTEN_FDS_ENV = "RKT_LISTEN_FDS"
+LISTEN_FDNAMES_ENV = "RKT_LISTEN_FDNAMES"
+#: Options stage1 learns from its own process rather than from options.json.
+_RUNTIME_FIELDS = frozenset({"journal", "listen_sockets"})
 
 
 class LoadError(Exception):
@@ -70,7 +76,7 @@ def _env(value: Any, what: str) -> tuple[EnvironmentVariable, ...]:
 
 
 def _options(pod_dir: str, raw: dict[str, Any], interactive: bool) -> PodOptions:
-    known = {f.name for f in fields(PodOptions)} - {"pod_dir"}
+    known = {f.name for f in fields(PodOptions)} - {"pod_dir"} - _RUNTIME_FIELDS
     unknown = sorted(set(raw) - known - {"pod_dir"})
     if unknown:
         raise LoadError(f"{OPTIONS_FILE}: unknown options {', '.join(unknown)}")
@@ -142,6 +148,22 @@ def _user_range(pod_dir: str) -> tuple[int, int] | None:
     return int(first), int(count)
 
 
+def _systemd_runtime(options: PodOptions) -> PodOptions:
+    """What systemd gave the process running the pod: its output is a journal stream (then
+    so are the apps'), and sockets for socket activation (stage0 passes them on)."""
+    from rkt.linux import journal
+
+    count = os.environ.get(LISTEN_FDS_ENV, "")
+    sockets: tuple[tuple[int, str, str, int], ...] = ()
+    if count.isdigit() and int(count):
+        from rkt.linux import activation
+
+        fds = list(range(activation.FIRST_FD, activation.FIRST_FD + int(count)))
+        found = activation.describe(fds, os.environ.get(LISTEN_FDNAMES_ENV, ""))
+        sockets = tuple((s.fd, s.name, s.protocol, s.port) for s in found)
+    return replace(options, journal=journal.is_journal_stream(1), listen_sockets=sockets)
+
+
 def load(pod_dir: str, *, interactive: bool = False, networks_up: bool = True) -> Loaded:
     """Everything the plan needs, from the pod directory; LoadError names what is wrong.
 
@@ -186,6 +208,7 @@ def load(pod_dir: str, *, interactive: bool = False, networks_up: bool = True) -
     user_range = _user_range(pod_dir)
     if user_range is not None:
         options = replace(options, user_range=user_range)
+    options = _systemd_runtime(options)
     app_env = raw.get("app_environment") or {}
     apps = []
     for runtime_app in manifest.apps:

@@ -169,6 +169,17 @@ class AppPlan(msgspec.Struct, frozen=True):
     oom_score_adj: int | None = None
     #: What becomes of each of the app's and the pod's isolators (planner.isolator_report).
     isolators: tuple[IsolatorStatus, ...] = ()
+    #: The image says ``appc.io/executor/supports-systemd-notify``: the app gets a
+    #: ``NOTIFY_SOCKET`` of its own (rkt.stage1.planner.systemd_units), and the pod is ready once it
+    #: sent ``READY=1``.
+    notify: bool = False
+    #: Socket activation: the sockets systemd passed ``rkt run`` for the app's
+    #: ``socketActivated`` ports, as (fd in the runtime, name); the app gets them as fds 3..
+    #: with ``LISTEN_FDS``/``LISTEN_PID``/``LISTEN_FDNAMES``.
+    listen_fds: tuple[tuple[int, str], ...] = ()
+    #: Under systemd with ``rkt run``'s output going to the journal: the app's stdout and
+    #: stderr are journal streams of its own, tagged with the app's name.
+    journal: bool = False
 
     def env(self) -> dict[str, str]:
         return dict(self.environment)
@@ -250,6 +261,10 @@ class PodOptions(msgspec.Struct, frozen=True):
     netns_joined: bool = False
     #: ``--ipc=parent``: the pod shares the host's IPC namespace
     host_ipc: bool = False
+    #: stage1's output is the journal stream systemd gave its service (rkt.linux.journal)
+    journal: bool = False
+    #: sockets systemd passed for socket activation: (fd, name, protocol, port)
+    listen_sockets: tuple[tuple[int, str, str, int], ...] = ()
 
 
 class PodInput(msgspec.Struct, frozen=True):

@@ -23,6 +23,7 @@ from rkt.stage1.planner import (
     mounts,
     rootfs,
     sysctl,
+    systemd_units,
     user,
 )
 from rkt.stage1.planner.plan import (
@@ -240,10 +241,14 @@ def plan_app(item: AppInput, pod: PodInput) -> tuple[AppPlan, list[VolumeDirecto
     filter_ = capabilities.seccomp(
         app.isolators, disabled=options.insecure_seccomp, bounding=caps.bounding
     )
+    notify = systemd_units.supports_notify(item.image)
+    if notify:
+        env = (*env, *systemd_units.notify_environment())
     plan_mounts = [
         *mounts.base_mounts(root, options.interactive, sysfs=_sysfs_mountable(options)),
         *volume_mounts,
         *_etc_mounts(item, options),
+        *([systemd_units.notify_mount(options.pod_dir, name)] if notify else []),
         *mounts.protection_mounts(options.insecure_paths),
     ]
     if item.runtime_app.read_only_root_fs:
@@ -288,6 +293,9 @@ def plan_app(item: AppInput, pod: PodInput) -> tuple[AppPlan, list[VolumeDirecto
         limits=limits(app.isolators),
         oom_score_adj=oom_score_adj(app.isolators),
         isolators=isolator_report.report(app.isolators, pod.manifest.isolators, options),
+        notify=notify,
+        listen_fds=systemd_units.listen_fds(app, options),
+        journal=options.journal and not options.interactive,
     )
     return plan, directories
 

@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -121,12 +122,38 @@ static void reduce_privileges(const struct plan *plan, const struct app *a)
 		check(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "set no_new_privs");
 }
 
-static void close_others(int keep)
+static void close_others(int from, int keep)
 {
-	/* Only 0-2 reach the app: the pod lock and every runtime fd stay behind (SECURITY.md 8). */
-	if (keep > 3)
-		check((int)syscall(SYS_close_range, 3, keep - 1, 0), "close_range");
+	/* Only 0-2 (and passed sockets) reach the app: the pod lock and every runtime fd stay
+	 * behind (SECURITY.md 8). */
+	if (keep > from)
+		check((int)syscall(SYS_close_range, from, keep - 1, 0), "close_range");
 	check((int)syscall(SYS_close_range, keep + 1, ~0U, 0), "close_range");
+}
+
+/* Socket activation (sd_listen_fds(3)): the app's sockets become fds 3.., the report pipe
+ * moved out of their way; the environment that says so, for this process. */
+static int place_sockets(struct app *a, int report)
+{
+	static char count[32], pid[32], names[4096];
+	int copies[16];
+	for (size_t i = 0; i < a->nlisten; i++)
+		check(copies[i] = fcntl(a->listen[i], F_DUPFD_CLOEXEC, 64), "dup a passed socket");
+	if (report < 3 + (int)a->nlisten)
+		check(report = fcntl(report, F_DUPFD_CLOEXEC, 64), "dup the report pipe");
+	for (size_t i = 0; i < a->nlisten; i++)
+		check(dup2(copies[i], 3 + (int)i), "dup2 a passed socket");
+	snprintf(count, sizeof count, "LISTEN_FDS=%zu", a->nlisten);
+	snprintf(pid, sizeof pid, "LISTEN_PID=%d", (int)getpid());
+	snprintf(names, sizeof names, "LISTEN_FDNAMES=%s", a->listen_names ? a->listen_names : "");
+	char **env = calloc(a->env.n + 4, sizeof *env);
+	check(env ? 0 : -1, "calloc");
+	memcpy(env, a->env.v, a->env.n * sizeof *env);
+	env[a->env.n] = count;
+	env[a->env.n + 1] = pid;
+	env[a->env.n + 2] = names;
+	a->env.v = env;
+	return report;
 }
 
 static int run_pre_start(struct app *a, int report)
@@ -174,8 +201,10 @@ void app_exec(struct plan *plan, struct app *a, char *const *argv, int report)
 	if (a->console && argv == a->exec.v)
 		take_console();
 	check(chdir(a->workdir), a->workdir);
+	if (a->nlisten && argv == a->exec.v)
+		report = report_fd = place_sockets(a, report);
 	reduce_privileges(plan, a);
-	close_others(report);
+	close_others(3 + (argv == a->exec.v ? (int)a->nlisten : 0), report);
 	if (!a->filter_early)
 		load_filters(a); /* as late as can be: only execve (and pre-start) runs under it */
 	if (argv == a->exec.v && a->pre_start.n) {

@@ -22,6 +22,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -141,6 +142,52 @@ static pid_t start(struct plan *plan, struct app *a, char *const *argv, pid_t *p
 	return 0;
 }
 
+static void link_status(struct plan *plan, const char *state)
+{
+	unlinkat(plan->rkt_dir, "supervisor-status.tmp", 0);
+	if (symlinkat(state, plan->rkt_dir, "supervisor-status.tmp") < 0 ||
+	    renameat(plan->rkt_dir, "supervisor-status.tmp", plan->rkt_dir, "supervisor-status") < 0)
+		fail(errno, "cannot write supervisor-status");
+}
+
+/* rkt status --wait-ready, and systemd's Type=notify through the monitor: the pod is ready
+ * once every app has started and every app that speaks sd_notify has sent READY=1; until
+ * then, with such apps, it is "started". */
+static void mark_ready(struct plan *plan)
+{
+	for (size_t i = 0; i < plan->napps; i++)
+		if (plan->apps[i].notify_fd >= 0 && !plan->apps[i].notified) {
+			link_status(plan, "started");
+			return;
+		}
+	link_status(plan, "ready");
+	if (plan->ready_pipe >= 0) {
+		if (write(plan->ready_pipe, "1", 1) < 0)
+			fail(errno, "cannot tell the monitor the pod is ready");
+		close(plan->ready_pipe);
+		plan->ready_pipe = -1;
+	}
+}
+
+/* Take the notifications waiting on the apps' sockets; the pod may now be ready. */
+static void take_notifications(struct plan *plan, int started)
+{
+	int changed = 0;
+	for (size_t i = 0; i < plan->napps; i++) {
+		struct app *a = &plan->apps[i];
+		char buf[4097];
+		ssize_t n;
+		while (a->notify_fd >= 0 && (n = recv(a->notify_fd, buf, sizeof buf - 1, MSG_DONTWAIT)) >= 0) {
+			buf[n] = '\0';
+			for (char *line = buf; line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+				if (!strncmp(line, "READY=1", 7) && (line[7] == '\n' || !line[7]))
+					changed |= !a->notified, a->notified = 1;
+		}
+	}
+	if (changed && started)
+		mark_ready(plan);
+}
+
 static int start_apps(struct plan *plan, int sfd)
 {
 	for (size_t i = 0; i < plan->napps; i++) {
@@ -151,11 +198,7 @@ static int start_apps(struct plan *plan, int sfd)
 		if (!start(plan, a, a->exec.v, &a->pid, sfd))
 			return -2;
 	}
-	/* rkt status --wait-ready: every app has started. */
-	unlinkat(plan->rkt_dir, "supervisor-status.tmp", 0);
-	if (symlinkat("ready", plan->rkt_dir, "supervisor-status.tmp") < 0 ||
-	    renameat(plan->rkt_dir, "supervisor-status.tmp", plan->rkt_dir, "supervisor-status") < 0)
-		fail(errno, "cannot write supervisor-status");
+	mark_ready(plan);
 	return 0;
 }
 
@@ -223,11 +266,15 @@ static void supervise(struct plan *plan, int sfd, int aborting)
 		}
 		if (!running(plan))
 			return;
-		struct pollfd p = {sfd, POLLIN, 0};
+		struct pollfd p[1 + MAX_APPS] = {{sfd, POLLIN, 0}};
+		for (size_t i = 0; i < plan->napps; i++)
+			p[1 + i] = (struct pollfd){plan->apps[i].notified ? -1 : plan->apps[i].notify_fd,
+						   POLLIN, 0};
 		int timeout = next >= NEVER ? -1 : next <= t ? 0 : (int)((next - t) * 1000) + 1;
-		if (poll(&p, 1, timeout) < 0 && errno != EINTR)
+		if (poll(p, 1 + plan->napps, timeout) < 0 && errno != EINTR)
 			fail(errno, "poll");
 		drain(plan, sfd);
+		take_notifications(plan, !aborting);
 	}
 }
 

@@ -19,7 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <stddef.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -66,6 +69,32 @@ static int relay(int from, int to)
 	return 0;
 }
 
+/* PID 1 says the pod is ready (a byte; end of file if it gave up first): systemd learns it
+ * from us, the process it started (Type=notify's NotifyAccess=main). */
+static void ready(struct plan *plan)
+{
+	char byte;
+	ssize_t n = read(plan->ready_pipe, &byte, 1);
+	close(plan->ready_pipe);
+	plan->ready_pipe = -1;
+	const char *path = plan->notify_socket;
+	if (n != 1 || !path || !*path)
+		return;
+	struct sockaddr_un to = {.sun_family = AF_UNIX};
+	size_t len = strlen(path);
+	if (len >= sizeof to.sun_path)
+		return;
+	memcpy(to.sun_path, path, len);
+	if (path[0] == '@')
+		to.sun_path[0] = '\0'; /* an abstract socket */
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || sendto(fd, "READY=1", 7, 0, (struct sockaddr *)&to,
+			     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+		fail(errno, "cannot tell systemd the pod is ready");
+	if (fd >= 0)
+		close(fd);
+}
+
 int monitor_main(struct plan *plan)
 {
 	sigset_t set;
@@ -94,9 +123,14 @@ int monitor_main(struct plan *plan)
 				code = wait_code(status);
 		if (code >= 0)
 			break;
-		struct pollfd p[3] = {{sfd, POLLIN, 0}, {pty, POLLIN, 0}, {in_open ? 0 : -1, POLLIN, 0}};
-		if (poll(p, pty >= 0 ? 3 : 1, -1) < 0 && errno != EINTR)
+		struct pollfd p[4] = {{sfd, POLLIN, 0},
+				      {pty, POLLIN, 0},
+				      {in_open && pty >= 0 ? 0 : -1, POLLIN, 0},
+				      {plan->ready_pipe, POLLIN, 0}};
+		if (poll(p, 4, -1) < 0 && errno != EINTR)
 			fail(errno, "poll");
+		if (p[3].revents)
+			ready(plan);
 		if (pty >= 0 && p[1].revents && relay(pty, 1) < 0)
 			pty = -1; /* the pty hung up: the app is gone */
 		if (in_open && p[2].revents && relay(0, plan->pty_master) < 0)

@@ -8,7 +8,8 @@
  *            caps B E P I A  nnp 0|1  filter BYTES  filter-early 0|1  console 0|1
  *            oom-score-adj N  cgroup FD  oom FD  stdio FD FD FD
  *            exec N ARG...  env N K=V...  pre-start N ARG...  post-stop N ARG...
- *   monitor: pid1 PID  pty FD FD  teardown N ARG...
+ *            listen FD  listen-names N1:N2  notify FD;  ready-pipe FD (the pod's)
+ *   monitor: pid1 PID  pty FD FD  teardown N ARG...  ready-pipe FD  notify-socket PATH
  *
  * Every length and number is checked, strings may not hold NUL (filters are binary), lists and
  * counts are bounded, and anything unknown or missing is an error naming the key: exit 254.
@@ -111,7 +112,7 @@ static struct app *current(struct plan *plan, const char *key)
 static const char *const APP_KEYS[] = {
 	"mntns", "workdir", "uid", "gid", "groups", "caps", "nnp", "filter-early", "console",
 	"oom-score-adj", "cgroup", "oom", "stdio", "filter", "exec", "env", "pre-start",
-	"post-stop", NULL};
+	"post-stop", "listen", "listen-names", "notify", NULL};
 
 static void app_key(struct plan *plan, struct cursor *c, const char *key)
 {
@@ -227,7 +228,7 @@ int plan_read(int fd, struct plan *plan, const char *role)
 	}
 	close(fd);
 	memset(plan, 0, sizeof *plan);
-	plan->rkt_dir = plan->oom_dir = plan->pty_master = plan->pty_slave = -1;
+	plan->rkt_dir = plan->oom_dir = plan->pty_master = plan->pty_slave = plan->ready_pipe = -1;
 	plan->last_cap = -1;
 	plan->stop_timeout = plan->post_stop_timeout = 10;
 	struct cursor c = {buf, buf + size, "header"};
@@ -241,6 +242,10 @@ int plan_read(int fd, struct plan *plan, const char *role)
 			plan->rkt_dir = fd_value(&c);
 		else if (!strcmp(key, "pivot"))
 			plan->pivot = str(&c);
+		else if (!strcmp(key, "ready-pipe"))
+			plan->ready_pipe = fd_value(&c);
+		else if (!strcmp(key, "notify-socket"))
+			plan->notify_socket = str(&c);
 		else if (!strcmp(key, "oom-dir"))
 			plan->oom_dir = fd_value(&c);
 		else if (!strcmp(key, "last-cap"))
@@ -263,7 +268,7 @@ int plan_read(int fd, struct plan *plan, const char *role)
 			}
 			struct app *a = &plan->apps[plan->napps++];
 			a->name = str(&c);
-			a->oom_fd = a->mntns = -1;
+			a->oom_fd = a->mntns = a->notify_fd = -1;
 			a->stdio[0] = a->stdio[1] = a->stdio[2] = -1;
 		} else
 			app_key(plan, &c, key);

@@ -47,6 +47,11 @@ struct app {
 	size_t ncgroups;
 	int oom_fd; /* memory.oom_control (v1) or memory.events (v2), -1: none */
 	int stdio[3]; /* -1: inherit PID 1's */
+	int listen[16]; /* socket activation: become fds 3.. of the app */
+	size_t nlisten;
+	const char *listen_names;
+	int notify_fd; /* its sd_notify socket (READY=1 makes the pod ready), -1: none */
+	int notified;
 	struct filter filters[MAX_FILTERS];
 	size_t nfilters;
 	/* run time */
@@ -60,6 +65,7 @@ struct plan {
 	const char *pivot; /* where PID 1 mounts the empty root it pivots into */
 	int rkt_dir;  /* stage1 rootfs's /rkt: status/<app>, supervisor-status */
 	int oom_dir;  /* where an OOM-killed app gets a note, -1: none */
+	int ready_pipe; /* init writes one byte once the pod is ready; the monitor reads it */
 	int last_cap;
 	int stop_timeout, post_stop_timeout;
 	struct app apps[MAX_APPS];
@@ -68,6 +74,7 @@ struct plan {
 	pid_t pid1;
 	int pty_master, pty_slave; /* --interactive, -1 otherwise */
 	struct strings teardown;   /* exec'ed with --status=N once the pod is gone */
+	const char *notify_socket; /* systemd's NOTIFY_SOCKET: READY=1 once the pod is ready */
 };
 
 /* plan.c */
