@@ -10,7 +10,7 @@ from appc.schema.app import App, Port
 from appc.schema.image import ImageManifest
 from rkt.linux import activation, journal, notify
 from rkt.stage1.planner import systemd_units
-from rkt.stage1.plan import PodOptions
+from rkt.stage1.planner.plan import PodOptions
 
 
 def _image(annotations: list[dict[str, str]]) -> ImageManifest:

@@ -246,6 +246,7 @@ class Start:
             os.close(self.placed.write)
             if os.read(self.placed.read, 1) != b"1":
                 os._exit(FAILURE)  # the caller could not place the pod's cgroups: it says why
+            self.cgroups = cgroup.load(self.pod_dir)  # placed meanwhile, by the caller
             plan = self.plan
             flags = 0
             for name in plan.namespaces:

@@ -168,7 +168,17 @@ static void app_key(struct plan *plan, struct cursor *c, const char *key)
 			exit(FAILURE);
 		}
 		a->filters[a->nfilters++] = (struct filter){prog, len};
-	} else if (!strcmp(key, "exec"))
+	} else if (!strcmp(key, "listen")) {
+		if (a->nlisten == sizeof a->listen / sizeof *a->listen) {
+			fail(0, "plan: too many sockets for app \"%s\"", a->name);
+			exit(FAILURE);
+		}
+		a->listen[a->nlisten++] = fd_value(c);
+	} else if (!strcmp(key, "listen-names"))
+		a->listen_names = str(c);
+	else if (!strcmp(key, "notify"))
+		a->notify_fd = fd_value(c);
+	else if (!strcmp(key, "exec"))
 		list(c, &a->exec, 1);
 	else if (!strcmp(key, "env"))
 		list(c, &a->env, 0);
