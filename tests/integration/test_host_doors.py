@@ -300,6 +300,19 @@ def test_enter_does_not_expose_the_runtimes_executable(
     assert "write: ok" not in "".join(watched.values()), watched
 
 
+def test_pid1_shows_no_host_path(base: Path, tmp_path: Path, data: Path) -> None:
+    """The pod's PID 1 is a sealed copy of rkt-stage1 in an empty root: its command line, its
+    mount table and its executable's name say nothing of the host's paths (the data dir)."""
+    script = "cat /proc/1/cmdline; echo; cat /proc/1/mountinfo; readlink /proc/1/exe; true"
+    aci = image(base, tmp_path, ["/bin/sh", "-c", script])
+    done = run_pod(data, str(aci))
+    assert done.returncode == 0, done.stderr
+    assert str(data) not in done.stdout and str(tmp_path) not in done.stdout, done.stdout
+    assert done.stdout.startswith("rkt-stage1\x00init"), done.stdout
+    mounts = [line for line in done.stdout.splitlines() if " - " in line]
+    assert len(mounts) == 1 and " / / " in mounts[0] and "tmpfs" in mounts[0], done.stdout
+
+
 # --- 3. entered processes in the pod's cgroups ---------------------------------------------
 
 

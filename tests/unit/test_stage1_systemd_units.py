@@ -1,4 +1,4 @@
-"""rkt's systemd integration, planned (rkt.stage1.planner.systemd_units) and its protocol parsers."""
+"""rkt's systemd integration as planned (rkt.stage1.planner.systemd_units); its parsers."""
 
 from __future__ import annotations
 
