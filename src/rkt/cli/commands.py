@@ -52,6 +52,7 @@ class Entry:
 ROOT = Entry("", "", "rkt, the application container runner")
 HELP = Entry("help", "", "Help about any command")
 COMMANDS: tuple[Entry, ...] = (
+    Entry("attach", "attach", "Attach to a running app's streams"),
     Entry("cat-manifest", "pod_cat_manifest", "Inspect and print the pod manifest"),
     Entry("completion", "completion", "Output shell completion code for the specified shell"),
     Entry("config", "print_config", "Print configuration for each stage in JSON format"),
@@ -79,6 +80,7 @@ COMMANDS: tuple[Entry, ...] = (
     ),
     Entry("image verify", "image_verify", "Verify one or more rendered images in the local store"),
     Entry("list", "pod_list", "List pods"),
+    Entry("logs", "logs", "Print the logs of a pod's apps"),
     Entry("metadata-service", "metadata_service", "Run metadata service"),
     Entry("api-service", "api_service", "Run API service (experimental)"),
     Entry("prepare", "prepare", "Prepare to run image(s) in a pod in rkt"),

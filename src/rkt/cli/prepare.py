@@ -103,6 +103,9 @@ _APP_FLAGS = {
         "appSeccompFilter",
         "the app's seccomp filter (e.g. mode=retain,errno=EPERM,chmod,chown)",
     ),
+    "--stdin": ("appStdin", "the app's stdin: null, stream or tty (rkt attach)"),
+    "--stdout": ("appStdout", "the app's stdout: null, log, stream or tty (rkt logs, attach)"),
+    "--stderr": ("appStderr", "the app's stderr: null, log, stream or tty (rkt logs, attach)"),
     "--cap-retain": ("appCapsRetain", ""),
     "--cap-remove": ("appCapsRemove", ""),
 }
@@ -293,6 +296,33 @@ def add_run_time_flags(flags: FlagSet) -> None:
         )
     )
     add(BoolFlag("mds-register", MDS_HELP))
+    add(
+        BoolFlag(
+            "detach",
+            "print the pod's UUID and return once its apps have started; the pod runs on "
+            "(rkt stop, status, logs, attach)",
+            shorthand="d",
+        )
+    )
+    add(
+        Flag(
+            "log-max-size",
+            "the size an app's log reaches before it is rotated (one older file is kept)",
+            "16Mi",
+            check=_log_size,
+            metavar="SIZE",
+        )
+    )
+
+
+def _log_size(text: str) -> int:
+    """``--log-max-size``: a quantity (16Mi, 1G, 100000), 0 for logs that are never rotated."""
+    from appc.schema.quantity import Quantity
+
+    value = Quantity.parse(text).value()
+    if value < 0 or (0 < value < 4096):
+        raise ValueError("expected 0 (never rotate) or at least 4096 bytes")
+    return value
 
 
 def check_run_time_flags(args: Namespace) -> None:
@@ -301,6 +331,8 @@ def check_run_time_flags(args: Namespace) -> None:
         from rkt.stage0.registration import check_network
 
         check_network(args.net)
+    if args.detach and args.interactive:
+        raise ConfigError("--detach and --interactive cannot be used together")
 
 
 def use_overlay(args: Namespace) -> bool:

@@ -8,6 +8,7 @@ The flags are ``rkt prepare``'s plus the run-time ones (``--net``, ``--dns*``,
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from rkt.errors import ConfigError
@@ -81,14 +82,19 @@ def _prepare_and_run(args: Namespace, config: Config, primer: MovePrimer) -> int
         _save_uuid(args.uuid_file_save, uuid)
     pods = DataDir(config.data_dir).pods
     primer.reap()  # long done: no zombie child while the pod runs
-    return run_prepared(
+    code = run_prepared(
         pods,
         uuid,
         debug=config.debug,
         interactive=args.interactive,
         mds_socket=mds_socket,
         become_monitor=config.own_process,
+        detach=args.detach,
+        log_max=_log_max(args.log_max_size),
     )
+    if args.detach and code == 0:
+        sys.stdout.write(uuid + "\n")  # as podman run -d; rkt stop, status, logs take it
+    return code
 
 
 def _save_uuid(path: str, uuid: str) -> None:
@@ -102,3 +108,10 @@ def _save_uuid(path: str, uuid: str) -> None:
         os.replace(tmp, path)
     except OSError as err:
         raise ConfigError(f"cannot save the UUID to {path}: {err.strerror}") from err
+
+
+def _log_max(value: int | str) -> int:
+    """``--log-max-size`` in bytes (its default is text)."""
+    from rkt.cli.prepare import _log_size
+
+    return value if isinstance(value, int) else _log_size(value)

@@ -59,7 +59,7 @@ def _run(args: Namespace, config: Config, primer: MovePrimer) -> int:
     )
     pods = DataDir(config.data_dir).pods
     primer.reap()  # the shell only, its job goes on: no zombie child while the pod runs
-    return run_prepared(
+    code = run_prepared(
         pods,
         args.uuid,
         debug=config.debug,
@@ -68,9 +68,21 @@ def _run(args: Namespace, config: Config, primer: MovePrimer) -> int:
         config_dirs=config.dirs,
         mds_socket=mds_socket,
         become_monitor=config.own_process,
+        detach=args.detach,
+        log_max=_log_max(args.log_max_size),
         warn=_warn,
     )
+    if args.detach and code == 0:
+        sys.stdout.write(args.uuid + "\n")
+    return code
 
 
 def _warn(message: str) -> None:
     sys.stderr.write(f"run-prepared: warning: {message}\n")
+
+
+def _log_max(value: int | str) -> int:
+    """``--log-max-size`` in bytes (its default is text)."""
+    from rkt.cli.prepare import _log_size
+
+    return value if isinstance(value, int) else _log_size(value)

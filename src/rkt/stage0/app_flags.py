@@ -29,7 +29,20 @@ APP_FLAGS: Mapping[str, bool] = {
     "--caps-retain": True,
     "--caps-remove": True,
     "--seccomp": True,
+    # rkt 1.30's stream modes (experimental there): null, log, stream or tty
+    "--stdin": True,
+    "--stdout": True,
+    "--stderr": True,
     # rkt's deprecated spellings of --caps-retain and --caps-remove
     "--cap-retain": True,
     "--cap-remove": True,
 }
+
+
+#: rkt 1.30's app annotations for the stream modes (common/apps.go), and the modes.
+STREAM_ANNOTATIONS = {
+    "--stdin": "coreos.com/rkt/stage1/stdin",
+    "--stdout": "coreos.com/rkt/stage1/stdout",
+    "--stderr": "coreos.com/rkt/stage1/stderr",
+}
+STREAM_MODES = ("null", "log", "stream", "tty")

@@ -27,7 +27,7 @@ from appc.schema.pod import Mount
 from appc.schema.resource import CPU, MEMORY, Resource
 from rkt.errors import ConfigError
 from rkt.linux import capability
-from rkt.stage0.app_flags import APP_FLAGS
+from rkt.stage0.app_flags import APP_FLAGS, STREAM_ANNOTATIONS, STREAM_MODES
 
 _ALIASES = {"--cap-retain": "--caps-retain", "--cap-remove": "--caps-remove"}
 
@@ -312,6 +312,11 @@ def _apply(app: AppArgs, flag: str, value: str) -> None:
     elif flag == "--annotation":
         key, val = parse_pair(flag, value)
         app.annotations[key] = val
+    elif flag in STREAM_ANNOTATIONS:
+        if value not in STREAM_MODES or (flag == "--stdin" and value == "log"):
+            modes = [m for m in STREAM_MODES if flag != "--stdin" or m != "log"]
+            raise ConfigError(f'{flag}="{value}": expected one of {", ".join(modes)}')
+        app.annotations[STREAM_ANNOTATIONS[flag]] = value
     elif flag == "--user-annotation":
         key, val = parse_pair(flag, value)
         app.user_annotations = {**(app.user_annotations or {}), key: val}

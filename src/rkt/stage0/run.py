@@ -56,13 +56,23 @@ _TERMINAL_STOPS = (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 
 
 def stage1_command(
-    pod_dir: Path, *, debug: bool, interactive: bool, module: str = STAGE1_RUN
+    pod_dir: Path,
+    *,
+    debug: bool,
+    interactive: bool,
+    module: str = STAGE1_RUN,
+    detach: bool = False,
+    log_max: int | None = None,
 ) -> list[str]:
     command = [sys.executable, "-m", module, f"--pod-dir={pod_dir}"]
     if debug:
         command.append("--debug")
     if interactive:
         command.append("--interactive")
+    if detach:
+        command.append("--detach")
+    if log_max is not None:
+        command.append(f"--log-max-size={log_max}")
     return command
 
 
@@ -77,6 +87,8 @@ def run_prepared(
     mds_socket: str = "",
     become_monitor: bool = False,
     warn: Callable[[str], None] | None = None,
+    detach: bool = False,
+    log_max: int | None = None,
 ) -> int:
     """Run the prepared pod ``uuid`` (a prefix is enough) and return stage1's exit status.
 
@@ -87,7 +99,9 @@ def run_prepared(
     ``mds_socket``: the metadata service's registration socket, for pods that ask for it
     (``--mds-register``; rkt.stage0.registration).
     ``become_monitor``: the caller is ``rkt run`` itself, whose process becomes the pod's
-    monitor (it does not return once the pod runs); other callers get a child that does."""
+    monitor (it does not return once the pod runs); other callers get a child that does.
+    ``detach``: return 0 once the pod's apps have started, the monitor going on in a
+    session of its own; ``log_max``: the size at which an app's log is rotated."""
     with Pod.load(pods, uuid) as pod:
         if pod.state is not PodState.PREPARED:
             raise PodError(f"pod {pod.uuid} is not prepared", hint=f"it is {pod.state}")
@@ -105,14 +119,16 @@ def run_prepared(
         try:
             if module == STAGE1_RUN and threading.active_count() == 1:
                 run = partial(_run_here, pod, debug=debug, interactive=interactive,
-                              network=network, registration=registration)  # fmt: skip
+                              network=network, registration=registration, detach=detach,
+                              log_max=log_max)  # fmt: skip
                 return run() if become_monitor else _in_child(run)
             if network:
                 _setup_network(pod, registration)
             elif registration:
                 _register(pod, registration)
             return _spawn(pod, debug=debug, interactive=interactive, module=module,
-                          teardown=network or bool(registration))  # fmt: skip
+                          teardown=network or bool(registration), detach=detach,
+                          log_max=log_max)  # fmt: skip
         finally:
             # Reached only when this process did not become the pod's monitor (which tears
             # the networks down itself): a failure to start, or a stage1 we waited for.
@@ -126,7 +142,14 @@ def teardown_command(pod: Pod, *, debug: bool) -> list[str]:
 
 
 def _run_here(
-    pod: Pod, *, debug: bool, interactive: bool, network: bool, registration: str = ""
+    pod: Pod,
+    *,
+    debug: bool,
+    interactive: bool,
+    network: bool,
+    registration: str = "",
+    detach: bool = False,
+    log_max: int | None = None,
 ) -> int:
     """Run the default stage1 in this process, which becomes the pod's monitor: returns only
     if the pod could not start. The networks are ADDed, and the pod registered with the
@@ -145,7 +168,8 @@ def _run_here(
     os.environ[LOCK_FD_ENV] = str(pod.fd)
     _pass_listen_fds()
     entry = importlib.import_module(STAGE1_RUN)
-    command = stage1_command(pod.path, debug=debug, interactive=interactive)
+    command = stage1_command(pod.path, debug=debug, interactive=interactive, detach=detach,
+                             log_max=log_max)  # fmt: skip
     teardown = teardown_command(pod, debug=debug) if network or registration else None
     code: int = entry.main(command[3:], network=setup, teardown=teardown)
     return code
@@ -355,13 +379,23 @@ def _pass_listen_fds() -> list[int]:
 
 
 def _spawn(
-    pod: Pod, *, debug: bool, interactive: bool, module: str = STAGE1_RUN, teardown: bool = False
+    pod: Pod,
+    *,
+    debug: bool,
+    interactive: bool,
+    module: str = STAGE1_RUN,
+    teardown: bool = False,
+    detach: bool = False,
+    log_max: int | None = None,
 ) -> int:
     """Start stage1 in a child and wait for it; its status. A fork for fly (whose ``run``
     returns); a new interpreter for the default flavor when this process has other threads (an
     API server, a test's HTTP server), since its monitor replaces the process it runs in."""
     fd = pod.fd
-    command = stage1_command(pod.path, debug=debug, interactive=interactive, module=module)
+    default = module == STAGE1_RUN
+    command = stage1_command(pod.path, debug=debug, interactive=interactive, module=module,
+                             detach=detach and default,
+                             log_max=log_max if default else None)  # fmt: skip
     listening = _pass_listen_fds() if module == STAGE1_RUN else []
     previous = {sig: signal.getsignal(sig) for sig in (*_FORWARDED, *_TERMINAL_STOPS)}
     # The terminal's foreground group before fly's app makes itself the foreground.

@@ -39,8 +39,10 @@ from rkt.linux import cgroup, mount, namespace, netif, notify, process
 from rkt.linux import seccomp as linux_seccomp
 from rkt.linux.capability import last_cap
 from rkt.linux.kernel import RealKernel
+from rkt.linux.mount import Bind
 from rkt.pod import layout
 from rkt.stage1.executor import planfile
+from rkt.stage1.executor import streams as app_streams
 from rkt.stage1.executor.setup import (
     ExecutorError,
     apply_mounts,
@@ -222,6 +224,19 @@ class Start:
         outer = os.environ.get("NOTIFY_SOCKET", "")
         self.ready_pipe = _Pipe() if self.notify or outer else None
         self.notify_socket = outer
+        # The apps' standard streams (rkt.stage1.executor.streams), but the console's and the
+        # journal's (made by PID 1, in the pod's cgroup).
+        self.streams: dict[str, app_streams.AppStreams] = {}
+        try:
+            for app in plan.apps:
+                if not (planfile.is_interactive(app) or app.journal):
+                    self.streams[app.name] = app_streams.make(app, pod_dir)
+        except BaseException:
+            self.close()
+            self.close_streams()
+            raise
+        #: rkt run --detach: PID 1 writes a byte here once every app has started
+        self.started: int = -1
         self.ready = _Pipe() if networks else None  # stage0 tells the networks are up
         self.unshared = _Pipe() if plan.user_range else None  # the user namespace exists
         self.mapped = _Pipe() if plan.user_range else None  # its id maps are written
@@ -233,6 +248,12 @@ class Start:
                 pipe.close()
         for listener in self.notify.values():
             listener.close()
+        for made in getattr(self, "streams", {}).values():
+            made.close_app_ends()  # the monitor's ends go on to it (or with close_streams)
+
+    def close_streams(self) -> None:
+        for made in self.streams.values():
+            made.close()
         with contextlib.suppress(OSError):
             os.close(self.program)
 
@@ -286,6 +307,13 @@ class Start:
             for app in plan.apps:
                 apply_mounts(app, kernel, prepared=plan.user_range is not None,
                              console=self.console)  # fmt: skip
+                made = self.streams.get(app.name)
+                if made is not None and made.ctty:
+                    # A tty app's own pty is its /dev/console, as --interactive's app's is.
+                    console = os.ttyname(made.app[0])
+                    Bind(console, "/dev/console", kind="file", recursive=False).apply(
+                        kernel, app.root
+                    )
             kernel.sethostname(plan.hostname)
             if self.ready is not None:
                 os.close(self.ready.write)
@@ -328,6 +356,8 @@ class Start:
         plan.add("last-cap", last_cap())
         if self.ready_pipe is not None:
             plan.add("ready-pipe", keep(self.ready_pipe.write))
+        if self.started >= 0:
+            plan.add("started-pipe", keep(self.started))
         for app in self.plan.apps:
             cgroup_fds: list[int] = []
             oom_fd = None
@@ -345,7 +375,12 @@ class Start:
                 cgroup_fds=cgroup_fds,
                 oom_fd=oom_fd,
             )
-            if app.journal:
+            made = self.streams.get(app.name)
+            if made is not None:
+                plan.add("stdio", *(keep(fd) for fd in made.app))
+                if made.ctty:
+                    plan.add("console", 1)
+            elif app.journal:
                 # Its own journal streams, made here in the pod's cgroup: journald files the
                 # lines under the pod's unit, tagged with the app's name.
                 from rkt.linux import journal
@@ -411,20 +446,30 @@ def start(
     interactive: bool = False,
     network: Callable[[], None] | None = None,
     teardown: list[str] | None = None,
+    detach: bool = False,
+    log_max: int = app_streams.DEFAULT_LOG_MAX,
 ) -> int:
     """Start the pod and exec its monitor; returns only when it could not (254, said on
     stderr). ``network`` ADDs the pod's networks while its first processes start;
-    ``teardown`` is what the monitor execs once the pod is gone (with ``--status=N``)."""
+    ``teardown`` is what the monitor execs once the pod is gone (with ``--status=N``).
+    ``detach``: the monitor goes on in a session of its own and this returns 0 once every
+    app has started (rkt run --detach). ``log_max``: a log's size before it is rotated."""
     try:
         prepare_pod_files(plan.files, plan.volumes)
         filters = _record_isolators(plan, pod_dir, debug)
     except (ExecutorError, OSError) as err:
         return _fail(str(err))
+    started = -1
+    if detach:
+        started = _detach(pod_dir)
+        if started < 0:
+            return -started - 1  # the caller's side: the pod's start, as 0 or 254
     pty = os.openpty() if interactive else None
     try:
         console = os.ttyname(pty[1]) if pty is not None else None
         state = Start(plan, pod_dir, filters, netns=netns, console=console,
                       networks=network is not None)  # fmt: skip
+        state.started = started
     except OSError as err:
         return _fail(f"cannot start the pod: {err}")
     _block_signals()
@@ -435,6 +480,11 @@ def start(
     if child == 0:
         state.first_process()
     failed: BaseException | None = None
+    for made in state.streams.values():
+        made.close_app_ends()
+    if started >= 0:
+        os.close(started)
+        state.started = -1
     # The ends that are the pod's: kept open here, a pipe would never tell us it died.
     for pipe, end in ((state.unshared, "write"), (state.mapped, "read"), (state.ready, "read"),
                       (state.report, "write"), (state.placed, "read")):  # fmt: skip
@@ -477,6 +527,7 @@ def start(
             while True:
                 os.wait()
         _drop_cgroups(cgroups)
+        state.close_streams()
         process.set_child_subreaper(False)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, BLOCKED)
         if isinstance(failed, ExecutorError):
@@ -489,7 +540,7 @@ def start(
                      durable=False)  # fmt: skip
     if cgroups is not None and cgroups.unit:
         _register_machine(pod_dir, pid1)
-    _exec_monitor(pid1, pty, teardown, state)
+    _exec_monitor(pid1, pty, teardown, state, copy=not detach, log_max=log_max)
     return FAILURE  # not reached
 
 
@@ -505,9 +556,29 @@ def _register_machine(pod_dir: str, pid1: int) -> None:
 
 
 def _exec_monitor(
-    pid1: int, pty: tuple[int, int] | None, teardown: list[str] | None, state: Start
+    pid1: int,
+    pty: tuple[int, int] | None,
+    teardown: list[str] | None,
+    state: Start,
+    *,
+    copy: bool,
+    log_max: int,
 ) -> None:
     plan = planfile.Plan("monitor").add("pid1", pid1)
+
+    def keep(fd: int) -> int:
+        os.set_inheritable(fd, True)
+        return fd
+
+    if state.streams:
+        plan.add("log-dir", keep(app_streams.log_dir(state.pod_dir)), "log-max", log_max)
+        plan.add("copy", int(copy))
+    for name, made in state.streams.items():
+        plan.add("stream", name)
+        for key, fd in (("out", made.out), ("err", made.err), ("tty", made.tty),
+                        ("in", made.inp), ("attach", made.listen)):  # fmt: skip
+            if fd >= 0:
+                plan.add(key, keep(fd))
     if state.ready_pipe is not None:
         os.set_inheritable(state.ready_pipe.read, True)
         plan.add("ready-pipe", state.ready_pipe.read)
@@ -533,6 +604,37 @@ def _exec_monitor(
     os.execv(program, [program, "monitor", str(fd)])
 
 
+def _detach(pod_dir: str) -> int:
+    """``rkt run --detach``: fork. Here (the caller, which returns) wait for the pod's PID 1 to
+    say every app has started, or to give up: -1 then (0 for the caller), -255 (254) with the
+    runtime's log of the pod on stderr. The child goes on to start the pod, as the monitor to
+    be, in a session of its own with no terminal, its messages in ``stage1/logs/stage1.log``;
+    it gets the write end of the pipe to hand to PID 1 (its return value)."""
+    read, write = os.pipe2(os.O_CLOEXEC)
+    log_path = os.path.join(pod_dir, app_streams.RUNTIME_LOG)
+    os.makedirs(os.path.dirname(log_path), mode=0o750, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.fork() == 0:
+        os.close(read)
+        os.setsid()  # the caller's terminal may close; no terminal signals reach the pod
+        null = os.open("/dev/null", os.O_RDWR)
+        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        for fd, target in ((null, 0), (null, 1), (log, 2)):
+            os.dup2(fd, target)
+        os.close(null)
+        os.close(log)
+        return write
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        started = pipe.read(1) == b"1"
+    if started:
+        return -1
+    with contextlib.suppress(OSError), open(log_path, "rb") as messages:
+        sys.stderr.write(messages.read()[-4096:].decode(errors="replace"))
+    return -(FAILURE + 1)
+
+
 def _drop_cgroups(cgroups: cgroup.PodCgroups | None) -> None:
     """Remove the cgroups of a pod that never started: it may be in a directory gc never sees
     (a systemd scope goes by itself with its last process)."""
@@ -555,6 +657,8 @@ def run(
     interactive: bool,
     network: Callable[[], None] | None = None,
     teardown: list[str] | None = None,
+    detach: bool = False,
+    log_max: int = app_streams.DEFAULT_LOG_MAX,
 ) -> int:
     """Plan the pod and start it (:func:`start`); 254 (a line on stderr) when it cannot.
 
@@ -578,6 +682,7 @@ def run(
                 print(f"stage1: {app.name}: {line}", file=sys.stderr)
     try:
         return start(plan, pod_dir, debug=debug, netns=loaded.netns, interactive=interactive,
-                     network=network, teardown=teardown)  # fmt: skip
+                     network=network, teardown=teardown, detach=detach,
+                     log_max=log_max)  # fmt: skip
     except (ExecutorError, OSError, linux_seccomp.SeccompError) as err:
         return _fail(str(err))

@@ -1,4 +1,5 @@
-"""``python -m rkt.stage1.executor.run --pod-dir=DIR [--debug] [--interactive]``: run a pod.
+"""``python -m rkt.stage1.executor.run --pod-dir=DIR [--debug] [--interactive] [--detach]
+[--log-max-size=BYTES]``: run a pod.
 
 The entry point of the stage1 interface (docs/stage1-interface.md). stage0 calls :func:`main`
 in its own process when it can (no other thread), passing ``network``, which ADDs the pod's
@@ -46,6 +47,8 @@ def main(
     parser.add_argument("--debug", action="store_true")
     parser.add_argument("--interactive", action="store_true")
     parser.add_argument("--teardown", action="append", default=[], help=argparse.SUPPRESS)
+    parser.add_argument("--detach", action="store_true")
+    parser.add_argument("--log-max-size", type=int, default=None)
     args = parser.parse_args(argv)
     pod_dir = os.path.abspath(args.pod_dir)
     if args.interactive and not os.isatty(0):
@@ -64,6 +67,8 @@ def main(
         interactive=args.interactive,
         network=network,
         teardown=teardown or args.teardown or None,
+        detach=args.detach,
+        **({"log_max": args.log_max_size} if args.log_max_size is not None else {}),
     )
 
 

@@ -167,6 +167,11 @@ class AppPlan(msgspec.Struct, frozen=True):
     limits: CgroupLimits = msgspec.field(default_factory=CgroupLimits)
     #: os/linux/oom-score-adj, written to the app's /proc/<pid>/oom_score_adj; None: inherit.
     oom_score_adj: int | None = None
+    #: rkt 1.30's stream modes (rkt.stage1.planner.streams): "null", "log", "stream" or "tty"
+    #: (stdin: not "log"); ``--interactive``'s console is none of them.
+    stdin: str = "null"
+    stdout: str = "log"
+    stderr: str = "log"
     #: What becomes of each of the app's and the pod's isolators (planner.isolator_report).
     isolators: tuple[IsolatorStatus, ...] = ()
     #: The image says ``appc.io/executor/supports-systemd-notify``: the app gets a

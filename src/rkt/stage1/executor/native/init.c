@@ -199,6 +199,12 @@ static int start_apps(struct plan *plan, int sfd)
 			return -2;
 	}
 	mark_ready(plan);
+	if (plan->started_pipe >= 0) { /* rkt run --detach returns now */
+		if (write(plan->started_pipe, "1", 1) < 0)
+			fail(errno, "cannot tell rkt run the pod has started");
+		close(plan->started_pipe);
+		plan->started_pipe = -1;
+	}
 	return 0;
 }
 

@@ -95,6 +95,41 @@ static void ready(struct plan *plan)
 		close(fd);
 }
 
+/* One poll over `head` (the caller's fds) and the apps' streams, handling what the streams
+ * found; `timeout` as poll's. The number of app streams still open. */
+static int poll_streams(struct plan *plan, struct pollfd *head, size_t nhead, int timeout)
+{
+	struct pollfd p[4 + 4 * MAX_APPS];
+	memcpy(p, head, nhead * sizeof *p);
+	size_t n = nhead;
+	for (size_t i = 0; i < plan->nstreams; i++) {
+		struct stream *s = &plan->streams[i];
+		p[n++] = (struct pollfd){s->tty >= 0 ? s->tty : s->out, POLLIN, 0};
+		p[n++] = (struct pollfd){s->err, POLLIN, 0};
+		p[n++] = (struct pollfd){s->client < 0 ? s->listen : -1, POLLIN, 0};
+		p[n++] = (struct pollfd){s->client, POLLIN, 0};
+	}
+	if (poll(p, n, timeout) < 0 && errno != EINTR)
+		fail(errno, "poll");
+	memcpy(head, p, nhead * sizeof *p);
+	int open = 0;
+	for (size_t i = 0; i < plan->nstreams; i++) {
+		struct stream *s = &plan->streams[i];
+		struct pollfd *q = p + nhead + 4 * i;
+		int *out = s->tty >= 0 ? &s->tty : &s->out;
+		if (q[0].revents && stream_output(plan, s, *out, 1) < 0)
+			close(*out), *out = -1;
+		if (q[1].revents && stream_output(plan, s, s->err, 2) < 0)
+			close(s->err), s->err = -1;
+		if (q[2].revents)
+			stream_accept(s);
+		else if (q[3].revents)
+			stream_input(s);
+		open += (*out >= 0) + (s->err >= 0);
+	}
+	return open;
+}
+
 int monitor_main(struct plan *plan)
 {
 	sigset_t set;
@@ -108,27 +143,39 @@ int monitor_main(struct plan *plan)
 		fail(errno, "signalfd");
 		kill(plan->pid1, SIGKILL);
 	}
+	signal(SIGPIPE, SIG_IGN); /* a reader of ours that goes away is an error, not our end */
+	for (size_t i = 0; i < plan->nstreams; i++) {
+		struct stream *s = &plan->streams[i];
+		for (int fd = 0; fd < 3; fd++) { /* never stuck reading an app's stream */
+			int f = fd == 0 ? s->out : fd == 1 ? s->err : s->tty;
+			if (f >= 0)
+				fcntl(f, F_SETFL, fcntl(f, F_GETFL) | O_NONBLOCK);
+		}
+	}
 	int pty = plan->pty_master, in_open = pty >= 0;
 	if (pty >= 0) {
 		fcntl(pty, F_SETFL, fcntl(pty, F_GETFL) | O_NONBLOCK); /* never stuck in a read */
 		copy_winsize(0, pty);
 		make_raw();
 	}
-	int stops = 0, code = -1;
+	int stops = 0, code = -1, drain = 50; /* 5 s for the streams' ends once PID 1 is gone */
 	for (;;) {
 		int status;
 		pid_t pid;
 		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
 			if (pid == plan->pid1)
 				code = wait_code(status);
-		if (code >= 0)
-			break;
 		struct pollfd p[4] = {{sfd, POLLIN, 0},
 				      {pty, POLLIN, 0},
 				      {in_open && pty >= 0 ? 0 : -1, POLLIN, 0},
 				      {plan->ready_pipe, POLLIN, 0}};
-		if (poll(p, 4, -1) < 0 && errno != EINTR)
-			fail(errno, "poll");
+		/* Once PID 1 is gone, so is every writer of the apps' streams: read them to their
+		 * end, then go. */
+		int open = poll_streams(plan, p, code >= 0 ? 0 : 4, code >= 0 ? 100 : -1);
+		if (code >= 0 && (!open || !drain--))
+			break;
+		if (code >= 0)
+			continue;
 		if (p[3].revents)
 			ready(plan);
 		if (pty >= 0 && p[1].revents && relay(pty, 1) < 0)
@@ -149,6 +196,8 @@ int monitor_main(struct plan *plan)
 	for (struct pollfd p = {pty, POLLIN, 0}; pty >= 0 && poll(&p, 1, 0) > 0;)
 		if (!(p.revents & POLLIN) || relay(pty, 1) < 0)
 			break; /* what the app wrote last, and nothing more */
+	for (size_t i = 0; i < plan->nstreams; i++)
+		stream_close(plan, &plan->streams[i]);
 	if (raw)
 		tcsetattr(0, TCSANOW, &saved);
 	if (!plan->teardown.n)

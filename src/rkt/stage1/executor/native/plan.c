@@ -9,7 +9,10 @@
  *            oom-score-adj N  cgroup FD  oom FD  stdio FD FD FD
  *            exec N ARG...  env N K=V...  pre-start N ARG...  post-stop N ARG...
  *            listen FD  listen-names N1:N2  notify FD;  ready-pipe FD (the pod's)
+ *            started-pipe FD (the pod's)
  *   monitor: pid1 PID  pty FD FD  teardown N ARG...  ready-pipe FD  notify-socket PATH
+ *            log-dir FD  log-max BYTES  copy 0|1
+ *            stream NAME, then for that app: out FD  err FD  in FD  tty FD  attach FD
  *
  * Every length and number is checked, strings may not hold NUL (filters are binary), lists and
  * counts are bounded, and anything unknown or missing is an error naming the key: exit 254.
@@ -239,6 +242,7 @@ int plan_read(int fd, struct plan *plan, const char *role)
 	close(fd);
 	memset(plan, 0, sizeof *plan);
 	plan->rkt_dir = plan->oom_dir = plan->pty_master = plan->pty_slave = plan->ready_pipe = -1;
+	plan->log_dir = plan->started_pipe = -1;
 	plan->last_cap = -1;
 	plan->stop_timeout = plan->post_stop_timeout = 10;
 	struct cursor c = {buf, buf + size, "header"};
@@ -271,6 +275,31 @@ int plan_read(int fd, struct plan *plan, const char *role)
 			plan->pty_slave = fd_value(&c);
 		} else if (!strcmp(key, "teardown"))
 			list(&c, &plan->teardown, 1);
+		else if (!strcmp(key, "log-dir"))
+			plan->log_dir = fd_value(&c);
+		else if (!strcmp(key, "log-max"))
+			plan->log_max = (size_t)num(&c, 0, 1LL << 50);
+		else if (!strcmp(key, "copy"))
+			plan->copy = (int)num(&c, 0, 1);
+		else if (!strcmp(key, "started-pipe"))
+			plan->started_pipe = fd_value(&c);
+		else if (!strcmp(key, "stream")) {
+			if (plan->nstreams == MAX_APPS) {
+				fail(0, "plan: more than %d streams", MAX_APPS);
+				exit(FAILURE);
+			}
+			struct stream *st = &plan->streams[plan->nstreams++];
+			*st = (struct stream){str(&c), -1, -1, -1, -1, -1, -1, -1, {0, 1, 1}, 0, 0};
+		} else if (plan->nstreams && !strcmp(key, "out"))
+			plan->streams[plan->nstreams - 1].out = fd_value(&c);
+		else if (plan->nstreams && !strcmp(key, "err"))
+			plan->streams[plan->nstreams - 1].err = fd_value(&c);
+		else if (plan->nstreams && !strcmp(key, "in"))
+			plan->streams[plan->nstreams - 1].in = fd_value(&c);
+		else if (plan->nstreams && !strcmp(key, "tty"))
+			plan->streams[plan->nstreams - 1].tty = fd_value(&c);
+		else if (plan->nstreams && !strcmp(key, "attach"))
+			plan->streams[plan->nstreams - 1].listen = fd_value(&c);
 		else if (!strcmp(key, "app")) {
 			if (plan->napps == MAX_APPS) {
 				fail(0, "plan: more than %d apps", MAX_APPS);

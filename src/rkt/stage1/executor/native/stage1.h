@@ -60,6 +60,16 @@ struct app {
 	double post_stop_deadline;
 };
 
+/* An app's streams as the monitor holds them (streams.c). */
+struct stream {
+	const char *name;
+	int out, err, tty; /* its stdout and stderr pipes, or its pty: what it writes */
+	int in;		   /* its stdin: a pipe, or the pty; -1 for /dev/null */
+	int listen, client; /* rkt attach: the socket, and the client attached (-1: none) */
+	int log, copy[3];   /* its log; whether its stdout (1) and stderr (2) still go to ours */
+	size_t log_size, dropped;
+};
+
 struct plan {
 	/* init */
 	const char *pivot; /* where PID 1 mounts the empty root it pivots into */
@@ -75,7 +85,19 @@ struct plan {
 	int pty_master, pty_slave; /* --interactive, -1 otherwise */
 	struct strings teardown;   /* exec'ed with --status=N once the pod is gone */
 	const char *notify_socket; /* systemd's NOTIFY_SOCKET: READY=1 once the pod is ready */
+	struct stream streams[MAX_APPS];
+	size_t nstreams;
+	int log_dir;	    /* the apps' logs (stage1/logs), -1: none */
+	size_t log_max;	    /* a log's size before it is rotated, 0: never */
+	int copy;	    /* the apps' output also goes to our stdout and stderr */
+	int started_pipe;   /* init writes a byte once every app has started (rkt run --detach) */
 };
+
+/* streams.c */
+int stream_output(struct plan *plan, struct stream *s, int fd, int which);
+void stream_input(struct stream *s);
+void stream_accept(struct stream *s);
+void stream_close(struct plan *plan, struct stream *s);
 
 /* plan.c */
 int plan_read(int fd, struct plan *plan, const char *role);
