@@ -39,6 +39,7 @@ _APP = {
     "user-annotation": "=", "user-label": "=", "environment": "=", "memory": "=", "cpu": "=",
     "cpu-shares": "=", "caps-retain": "=", "caps-remove": "=", "seccomp": "=",
     "oom-score-adj": "=", "cap-retain": "~", "cap-remove": "~", "signature": "=",
+    "stdin": "=", "stdout": "=", "stderr": "=",
 }  # fmt: skip
 _POD = {
     **_STAGE1, **_APP, "port": "=", "inherit-env": "[=false]", "no-overlay": "[=false]",
@@ -107,6 +108,8 @@ RKT_1_30: dict[str, dict[str, str]] = {
 ADDITIONS: dict[str, dict[str, str]] = {
     "enter": {"tty": "[=false]"},
     "prepare": {"mds-register": "[=false]"},
+    "run": {"detach": "[=false]", "log-max-size": '="16Mi"'},
+    "run-prepared": {"detach": "[=false]", "log-max-size": '="16Mi"'},
     "metadata-service": {"listen-address": '="0.0.0.0"'},
 }
 
@@ -134,7 +137,9 @@ def shown_flags(page: str, section: str) -> dict[str, str]:
 
 
 def test_the_command_tree_is_rkt_1_30s() -> None:
-    assert {" ".join(e.path) for e in COMMANDS} | {""} == {*RKT_1_30, "help", "image fetch"}
+    # rkt 1.30's experimental attach is here, and logs is this runtime's (#18).
+    expected = {*RKT_1_30, "help", "image fetch", "attach", "logs"}
+    assert {" ".join(e.path) for e in COMMANDS} | {""} == expected
 
 
 @pytest.mark.parametrize("command", sorted(RKT_1_30))
@@ -166,7 +171,7 @@ def test_help_layout_is_rkts() -> None:
     assert "\nVERSION:\n\t1.30.0 (Rocket " in root
     commands_section = root.split("COMMANDS:\n")[1].split("\n\n")[0].splitlines()
     names = [line.split("\t")[1] for line in commands_section]
-    assert names[:3] == ["cat-manifest", "completion", "config"]
+    assert names[:3] == ["attach", "cat-manifest", "completion"]
     assert "image list" in names and "image fetch" not in names and names[-1] == "help"
 
 

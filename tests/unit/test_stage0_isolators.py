@@ -112,8 +112,15 @@ def test_flags_must_follow_an_image() -> None:
         parse_apps(["--memory=32M"], {})
 
 
-def test_io_flags_still_refused() -> None:
-    assert "not supported yet" in error_of("--stdin=null")
+def test_stream_flags_become_rkts_annotations() -> None:
+    from rkt.stage0.apps import parse_apps
+
+    parsed = parse_apps(["img", "--stdin=stream", "--stdout=tty", "--stderr=null"], {})
+    assert parsed.apps[0].annotations == {
+        "coreos.com/rkt/stage1/stdin": "stream",
+        "coreos.com/rkt/stage1/stdout": "tty",
+        "coreos.com/rkt/stage1/stderr": "null",
+    }
 
 
 def image_with(isolators: list[dict[str, Any]]) -> ImageManifest:

@@ -45,10 +45,6 @@ ISOLATOR_FLAGS: Mapping[str, tuple[str, ...]] = {
 #: rkt's --memory refuses less than 4 KiB (most likely ``16m``, milli-bytes, for ``16M``).
 MIN_MEMORY = 4096
 
-#: rkt's per-app flags we do not take (the I/O modes of its "attach" experiment); refused by
-#: name rather than as "unknown".
-UNSUPPORTED_APP_FLAGS = frozenset({"--stdin", "--stdout", "--stderr"})
-
 #: strconv.ParseBool's spellings.
 _TRUE = frozenset({"1", "t", "T", "true", "TRUE", "True"})
 _FALSE = frozenset({"0", "f", "F", "false", "FALSE", "False"})
@@ -136,8 +132,6 @@ def parse_apps(words: Sequence[str], pod_flags: Mapping[str, bool]) -> AppList:
                     raise ConfigError(f"flag needs an argument: {name}")
                 result.pod_words.append(words[index])
                 index += 1
-        elif name in UNSUPPORTED_APP_FLAGS:
-            raise ConfigError(f"{name} is not supported yet", hint="it needs isolator support")
         else:
             raise ConfigError(f"unknown flag: {name}")
     for app in result.apps:
