@@ -136,6 +136,8 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
     args = list(sys.argv[1:] if argv is None else argv)
     if args in (["--version"], ["-v"]):
         args = ["version"]
+    if own_process and "api-service" not in args:
+        _without_typing_extensions()
     try:
         command, ns = parse(args)
         if command.path == ("help",) and not ns.help:
@@ -153,6 +155,13 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
     for warning in ns.warnings:
         sys.stderr.write(warning + "\n")
     return _run(command, ns, own_process)
+
+
+def _without_typing_extensions() -> None:
+    """msgspec imports typing_extensions whenever it can, and with it inspect and ast: 7-17 ms
+    of every command, for types rkt never uses. grpcio (the ``api`` extra, for
+    ``rkt api-service`` alone) installs it; every other verb runs as if it were not there."""
+    sys.modules.setdefault("typing_extensions", None)  # type: ignore[arg-type]
 
 
 def _print_help(command: Command) -> None:

@@ -465,6 +465,12 @@ def start(
         if started < 0:
             return -started - 1  # the caller's side: the pod's start, as 0 or 254
     pty = os.openpty() if interactive else None
+    if pty is not None:
+        # Its size before the app can ask for it (the monitor follows changes later).
+        from rkt.linux import tty
+
+        with contextlib.suppress(OSError):
+            tty.set_window_size(pty[0], *tty.get_window_size(0))
     try:
         console = os.ttyname(pty[1]) if pty is not None else None
         state = Start(plan, pod_dir, filters, netns=netns, console=console,
