@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -74,7 +75,10 @@ def test_passed_sockets_reach_the_socket_activated_app(
                TEST_FDS=",".join(map(str, fds)))  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-c", EXEC_WITH_LISTEN_PID, f"--dir={data}",
-         "--insecure-options=image", "run", "--net=none", str(aci)],
+         "--insecure-options=image", "run", "--net=none", str(aci),
+         # a flag after the image, as units write them: rkt is still the process that
+         # systemd's LISTEN_PID names
+         f"--uuid-file-save={tmp_path / 'uuid'}"],
         env=env, pass_fds=fds, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -111,6 +115,7 @@ def test_ready_is_relayed_once_the_notify_app_says_so(
     aci = podkit.make_image(base, tmp_path, "notifier", app, annotations=annotations)
     manager = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     manager.bind(str(tmp_path / "notify"))
+    manager.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
     manager.settimeout(60)
     uuid_file = tmp_path / "uuid"
     proc = subprocess.Popen(
@@ -127,7 +132,12 @@ def test_ready_is_relayed_once_the_notify_app_says_so(
         # Every app started, and no READY=1 yet: not ready.
         assert podkit.rkt(data, "status", "--wait-ready=1s", f"--uuid-file={uuid_file}").returncode
         (gate / "go").touch()
-        assert manager.recv(4096) == b"READY=1"
+        message, ancillary, _, _ = manager.recvmsg(4096, socket.CMSG_SPACE(12))
+        assert message == b"READY=1"
+        # From rkt's own process, as systemd's NotifyAccess=main (the default) requires.
+        [(level, kind, credentials)] = ancillary
+        assert (level, kind) == (socket.SOL_SOCKET, socket.SCM_CREDENTIALS)
+        assert struct.unpack("=iII", credentials)[0] == proc.pid
         uuid = uuid_file.read_text().strip()
         assert podkit.rkt(data, "status", "--wait-ready=10s", uuid).returncode == 0
     finally:

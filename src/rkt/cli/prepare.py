@@ -392,12 +392,13 @@ def parse_command(args: Namespace, *, run: bool) -> AppList:
 
 
 def config_with_late_flags(args: Namespace, config: Config, apps: AppList) -> Config:
-    """The configuration again if global flags stood among the images (rkt read them there)."""
+    """The configuration again if global flags stood among the images (rkt read them there);
+    still the process it was (``rkt run`` becomes the pod's monitor only in its own)."""
     if not apps.pod_words:
         return config
     from rkt.cli.main import config_from
 
-    return config_from(args)
+    return config_from(args, config.own_process)
 
 
 def stage1_flavor(args: Namespace, images: int, *, run: bool) -> str:

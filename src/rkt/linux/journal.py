@@ -29,16 +29,22 @@ def is_journal_stream(fd: int, environ: dict[str, str] | None = None) -> bool:
     return (info.st_dev, info.st_ino) == (int(device), int(inode))
 
 
-def stream(identifier: str, priority: int = INFO, path: str = STDOUT_SOCKET) -> int:
+def stream(
+    identifier: str, priority: int = INFO, path: str = STDOUT_SOCKET, *, unit: str = ""
+) -> int:
     """A new stream to journald whose lines are logged with ``SYSLOG_IDENTIFIER=identifier``
-    at ``priority``; its fd (close-on-exec: dup2 it where it is wanted)."""
+    at ``priority``; its fd (close-on-exec: dup2 it where it is wanted). ``unit``: the unit
+    journald files the lines under should the connecting process be gone before it looked at
+    its cgroup (a short-lived pod's PID 1), as systemd's own services do."""
+    if "\n" in unit or "\n" in identifier:
+        raise ValueError("a journal stream's identifier and unit are single lines")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
         sock.connect(path)
         sock.shutdown(socket.SHUT_RD)
-        # identifier, unit id (none), priority, level prefix (no: the app's "<3>" stays text),
+        # identifier, unit id, priority, level prefix (no: the app's "<3>" stays text),
         # forward to syslog, to kmsg, to the console.
-        header = f"{identifier}\n\n{priority}\n0\n0\n0\n0\n"
+        header = f"{identifier}\n{unit}\n{priority}\n0\n0\n0\n0\n"
         sock.sendall(header.encode())
     except OSError:
         sock.close()

@@ -385,7 +385,9 @@ class Start:
                 # lines under the pod's unit, tagged with the app's name.
                 from rkt.linux import journal
 
-                out, err = (keep(journal.stream(app.name, p)) for p in (journal.INFO, journal.ERR))
+                unit = self.cgroups.unit if self.cgroups is not None else ""
+                out, err = (keep(journal.stream(app.name, p, unit=unit))
+                            for p in (journal.INFO, journal.ERR))  # fmt: skip
                 plan.add("stdio", -1, out, err)
             for fd, _ in app.listen_fds:
                 plan.add("listen", keep(fd))
