@@ -13,11 +13,11 @@ hierarchy's). ``--format=json|json-pretty`` prints one v1.Pod object. ``--wait``
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import TYPE_CHECKING
 
+from rkt import jsondoc
 from rkt.cli.duration import parse_duration
 from rkt.errors import PodError
 from rkt.linux.cgroup import OOM_DIR
@@ -122,7 +122,7 @@ def status_lines(pod: Pod) -> list[str]:
 
 def _isolator_lines(pod: Pod) -> list[str]:
     try:
-        report = json.loads((pod.path / layout.ISOLATOR_REPORT).read_text(encoding="utf-8"))
+        report = jsondoc.loads((pod.path / layout.ISOLATOR_REPORT).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []  # Not run by this stage1 (or not yet).
     if not isinstance(report, dict):

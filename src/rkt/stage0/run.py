@@ -160,12 +160,13 @@ def _run_flags_update(
     import json
 
     from appc.schema.pod import PodManifest
+    from rkt import jsondoc
     from rkt.stage0.options import NETS, OPTIONS_FILE, apply_run_flags, port_mappings
 
     try:
         manifest = PodManifest.from_json((pod.path / layout.MANIFEST).read_bytes())
-        document = json.loads((pod.path / OPTIONS_FILE).read_bytes())
-    except OSError as err:  # moved away (gc) or damaged since it was found
+        document = jsondoc.loads((pod.path / OPTIONS_FILE).read_bytes())
+    except (OSError, ValueError) as err:  # moved away (gc) or damaged since it was found
         raise PodError(f"cannot read prepared pod {pod.uuid}: {err}") from err
     networks: list[Selected] = []
     if flags.net not in NETS:
@@ -196,13 +197,12 @@ def _run_flags_update(
 def _registration(pod: Pod, flags: RunFlags | None, socket: str) -> str:
     """The registration socket if the pod is to be registered with the metadata service (by
     ``flags`` or by what prepare recorded), after checking that the service is there; ""."""
-    import json
-
+    from rkt import jsondoc
     from rkt.stage0.options import OPTIONS_FILE
     from rkt.stage0.registration import check_network, wanted
 
     try:
-        document = json.loads((pod.path / OPTIONS_FILE).read_bytes())
+        document = jsondoc.loads((pod.path / OPTIONS_FILE).read_bytes())
     except (OSError, ValueError):
         document = {}  # stage1 reports a damaged options file
     if not ((flags is not None and flags.mds_register) or wanted(document)):
