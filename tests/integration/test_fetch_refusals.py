@@ -139,7 +139,7 @@ def test_download_failures(
     ]
     for kind, match, arg, options in cases:
         with env.fetcher() as s:
-            refused(kind, match, lambda: s.fetch(arg, **options))
+            refused(kind, match, lambda s=s, a=arg, o=options: s.fetch(a, **o))
     url = serve_signed(https_server, "/tls.aci", image)
     with env.fetcher(ca=False) as s:
         refused(FetchError, "certificate|CERTIFICATE|SSL", lambda: s.fetch(url))
@@ -170,7 +170,7 @@ def test_signature_and_name_failures(
         ("/stranger.aci", "signature|key|verif"),
     ):
         with env.fetcher() as s:
-            refused(SignatureError, match, lambda: s.fetch(https_server.url(path)))
+            refused(SignatureError, match, lambda s=s, p=path: s.fetch(https_server.url(p)))
     with env.fetcher(port=https_server.port) as s:
         refused(FetchError, "impostor|name", lambda: s.fetch("127.0.0.1/wanted:1.0.0"))
 
