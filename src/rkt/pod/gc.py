@@ -23,6 +23,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rkt.errors import PodError
 from rkt.linux.mountinfo import MOUNTINFO, mount_points
@@ -30,9 +31,14 @@ from rkt.pod import layout
 from rkt.pod.pod import Pod, walk_pods
 from rkt.pod.state import Phase, PodState
 
+if TYPE_CHECKING:
+    from rkt.config import ConfigDirs
+
 Report = Callable[[str, bool], None]
 Teardown = Callable[[Pod], None]
 Clock = Callable[[], int]
+#: gc's last pass: what pods that are gone left on the host (pods dir, report)
+HostSweep = Callable[[Path, Report], None]
 
 
 def executor_teardown(pod: Pod) -> None:
@@ -57,6 +63,23 @@ def executor_teardown(pod: Pod) -> None:
         from rkt.stage1.executor.gc import gc
 
     gc(str(pod.path))
+
+
+def executor_sweep(dirs: ConfigDirs | None) -> HostSweep:
+    """The default executor's host sweep (rkt.stage1.executor.leftovers: cgroups, mounts,
+    leases and NAT chains named for pods that exist nowhere any more), for networks of
+    ``dirs``'s configuration."""
+
+    def sweep(pods: Path, report: Report) -> None:
+        from rkt.stage1.executor.leftovers import sweep
+
+        done, errors = sweep(pods, dirs)
+        for item in done:
+            report(f"removed {item}, left by a pod that is gone", False)
+        for error in errors:
+            report(f"cleaning up after pods that are gone: {error}", False)
+
+    return sweep
 
 
 def format_duration(ns: int) -> str:
@@ -139,11 +162,15 @@ def collect(
     mark_only: bool = False,
     clock: Clock = time.time_ns,
     teardown: Teardown = executor_teardown,
+    host_sweep: HostSweep | None = None,
 ) -> None:
-    """``rkt gc``: mark, then (unless ``mark_only``) expire prepared pods and sweep."""
+    """``rkt gc``: mark, then (unless ``mark_only``) expire prepared pods and sweep, then
+    ``host_sweep`` what pods that are gone left on the host."""
     mark(pods, report, expire_prepared_ns=None if mark_only else expire_prepared_ns, clock=clock)
     if not mark_only:
         sweep(pods, report, grace_ns=grace_ns, clock=clock, teardown=teardown)
+        if host_sweep is not None:
+            host_sweep(pods, report)
 
 
 def remove(pod: Pod, report: Report, teardown: Teardown = executor_teardown) -> bool:
