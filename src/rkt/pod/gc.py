@@ -118,6 +118,23 @@ def mark(
         if os.fstat(pod.fd).st_mtime_ns + expire_prepared_ns < clock():
             report(f'moving expired prepared pod "{pod.uuid}" to garbage', False)
             _rename(pod, pod.to_garbage, report)
+        elif (damage := _unrunnable(pod)) is not None:
+            report(f'moving damaged prepared pod "{pod.uuid}" to garbage: {damage}', False)
+            _rename(pod, pod.to_garbage, report)
+
+
+def _unrunnable(pod: Pod) -> str | None:
+    """Why a prepared pod can never run (its manifest is missing or garbled), or None. A
+    prepared pod is complete (prepare renames it into prepared/ last), so this is damage."""
+    from rkt.pod import info
+
+    try:
+        info.apps(pod, info.manifest_document(pod))
+    except PodError as err:
+        return err.message
+    except OSError as err:
+        return f"cannot read its manifest: {err.strerror or err}"
+    return None
 
 
 def _rename(pod: Pod, move: Callable[[], None], report: Report) -> None:
@@ -210,7 +227,9 @@ def delete(pod: Pod, report: Report, teardown: Teardown = executor_teardown) -> 
     if pod.state not in (PodState.DELETING, PodState.EXITED_DELETING) or not pod.held:
         report(f'non-garbage pod "{pod.uuid}" (status "{pod.state}"), skipped', False)
         return False
-    if pod.state is PodState.EXITED_DELETING:
+    # A prepared pod has its app roots mounted already (prepare mounts them): one that goes
+    # to the garbage without running (expired, damaged, rm) needs the executor's gc too.
+    if pod.state is PodState.EXITED_DELETING or mounts_under(pod.path):
         try:
             teardown(pod)
         except PodError as err:

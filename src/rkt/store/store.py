@@ -354,16 +354,23 @@ class Store:
             for r in self.list()
             if r.id not in keep and to_ns(r.last_used) < cutoff and self._remove_if(r.id, cutoff)
         ]
-        from rkt.store.consistency import collect_orphans
+        from rkt.store.consistency import collect_orphans, drop_rows_without_blobs
 
         collect_orphans(self, cutoff / 1e9)
-        return removed
+        return removed + drop_rows_without_blobs(self, keep)
 
     def verify(self) -> builtins.list[str]:
         """Problems found in the store; empty when blobs, trees and rows agree."""
         from rkt.store.consistency import verify
 
         return verify(self)
+
+    def repair(self, keep: Collection[str] = ()) -> builtins.list[str]:
+        """Verify and repair: damaged images removed, modified trees rendered again, except
+        those of images in ``keep`` (pods use them); each problem with what was done."""
+        from rkt.store.consistency import repair
+
+        return repair(self, keep)
 
     # -- trees and outputs --------------------------------------------------------------
     def render(self, image_id: str) -> Path:
