@@ -33,7 +33,9 @@ from typing import TypeVar
 from rkt.linux.mount import MNT_DETACH, umount2
 from tests.integration import podkit
 
-RKT = [sys.executable, "-m", "rkt.cli.main"]
+#: The ``rkt`` command as users run it (the console script: no ``-m`` start-up), else the module.
+_SCRIPT = Path(sys.executable).parent / "rkt"
+RKT = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "rkt.cli.main"]
 T = TypeVar("T")
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -80,6 +82,8 @@ class World:
     network: str
     images: dict[str, Path] = field(default_factory=dict)
     uuids: set[str] = field(default_factory=set)
+    #: images fetched during a run (removed again by the chaos rounds)
+    fetched: list[str] = field(default_factory=list)
 
     @property
     def data(self) -> Path:
