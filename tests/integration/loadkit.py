@@ -338,11 +338,12 @@ def _observe(world: World, report: Report, stop: threading.Event, rng: random.Ra
     while not stop.is_set():
         turn += 1
         began = time.monotonic()
-        done = _run(world, report, "list", "--no-legend")
+        done = _run(world, report, "list", "--no-legend", "--full")
         report.list_latencies.append(time.monotonic() - began)
         if done.returncode != 0:
             report.fail(f"rkt list: {done.stderr[-300:]}")
-        uuids = [line.split()[0] for line in done.stdout.splitlines() if line.strip()]
+        # A pod's first row starts with its UUID; its other apps' rows start with a blank.
+        uuids = [line.split()[0] for line in done.stdout.splitlines() if line[:1].strip()]
         if uuids:
             status = _run(world, report, "status", rng.choice(uuids))
             if status.returncode != 0 and "no matches found" not in status.stderr:

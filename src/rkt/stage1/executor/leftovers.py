@@ -41,6 +41,7 @@ import fcntl
 import ipaddress
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -91,6 +92,26 @@ def busy_uuids(proc: str = "/proc", mountinfo: str = MOUNTINFO) -> set[str]:
             if "/pods/" in target and (match := _POD_PATH.search(target)):
                 found.add(match.group(1))
     return found
+
+
+InUse = Callable[[str], bool]
+
+
+class _InUse:
+    """Whether a UUID is in use (the module's rules); the host's processes and mounts are
+    looked at only once a UUID that is no pod of this data dir has to be judged."""
+
+    def __init__(self, pods: Path, proc: str, mountinfo: str) -> None:
+        self.local = local_uuids(pods)
+        self.proc, self.mountinfo = proc, mountinfo
+        self.busy: set[str] | None = None
+
+    def __call__(self, uuid: str) -> bool:
+        if uuid in self.local:
+            return True
+        if self.busy is None:
+            self.busy = busy_uuids(self.proc, self.mountinfo)
+        return uuid in self.busy
 
 
 # --- cgroups ------------------------------------------------------------------------------------
@@ -165,7 +186,7 @@ def _lease_owner(path: Path) -> str:
         return ""
 
 
-def _release_leases(directory: Path, alive: set[str]) -> list[str]:
+def _release_leases(directory: Path, in_use: InUse) -> list[str]:
     """Remove the leases of pods that are gone, under host-local's own lock of the network."""
     try:
         names = os.listdir(directory)
@@ -184,7 +205,7 @@ def _release_leases(directory: Path, alive: set[str]) -> list[str]:
             with contextlib.suppress(ValueError):
                 ipaddress.ip_address(name)
                 owner = _lease_owner(directory / name)
-                if _UUID_ONLY.match(owner) and owner not in alive:
+                if _UUID_ONLY.match(owner) and not in_use(owner):
                     with contextlib.suppress(FileNotFoundError):
                         (directory / name).unlink()
                     removed.append(f"lease {directory / name} of pod {owner}")
@@ -206,7 +227,7 @@ def _networks(dirs: ConfigDirs) -> list[NetworkConfig]:
         return list(builtin_networks().values())
 
 
-def sweep_networks(dirs: ConfigDirs, alive: set[str]) -> tuple[list[str], list[str]]:
+def sweep_networks(dirs: ConfigDirs, in_use: InUse) -> tuple[list[str], list[str]]:
     from rkt.errors import NetworkError
     from rkt.net import localnet, masquerade
 
@@ -216,9 +237,9 @@ def sweep_networks(dirs: ConfigDirs, alive: set[str]) -> tuple[list[str], list[s
     for network in networks:
         directory = masquerade.lease_dir(network)
         if directory is not None:
-            done += _release_leases(directory, alive)
+            done += _release_leases(directory, in_use)
     chains, failed = masquerade.release_pod_chains(
-        lambda owner: bool(_UUID_ONLY.match(owner)) and owner not in alive
+        lambda owner: bool(_UUID_ONLY.match(owner)) and not in_use(owner)
     )
     done += chains
     errors += failed
@@ -250,11 +271,11 @@ def sweep(
 
     done: list[str] = []
     errors: list[str] = []
-    alive = local_uuids(pods) | busy_uuids(proc, mountinfo)
+    in_use = _InUse(pods, proc, mountinfo)
     # Mounts under this data dir of pods it does not have (rule 3 counts them as in use
     # elsewhere, so they are judged against this data dir's pods only).
     top = os.path.realpath(pods)
-    known = local_uuids(pods)
+    known = in_use.local
     with contextlib.suppress(OSError):
         points = [p for p in mount_points(mountinfo) if p.startswith(top + "/")]
         for point in sorted(points, key=lambda p: p.count("/"), reverse=True):
@@ -268,7 +289,7 @@ def sweep(
                         errors.append(f"{point}: {err}")
     with contextlib.suppress(OSError):
         for uuid, paths in sorted(pod_cgroups(mountinfo).items()):
-            if uuid in alive:
+            if in_use(uuid):
                 continue
             for path in paths:
                 if _has_processes(path):
@@ -278,7 +299,7 @@ def sweep(
                 if not failed:
                     done.append(f"cgroup {path}")
     if dirs is not None:
-        more, failed = sweep_networks(dirs, alive)
+        more, failed = sweep_networks(dirs, in_use)
         done += more
         errors += failed
     return done, errors
