@@ -180,7 +180,11 @@ class World:
             found["leases"] = []
         found["processes"] = _pod_processes(mine)
         found["lock files"] = self._stale_locks()
-        found["pods"] = sorted(_uuids_under(self.data / "pods"))
+        found["pods"] = sorted(
+            f"{path.parent.name}/{path.name}"
+            for path in (self.data / "pods").glob("*/*")
+            if UUID.fullmatch(path.name)
+        )
         found["tmp"] = sorted(os.listdir(self.data / "tmp")) if (self.data / "tmp").is_dir() else []
         return {kind: items for kind, items in found.items() if items}
 

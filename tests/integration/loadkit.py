@@ -252,8 +252,10 @@ def chaos_round(world: World, report: Report, rng: random.Random, pods: int = 4)
 
 def settle(world: World, report: Report) -> None:
     """gc until the world is clean; what is left then is a leak. The store must verify."""
+    said = ""
     for _ in range(2):
         done = _run(world, report, "gc", "--grace-period=0s")
+        said += done.stderr
         if done.returncode != 0:
             report.fail(f"rkt gc exited {done.returncode}: {done.stderr[-500:]}")
     verify = _run(world, report, "image", "verify")
@@ -262,7 +264,8 @@ def settle(world: World, report: Report) -> None:
     _run(world, report, "image", "gc")
     left = world.leftovers()
     if left:
-        report.leaks.append(json.dumps(left)[:2000])
+        listed = world.rkt("list", "--full", "--no-legend").stdout
+        report.leaks.append(json.dumps({**left, "gc said": said[-800:], "list": listed})[:3000])
 
 
 def chaos(world: World, rounds: int, seed: int) -> Report:

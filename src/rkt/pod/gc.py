@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 Report = Callable[[str, bool], None]
 Teardown = Callable[[Pod], None]
 Clock = Callable[[], int]
+#: An embryo's creator locks it right after making it: unlocked for longer, it is abandoned.
+EMBRYO_GRACE_NS = 1_000_000_000
 #: gc's last pass: what pods that are gone left on the host (pods dir, report)
 HostSweep = Callable[[Path, Report], None]
 
@@ -107,6 +109,10 @@ def mark(
         if pod.state is PodState.EXITED:
             report(f'moving pod "{pod.uuid}" to garbage', False)
             _rename(pod, pod.to_exited_garbage, report)
+    for pod in walk_pods(pods, {Phase.EMBRYO}):
+        # Its creator locks it right after mkdir: one unlocked and a second old is abandoned.
+        if os.fstat(pod.fd).st_mtime_ns + EMBRYO_GRACE_NS < clock() and pod.abandon_embryo():
+            report(f'moving abandoned embryo "{pod.uuid}" to garbage', False)
     for pod in walk_pods(pods, {Phase.PREPARE}):
         if pod.state is PodState.ABORTED_PREPARE:
             report(f'moving failed prepare "{pod.uuid}" to garbage', False)
