@@ -51,8 +51,6 @@ class Report:
     tracebacks: list[str] = field(default_factory=list)
     leaks: list[str] = field(default_factory=list)
     list_latencies: list[float] = field(default_factory=list)
-    #: what a known, reported bug left (see :func:`_prepared_by_killed_runs`), cleaned by hand
-    known: list[str] = field(default_factory=list)
     rounds: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -92,7 +90,6 @@ class Report:
             "failures": len(self.failures),
             "tracebacks": len(self.tracebacks),
             "leaks": len(self.leaks),
-            "known issue: prepared pods of killed rkt runs": len(self.known),
             "rkt list ms p50/p99/max": [round(p50, 1), round(p99, 1), round(worst, 1)],
         }
 
@@ -182,7 +179,6 @@ def chaos_round(world: World, report: Report, rng: random.Random, pods: int = 4)
     fetch = _spawn(world, "--insecure-options=image", "fetch", "--full", str(world.images["big"]))
     gc = _spawn(world, "gc", "--grace-period=0s")
     victims = rng.sample(TARGETS, k=rng.randint(2, 4))
-    killed_runs: list[Path] = []
     side: dict[str, subprocess.Popen[str]] = {"rkt fetch": fetch, "rkt gc": gc}
     for target in victims:
         time.sleep(rng.uniform(0.0, 0.4))  # a random moment to strike, not a wait for a state
@@ -194,7 +190,6 @@ def chaos_round(world: World, report: Report, rng: random.Random, pods: int = 4)
             if proc.poll() is None:
                 proc.kill()  # before or after it became the monitor, as the moment falls
                 report.killed(target)
-                killed_runs.append(save)
         elif target in ("monitor", "pid 1"):
             proc, save, _image = rng.choice(started)
             uuid = _pod_of(save)
@@ -252,21 +247,7 @@ def chaos_round(world: World, report: Report, rng: random.Random, pods: int = 4)
         out, err = proc.communicate()
         report.seen("run", subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
     check_listing(world, report)
-    _prepared_by_killed_runs(world, report, killed_runs)
     settle(world, report)
-
-
-def _prepared_by_killed_runs(world: World, report: Report, saves: list[Path]) -> None:
-    """Known bug: ``rkt run`` publishes its pod in ``prepared/`` (unlocked) before it takes it
-    again to run it, so one killed in between leaves a prepared pod, which gc keeps for
-    --expire-prepared (24 h). rkt went from preparing to running holding the lock
-    (rkt.pod.state's table allows it); until stage0 does, such pods are counted here and
-    removed with ``rkt rm`` instead of being reported as leaks."""
-    for save in saves:
-        uuid = _pod_of(save)
-        if uuid and (world.data / "pods" / "prepared" / uuid).is_dir():
-            report.known.append(uuid)
-            _run(world, report, "rm", uuid)
 
 
 def settle(world: World, report: Report) -> None:

@@ -77,6 +77,7 @@ def run_prepared(
     mds_socket: str = "",
     become_monitor: bool = False,
     warn: Callable[[str], None] | None = None,
+    pod: Pod | None = None,
 ) -> int:
     """Run the prepared pod ``uuid`` (a prefix is enough) and return stage1's exit status.
 
@@ -87,9 +88,12 @@ def run_prepared(
     ``mds_socket``: the metadata service's registration socket, for pods that ask for it
     (``--mds-register``; rkt.stage0.registration).
     ``become_monitor``: the caller is ``rkt run`` itself, whose process becomes the pod's
-    monitor (it does not return once the pod runs); other callers get a child that does."""
-    with Pod.load(pods, uuid) as pod:
-        if pod.state is not PodState.PREPARED:
+    monitor (it does not return once the pod runs); other callers get a child that does.
+    ``pod``: the pod ``rkt run`` prepared and still holds (rkt.stage0.prepare.create)."""
+    with pod if pod is not None else Pod.load(pods, uuid) as pod:
+        if pod.state is not PodState.PREPARED and not (
+            pod.held and pod.state is PodState.PREPARING
+        ):
             raise PodError(f"pod {pod.uuid} is not prepared", hint=f"it is {pod.state}")
         module = _run_module(pod)
         update = None
