@@ -9,7 +9,6 @@ down; nothing here is global.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from rkt import jsondoc
 from rkt.errors import ConfigError
 from rkt.insecure import Insecure
 
@@ -90,7 +90,7 @@ def config_files_in(directory: Path, kind: str) -> Iterator[tuple[Path, dict[str
     for name in names:
         path = folder / name
         try:
-            doc = json.loads(path.read_bytes())
+            doc = jsondoc.loads(path.read_bytes())
         except (OSError, ValueError) as err:
             raise ConfigError(f"{path}: cannot read configuration: {err}") from err
         if not isinstance(doc, dict):

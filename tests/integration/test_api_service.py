@@ -279,7 +279,23 @@ def test_listen_events(scene: Scene, api: tuple[SimpleNamespace, SimpleNamespace
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    time.sleep(1.0)  # the stream's first look is its baseline
+    # The stream's first look is its baseline: what is there then is never reported. A
+    # sentinel image fetched until the stream reports it shows that the look was taken.
+    sentinel = _image(scene.tmp, "sentinel", "1", "exit 0")
+
+    def sentinel_seen() -> bool:
+        fetched = scene.rkt("--insecure-options=image", "fetch", "--full", str(sentinel))
+        found = any(k == "IMAGE_IMPORTED" and i == fetched.stdout.strip() for k, i, _, _ in seen)
+        deadline = time.monotonic() + 2 * INTERVAL + 1
+        while not found and time.monotonic() < deadline:
+            time.sleep(0.05)
+            found = any(k == "IMAGE_IMPORTED" and i == fetched.stdout.strip()
+                        for k, i, _, _ in seen)  # fmt: skip
+        if not found:
+            scene.rkt("image", "rm", fetched.stdout.strip())  # fetched before the baseline
+        return found
+
+    _until(sentinel_seen, seen)
     uuid = scene.rkt("--insecure-options=image", "prepare", str(scene.back)).stdout.strip()
     kinds = lambda: [k for k, i, _, _ in seen if i == uuid]  # noqa: E731
     _until(lambda: "POD_PREPARED" in kinds(), seen)
@@ -292,12 +308,15 @@ def test_listen_events(scene: Scene, api: tuple[SimpleNamespace, SimpleNamespace
                        "POD_GARBAGE_COLLECTED"]  # fmt: skip
     exited = next(e for e in seen if e[0] == "APP_EXITED")
     assert exited[2] == "back" and exited[3] == {"exit_code": "3"}
-    image = [e for e in seen if e[0] == "IMAGE_IMPORTED"]
+    image = [e for e in seen if e[0] == "IMAGE_IMPORTED" and "sentinel" not in e[2]]
     assert [e[2] for e in image] == ["example.com/api/back"]
     assert scene.rkt("image", "rm", image[0][1]).returncode == 0
     _until(lambda: any(e[0] == "IMAGE_REMOVED" for e in seen), seen)
     stream.cancel()
     reader.join(10)
+
+
+INTERVAL = 0.5  # rkt.api.events.INTERVAL: seconds between two looks
 
 
 def _until(check: Any, seen: list[Any], timeout: float = TIMEOUT) -> None:

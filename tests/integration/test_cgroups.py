@@ -268,11 +268,15 @@ def test_rkt_run_leaves_no_zombie_child(data: Path, base: Path, tmp_path: Path) 
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
+        # Running: its uuid saved, PID 1 recorded and every app started (supervisor-status).
         deadline = time.monotonic() + 20
-        while not (data / "pods/run").is_dir() or not any((data / "pods/run").iterdir()):
-            assert time.monotonic() < deadline
+        while True:
+            uuid = uuid_file.read_text().strip() if uuid_file.exists() else ""
+            pod = data / "pods/run" / uuid
+            if uuid and (pod / "stage1/rootfs/rkt/supervisor-status").is_symlink():
+                break
+            assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.05)
-        time.sleep(0.3)
         children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
         states = [Path(f"/proc/{c}/stat").read_text().rpartition(")")[2].split()[0]
                   for c in children]  # fmt: skip

@@ -241,7 +241,13 @@ def test_a_pod_network_with_private_users_serves_low_ports(
         "ipam": {"type": "host-local", "subnet": "10.231.87.0/24", "dataDir": str(tmp_path / "l")},
     }
     (etc / "net.d/10-pu.conf").write_text(json.dumps(doc))
-    script = "nc -l -p 80 & pid=$!; sleep 0.5; kill $pid && echo listening; ls /sys/class/net"
+    # Listening once port 80 (0050) is in the socket table, unless nc died (EACCES) first.
+    script = (
+        "nc -l -p 80 & pid=$!; "
+        "until cat /proc/net/tcp /proc/net/tcp6 | grep -q ':0050 [0-9A-F]*:0000 0A' "
+        "|| ! kill -0 $pid; do sleep 0.02; done; "
+        "kill $pid && echo listening; ls /sys/class/net"
+    )
     aci = _image(base, tmp_path, script)
     done = rkt(
         data, f"--local-config={etc}", "--insecure-options=image", "run", "--net=pu",

@@ -184,10 +184,23 @@ def test_a_typed_line_is_read_by_the_app(base: Path, tmp_path: Path, terminal: A
     assert "got:hello pod" in term.text().splitlines()
 
 
+def _running(cmdline: bytes) -> bool:
+    """Whether a process with exactly this command line exists."""
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{pid}/cmdline").read_bytes() == cmdline:
+                    return True
+    return False
+
+
 def test_ctrl_c_interrupts_the_app_not_rkt(base: Path, tmp_path: Path, terminal: Any) -> None:
     term = terminal(sh_image(base, tmp_path, "echo ready; sleep 100; echo after"))
     assert b"ready" in term.read_until(b"ready"), term.text()
-    time.sleep(0.3)  # let sh start sleep (a ^C before that interrupts sh, just as well)
+    # Once sh has started sleep (a ^C before that interrupts sh, just as well).
+    deadline = time.monotonic() + 10
+    while not _running(b"sleep\x00100\x00") and time.monotonic() < deadline:
+        time.sleep(0.02)
     started = time.monotonic()
     term.type(b"\x03")
     # rkt exits on its own (not killed by the ^C) with the app's status, 128 + SIGINT.

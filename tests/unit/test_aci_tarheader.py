@@ -41,7 +41,7 @@ def archive(*entries: bytes) -> bytes:
     return head + body + root + b"".join(entries) + bytes(1024)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=max(150, settings.default.max_examples), deadline=None)
 @given(
     name=names,
     link=st.binary(min_size=1, max_size=300).filter(lambda b: b"\0" not in b),

@@ -91,7 +91,9 @@ _argv = st.lists(
 
 
 @settings(
-    max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=max(600, settings.default.max_examples),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(argv=_argv)
 def test_every_command_line_gets_an_answer(

@@ -210,3 +210,31 @@ def test_delete_refuses_a_pod_with_mounts(tmp_path: Path) -> None:
     assert gc.mounts_under(target, str(table)) == [f"{target}/stage1/rootfs"]
     assert gc.format_duration(86400 * 10**9) == "24h0m0s"
     assert gc.format_duration(0) == "0s" and gc.format_duration(90 * 10**9) == "1m30s"
+
+
+def test_gc_collects_an_abandoned_embryo_but_not_one_being_made(pods: Path) -> None:
+    """An embryo whose creator died before locking it and moving it on is garbage once it is a
+    second old; one its creator holds, or a fresh one, is left alone."""
+    for phase in Phase:
+        (pods / phase.value).mkdir(parents=True, exist_ok=True)
+    abandoned = "11111111-1111-4111-8111-111111111111"
+    fresh = "22222222-2222-4222-8222-222222222222"
+    held = "33333333-3333-4333-8333-333333333333"
+    for uuid in (abandoned, fresh, held):
+        (pods / "embryo" / uuid).mkdir()
+    _age(pods / "embryo" / abandoned, 5)
+    _age(pods / "embryo" / held, 5)
+    holder = os.open(pods / "embryo" / held, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        import fcntl
+
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        messages: list[str] = []
+        gc.collect(pods, lambda t, _: messages.append(t), grace_ns=0, expire_prepared_ns=10**15)
+        assert messages == [
+            f'moving abandoned embryo "{abandoned}" to garbage',
+            f'Garbage collecting pod "{abandoned}"',
+        ]
+        assert sorted(os.listdir(pods / "embryo")) == [fresh, held]
+    finally:
+        os.close(holder)

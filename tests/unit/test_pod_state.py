@@ -10,6 +10,7 @@ from rkt.pod.state import TRANSITIONS, Phase, PodState, check_transition, derive
 S = PodState
 ALLOWED = [
     (S.EMBRYO, S.PREPARING),
+    (S.EMBRYO, S.GARBAGE),
     (S.PREPARING, S.PREPARED),
     (S.PREPARING, S.RUNNING),
     (S.PREPARING, S.ABORTED_PREPARE),

@@ -195,7 +195,7 @@ def image_manifests(draw: Any) -> dict[str, Any]:
     return doc
 
 
-@settings(max_examples=150)
+@settings(max_examples=max(150, settings.default.max_examples))
 @given(image_manifests())
 def test_image_manifest_round_trip_preserves_meaning(doc: dict[str, Any]) -> None:
     manifest = ImageManifest.from_json(json.dumps(doc).encode())

@@ -123,6 +123,11 @@ def test_export_extract_render_verify(
         (store.datadir.tree(images[1]) / "rootfs/f").write_text("tampered")
     code, out, err = rkt(tmp_path, capsys, "image", "verify")
     assert code == 254 and "was modified" in out and "1 problem(s)" in err
+    assert "rendered again" in out  # repaired: a second run finds nothing
+    assert rkt(tmp_path, capsys, "image", "verify") == (0, "", "")
+    with open_store(tmp_path) as store:
+        assert (store.datadir.tree(images[1]) / "rootfs/f").read_text() == "b" * 5000
+        (store.datadir.tree(images[1]) / "rootfs/f").write_text("tampered")
     code, out, _ = rkt(tmp_path, capsys, "image", "verify", images[1])
     assert "rebuilding" in out
     assert rkt(tmp_path, capsys, "image", "verify")[0] == 0

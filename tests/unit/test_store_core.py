@@ -119,11 +119,14 @@ def test_sigkill_mid_import_leaves_nothing_visible(tmp_path: Path) -> None:
     with open(fifo, "wb") as writer:
         writer.write(payload[: len(payload) // 2])
         writer.flush()
+        # Killed mid-import: once its temporary blob holds part of what was written.
         deadline = time.monotonic() + 20
-        while not any(n.startswith("store-import-") for n in os.listdir(tmp_dir)):
+        while not any(
+            n.startswith("store-import-") and os.path.getsize(tmp_dir / n) > 0
+            for n in os.listdir(tmp_dir)
+        ):
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        time.sleep(0.2)
         child.send_signal(signal.SIGKILL)
         child.wait()
     assert any(n.startswith("store-import-") for n in os.listdir(tmp_dir))

@@ -41,6 +41,10 @@ def decode(data: bytes | str, what: str = "manifest", *, limit: int = MAX_MANIFE
         raise ValidationError(f"{what} is {len(data)} bytes: expected at most {limit}")
     try:
         value = msgspec.json.decode(data)
+    except RecursionError:
+        # msgspec recurses per level of nesting: far deeper than MAX_DEPTH, it runs out of
+        # stack before _check_depth could say so.
+        raise ValidationError(f"{what} nests deeper than {MAX_DEPTH} levels") from None
     except UnicodeDecodeError as err:
         raise ValidationError(
             f"{what} is not valid UTF-8 at byte {err.start}: JSON text must be Unicode"
@@ -57,13 +61,18 @@ def _decode_lenient(data: bytes | str, what: str, err: Exception) -> Any:
     import json
 
     try:
-        value = json.loads(data)
+        value = json.loads(data, parse_constant=_no_constant)
     except (ValueError, RecursionError):
         message = str(err)
         if message[:1].isupper() and message[1:2].islower():
             message = message[0].lower() + message[1:]
         raise ValidationError(f"{what} is not valid JSON: {message}") from None
     return _replace_surrogates(value)
+
+
+def _no_constant(name: str) -> Any:
+    """``NaN`` and ``Infinity`` are not JSON (RFC 8259 section 6), though Python reads them."""
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _replace_surrogates(value: Any) -> Any:

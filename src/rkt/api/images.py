@@ -10,13 +10,13 @@ manifest's ``version`` label ("latest" without one), as rkt's API gave them.
 
 from __future__ import annotations
 
-import json
 import posixpath
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rkt import jsondoc
 from rkt.api import v1alpha_pb2 as pb
 from rkt.api.pods import APPC_VERSION, key_values
 from rkt.datadir import DataDir
@@ -46,7 +46,7 @@ def _image(row: tuple[Any, ...], tree_size: int) -> Any:
     image_id, name, import_time, size, raw = row
     manifest = bytes(raw)
     try:
-        doc = json.loads(manifest)
+        doc = jsondoc.loads(manifest)
     except ValueError:
         doc = {}
     labels = key_values(doc.get("labels")) if isinstance(doc, dict) else []

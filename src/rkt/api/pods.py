@@ -12,7 +12,6 @@ be read rather than hidden.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from rkt import jsondoc
 from rkt.api import v1alpha_pb2 as pb
 from rkt.errors import PodError
 from rkt.linux.flocks import LockTable
@@ -62,7 +62,7 @@ def _image(pod: Pod, app: str, image_id: str) -> Any:
         base_format=pb.ImageFormat(type=pb.IMAGE_TYPE_APPC, version=APPC_VERSION), id=image_id
     )
     try:
-        doc = json.loads(info.read_bytes(pod, layout.app_image_manifest(app)))
+        doc = jsondoc.loads(info.read_bytes(pod, layout.app_image_manifest(app)))
     except (OSError, ValueError, PodError):
         return image
     if isinstance(doc, dict):
@@ -127,7 +127,7 @@ def _fill(pod: Pod, message: Any, *, detail: bool, points: Sequence[str]) -> Non
     if not pod.state.manifest_available:
         return
     raw = info.manifest_bytes(pod)
-    manifest = json.loads(raw)
+    manifest = jsondoc.loads(raw)
     if not isinstance(manifest, dict):
         raise PodError(f"invalid pod manifest in pod {pod.uuid}: not a JSON object")
     if detail:

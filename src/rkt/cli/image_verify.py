@@ -2,8 +2,10 @@
 
 With images, as rkt 1.30: check each one's rendered tree against the hash stored when it was
 rendered, and render it again when it does not match. Without arguments (beyond rkt): check the
-whole store with :meth:`Store.verify` (blob hashes, blobs and trees without rows, rows without
-blobs, modified trees), print each problem, and exit 254 if there is any.
+whole store and repair it with :meth:`Store.repair` (blob hashes, blobs and trees without rows,
+rows without blobs, modified trees: damaged images removed, modified trees rendered again,
+except under pods that use them), print each problem with what was done, and exit 254 if there
+was any; a second run then finds nothing.
 """
 
 from __future__ import annotations
@@ -68,7 +70,9 @@ def run(args: Namespace, config: Config) -> int:
             for ref in args.images:
                 _verify_image(store, ref)
             return 0
-        problems = store.verify()
+        from rkt.pod.images import images_in_use
+
+        problems = store.repair(keep=images_in_use(config.data_dir / "pods"))
     for problem in problems:
         sys.stdout.write(problem + "\n")
     sys.stdout.flush()

@@ -143,7 +143,9 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
         if command.path == ("help",) and not ns.help:
             command, ns = parse([*ns.command, "--help"])
     except UsageError as err:
-        sys.stderr.write(f"Error: {err}\n")
+        from rkt.cli.terminal import printable  # the words are the caller's, any bytes
+
+        sys.stderr.write(f"Error: {printable(str(err))}\n")
         return EXIT_FAILURE
     if ns.help or command.path == ("image",):
         _print_help(command)

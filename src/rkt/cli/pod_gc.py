@@ -1,7 +1,8 @@
 """``rkt gc``: mark exited and failed pods as garbage; delete garbage past the grace period.
 
 Meant for a timer or cron job. Moves are reported on stderr and deletions on stdout, as
-rkt prints them; see :mod:`rkt.pod.gc` for the passes.
+rkt prints them; see :mod:`rkt.pod.gc` for the passes. A last pass removes what pods whose
+directories are gone left on the host (rkt.stage1.executor.leftovers).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def _report(text: str, to_stdout: bool) -> None:
 
 
 def run(args: Namespace, config: Config) -> int:
-    from rkt.pod.gc import collect
+    from rkt.pod.gc import collect, executor_sweep
 
     collect(
         config.data_dir / "pods",
@@ -45,5 +46,6 @@ def run(args: Namespace, config: Config) -> int:
         grace_ns=int(args.grace_period * 1_000_000_000),
         expire_prepared_ns=int(args.expire_prepared * 1_000_000_000),
         mark_only=args.mark_only,
+        host_sweep=executor_sweep(config.dirs),
     )
     return 0

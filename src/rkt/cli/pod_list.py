@@ -3,8 +3,10 @@
 Columns UUID APP IMAGE NAME STATE CREATED STARTED NETWORKS (IMAGE ID after IMAGE NAME with
 ``--full``); the UUID is cut to 8 characters and times are humanized unless ``--full``; only
 the first app of a pod repeats the pod's cells. ``--format=json|json-pretty`` prints a list of
-v1.Pod objects. Pods that cannot be read are reported on stderr after the list, and the status
-stays 0, as in rkt. Schedulers call this in loops: it imports no appc schema and no store.
+v1.Pod objects. A pod whose manifest (or network record) is damaged is listed with its true
+state and no apps; the problem is reported on stderr after the list, and the status stays 0,
+as in rkt (which left such pods out). Schedulers call this in loops: it imports no appc
+schema and no store.
 """
 
 from __future__ import annotations
@@ -53,14 +55,24 @@ def _time(ns: int, full: bool, now: int) -> str:
     return human_time(ns, now) if ns else "a long while ago"
 
 
-def _rows(pod: Pod, full: bool, now: int) -> list[list[str]]:
+def _rows(pod: Pod, full: bool, now: int, errors: list[str]) -> list[list[str]]:
+    """The pod's rows; a pod whose manifest or network record is damaged still gets a row
+    with its true state (and the problem goes to ``errors``)."""
     created = _time(info.created_ns(pod), full, now)
     started_ns = info.started_ns(pod)
     started = _time(started_ns, full, now) if started_ns else ""
-    nets = info.format_networks(info.networks(pod))
+    try:
+        nets = info.format_networks(info.networks(pod))
+    except (PodError, OSError) as err:
+        nets = ""
+        errors.append(f"Unable to read pod {pod.uuid} networks:\n  {err}")
     uuid = pod.uuid if full else pod.uuid[:8]
     head = [uuid, pod.state.value, created, started, nets]
-    apps = info.apps(pod)
+    try:
+        apps = info.apps(pod)
+    except (PodError, OSError) as err:
+        errors.append(f"Unable to read pod {pod.uuid} manifest:\n  {err}")
+        apps = []
     if not apps:
         return [_row(head, "-", "-", "-", full)]
     rows = []
@@ -82,14 +94,18 @@ def run(args: Namespace, config: Config) -> int:
     pods_dir = config.data_dir / "pods"
     errors: list[str] = []
     if args.format:
-        from rkt.pod.api import v1_pod
+        from rkt.pod.api import v1_pod_as_far_as_known
 
         objects = []
         for pod in walk_pods(pods_dir, MOST_PHASES):
             try:
-                objects.append(v1_pod(pod))
+                found, problem = v1_pod_as_far_as_known(pod)
             except (PodError, OSError) as err:
                 errors.append(str(err))
+                continue
+            objects.append(found)
+            if problem:
+                errors.append(problem)
         sys.stdout.write(dump_json(objects or None, args.format) + "\n")
     else:
         now = time.time_ns()
@@ -101,9 +117,9 @@ def run(args: Namespace, config: Config) -> int:
             rows.append(header)
         for pod in walk_pods(pods_dir, MOST_PHASES):
             try:
-                rows.extend(_rows(pod, args.full, now))
+                rows.extend(_rows(pod, args.full, now, errors))
             except (PodError, OSError) as err:
-                errors.append(f"Unable to read pod {pod.uuid} manifest:\n  {err}")
+                errors.append(f"Unable to read pod {pod.uuid}:\n  {err}")
         sys.stdout.write(tabulate(rows))
     if errors:
         _print_errors(errors)

@@ -13,11 +13,11 @@ hierarchy's). ``--format=json|json-pretty`` prints one v1.Pod object. ``--wait``
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from typing import TYPE_CHECKING
 
+from rkt import jsondoc
 from rkt.cli.duration import parse_duration
 from rkt.errors import PodError
 from rkt.linux.cgroup import OOM_DIR
@@ -111,7 +111,13 @@ def status_lines(pod: Pod) -> list[str]:
     lines.append(f"exited={'true' if exited else 'false'}")
     lines.extend(_isolator_lines(pod))
     if state is not PodState.RUNNING:
-        for app in info.apps(pod, info.manifest_document(pod)):
+        try:
+            apps = info.apps(pod, info.manifest_document(pod))
+        except PodError as err:
+            # A damaged pod still has a state; what its apps did cannot be told.
+            sys.stderr.write(f"status: {err}\n")
+            apps = []
+        for app in apps:
             code = info.exit_code(pod, app.name)
             if code is not None:
                 lines.append(f"app-{app.name}={code}")
@@ -122,7 +128,7 @@ def status_lines(pod: Pod) -> list[str]:
 
 def _isolator_lines(pod: Pod) -> list[str]:
     try:
-        report = json.loads((pod.path / layout.ISOLATOR_REPORT).read_text(encoding="utf-8"))
+        report = jsondoc.loads((pod.path / layout.ISOLATOR_REPORT).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []  # Not run by this stage1 (or not yet).
     if not isinstance(report, dict):
@@ -152,9 +158,12 @@ def run(args: Namespace, config: Config) -> int:
             _wait(pod, wait, lambda p: p.state.is_finished, "pod to finish")
         if args.format:
             from rkt.cli.pod_list import dump_json
-            from rkt.pod.api import v1_pod
+            from rkt.pod.api import v1_pod_as_far_as_known
 
-            sys.stdout.write(dump_json(v1_pod(pod), args.format) + "\n")
+            found, problem = v1_pod_as_far_as_known(pod)
+            if problem:
+                sys.stderr.write(f"status: {problem}\n")
+            sys.stdout.write(dump_json(found, args.format) + "\n")
         else:
             from rkt.cli.terminal import printable
 

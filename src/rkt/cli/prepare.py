@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from rkt.cli.flags import FlagSet, Namespace
     from rkt.config import Config
     from rkt.net.selection import Selected
+    from rkt.pod.pod import Pod
     from rkt.stage0.apps import AppList
     from rkt.stage0.options import StageOptions
     from rkt.stage0.prepare import PrepareConfig
@@ -528,7 +529,7 @@ def host_ipc(mode: str) -> bool:
 
 
 def prepare_config(
-    args: Namespace, config: Config, apps: AppList, *, run: bool
+    args: Namespace, config: Config, apps: AppList, *, run: bool, held: list[Pod] | None = None
 ) -> tuple[str, PrepareConfig]:
     """Fetch the images, then prepare the pod; returns its UUID and the stage0 config."""
     from pathlib import Path
@@ -575,11 +576,13 @@ def prepare_config(
             private_users=args.private_users,
             network_at_run=not run,
         )
-        uuid = prepare(store, datadir.pods, stage0)
+        uuid = prepare(store, datadir.pods, stage0, held=held)
     return uuid, stage0
 
 
-def prepare_pod_manifest(args: Namespace, config: Config, *, run: bool) -> str:
+def prepare_pod_manifest(
+    args: Namespace, config: Config, *, run: bool, held: list[Pod] | None = None
+) -> str:
     """Prepare the pod of ``--pod-manifest``: validate it, find its images in the store (no
     fetching, as rkt), then prepare; returns the UUID. Every check runs before a pod exists."""
     from rkt.datadir import DataDir
@@ -603,6 +606,7 @@ def prepare_pod_manifest(args: Namespace, config: Config, *, run: bool) -> str:
             use_overlay=overlay,
             networks=networks,
             private_users=args.private_users,
+            held=held,
         )
 
 

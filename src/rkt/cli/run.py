@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from rkt.cli.flags import FlagSet, Namespace
     from rkt.config import Config
     from rkt.linux.cgroup import MovePrimer
+    from rkt.pod.pod import Pod
 
 USE = (
     "run [--volume=name,kind=host,...] [--mount volume=VOL,target=PATH] "
@@ -74,27 +75,33 @@ def _prepare_and_run(args: Namespace, config: Config, primer: MovePrimer) -> int
 
         mds_socket = socket_path()
         check_available(mds_socket)  # rkt's CheckMdsAvailability: before any pod exists
-    if args.pod_manifest:
-        uuid = prepare_pod_manifest(args, config, run=True)
-    else:
-        uuid, _ = prepare_config(args, config, apps, run=True)
-    if args.uuid_file_save:
-        _save_uuid(args.uuid_file_save, uuid)
-    pods = DataDir(config.data_dir).pods
-    primer.reap()  # long done: no zombie child while the pod runs
-    code = run_prepared(
-        pods,
-        uuid,
-        debug=config.debug,
-        interactive=args.interactive,
-        mds_socket=mds_socket,
-        become_monitor=config.own_process,
-        detach=args.detach,
-        log_max=_log_max(args.log_max_size),
-    )
-    if args.detach and code == 0:
-        sys.stdout.write(uuid + "\n")  # as podman run -d; rkt stop, status, logs take it
-    return code
+    held: list[Pod] = []  # the pod stays locked from prepare to run (rkt.stage0.prepare)
+    try:
+        if args.pod_manifest:
+            uuid = prepare_pod_manifest(args, config, run=True, held=held)
+        else:
+            uuid, _ = prepare_config(args, config, apps, run=True, held=held)
+        if args.uuid_file_save:
+            _save_uuid(args.uuid_file_save, uuid)
+        pods = DataDir(config.data_dir).pods
+        primer.reap()  # long done: no zombie child while the pod runs
+        code = run_prepared(
+            pods,
+            uuid,
+            debug=config.debug,
+            interactive=args.interactive,
+            mds_socket=mds_socket,
+            become_monitor=config.own_process,
+            detach=args.detach,
+            log_max=_log_max(args.log_max_size),
+            pod=held[0] if held else None,
+        )
+        if args.detach and code == 0:
+            sys.stdout.write(uuid + "\n")  # as podman run -d; rkt stop, status, logs take it
+        return code
+    finally:
+        for pod in held:
+            pod.close()
 
 
 def _save_uuid(path: str, uuid: str) -> None:

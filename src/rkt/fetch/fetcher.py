@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from rkt.config import Config
     from rkt.fetch.download import Downloaded
     from rkt.fetch.http import Transport
-    from rkt.store import ImageRecord, Remote, Store
+    from rkt.store import Remote, Store
+    from rkt.store.batch import ImageBatch
     from rkt.trust import Keystore
 
 
@@ -86,6 +87,8 @@ class Fetcher:
         self._stderr = stderr if stderr is not None else sys.stderr
         self._port = discovery_port
         self._warned: set[str] = set()
+        #: the images of the fetch in progress, committed together at its end
+        self._batch: ImageBatch | None = None
 
     @property
     def _keystore(self) -> Keystore:
@@ -107,12 +110,27 @@ class Fetcher:
         signature: Path | None = None,
         labels: Mapping[str, str] | None = None,
     ) -> str:
-        """Fetch one image and its dependencies, render it, and return its full image ID."""
+        """Fetch one image and its dependencies, render it, and return its full image ID.
+
+        Nothing enters the store before the image renders with its dependencies: a fetch that
+        fails at any point leaves the store as it was (rkt.store.batch)."""
+        from rkt.store.batch import ImageBatch
+
         policy = PullPolicy.parse(pull_policy)
-        image_id = self._fetch_one(arg, policy, signature, labels or {})
-        self._fetch_dependencies(image_id, policy)
-        self._store.render(image_id)
+        with ImageBatch(self._store) as batch:
+            self._batch = batch
+            try:
+                image_id = self._fetch_one(arg, policy, signature, labels or {})
+                self._fetch_dependencies(image_id, policy)
+                batch.commit(image_id)
+            finally:
+                self._batch = None
         return image_id
+
+    @property
+    def _images(self) -> ImageBatch:
+        assert self._batch is not None, "only within fetch()"
+        return self._batch
 
     # --- dispatch ------------------------------------------------------------------------
 
@@ -121,7 +139,7 @@ class Fetcher:
     ) -> str:
         argument = classify(arg)
         if argument.kind is Kind.HASH:
-            return self._store.get(argument.value).id
+            return self._images.get(argument.value)
         if argument.kind is Kind.PATH:
             return self._from_file(argument.path, signature)
         if argument.kind is Kind.URL:
@@ -177,16 +195,16 @@ class Fetcher:
             verify = not self._skip_verification()
             sig = read_signature(signature or signature_path(path)) if verify else None
             self._verify(file, sig, None, str(path), verify)
-            return self._import(file, str(path)).id
+            return self._import(file, str(path))
 
     # --- names ----------------------------------------------------------------------------
 
     def _from_name(self, app: App, policy: PullPolicy, signature: Path | None) -> str:
         shown = app_string(app.name, app.labels)
         if policy is not PullPolicy.UPDATE:
-            record = self._store.find(app.name, app.labels)
-            if record is not None:
-                return record.id
+            found = self._images.find(app.name, app.labels)
+            if found is not None:
+                return found
             if policy is PullPolicy.NEVER:
                 raise ImageNotFound(
                     f'image "{shown}" is not in the store',
@@ -294,12 +312,12 @@ class Fetcher:
                 sig = self._fetch_signature(source.sig_url, first=False, transport=http)
             temp.file.seek(0)
             self._verify(temp.file, sig, source.app, source.url, verify)
-            record = self._import(temp.file, source.url)
+            image_id = self._import(temp.file, source.url)
         sig_location = str(signature) if signature is not None else source.sig_url
-        self._store.put_remote(
-            Remote(source.url, sig_location, result.etag, result.max_age, now(), record.id)
+        self._images.remember(
+            Remote(source.url, sig_location, result.etag, result.max_age, now(), image_id)
         )
-        return record.id
+        return image_id
 
     def _maybe_trust_keys(self, name: str) -> None:
         """With ``--trust-keys-from-https``, trust the keys discovery announces for a name
@@ -346,12 +364,13 @@ class Fetcher:
         if key is not None:
             self._log(f"signature verified: key {key.fingerprint} for {where}")
 
-    def _import(self, file: BinaryIO, where: str) -> ImageRecord:
+    def _import(self, file: BinaryIO, where: str) -> str:
+        """Stage the image in this fetch's batch: committed when the whole fetch succeeded."""
         from appc.errors import AppcError
 
         file.seek(0)
         try:
-            return self._store.import_aci(file)
+            return self._images.stage(file)
         except AppcError as error:
             raise FetchError(f"{where}: not a valid image: {error}") from error
 
@@ -365,7 +384,7 @@ class Fetcher:
         queue = deque([image_id])
         while queue:
             parent = queue.popleft()
-            _raw, manifest = self._store.manifest(parent)
+            manifest = self._images.manifest(parent)
             for dep in manifest.dependencies:
                 found = self._dependency(dep.image_name, dep.image_id, dep.labels, policy, parent)
                 if found not in seen:
@@ -382,7 +401,7 @@ class Fetcher:
     ) -> str:
         if wanted_id is not None:
             try:
-                return self._store.get(wanted_id).id
+                return self._images.get(wanted_id)
             except ImageNotFound:
                 pass
         wanted = {label.name: label.value for label in labels}

@@ -111,6 +111,7 @@ class _Urllib3Response:
         self._raw = raw
         self.status = raw.status
         self.url = url
+        self._read_to_end = False
 
     def header(self, name: str) -> str | None:
         value: str | None = self._raw.headers.get(name)
@@ -126,8 +127,14 @@ class _Urllib3Response:
             raise TransferInterrupted(
                 f"{self.url}: transfer interrupted: {_reason(error)}"
             ) from error
+        self._read_to_end = True
 
     def close(self) -> None:
+        # A connection goes back to the pool only when its response was read to the end:
+        # the unread rest of a body (an error page, a download given up) would otherwise be
+        # read as the start of the next response on it.
+        if not self._read_to_end:
+            self._raw.close()  # closes the connection too; the pool makes a new one
         self._raw.release_conn()
         self._raw.close()
 

@@ -608,5 +608,5 @@ def load(pod_dir: str) -> PodCgroups | None:
     try:
         with open(os.path.join(pod_dir, RECORD), encoding="utf-8") as f:
             return PodCgroups.from_json(f.read())
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None

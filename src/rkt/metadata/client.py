@@ -14,13 +14,13 @@ from __future__ import annotations
 import contextlib
 import http.client
 import ipaddress
-import json
 import os
 import secrets
 import socket
 from collections.abc import Sequence
 from pathlib import Path
 
+from rkt import jsondoc
 from rkt.errors import ServiceError
 from rkt.pod import layout
 
@@ -170,7 +170,7 @@ def register(
         for app in apps:
             image = (pod_dir / layout.app_image_manifest(app)).read_bytes()
             _request(path, "PUT", f"/pods/{uuid}/{app}", image)
-        listen = json.loads(answer).get("listen") or []
+        listen = jsondoc.loads(answer).get("listen") or []
         return metadata_url([str(item) for item in listen], token, gateway)
     except BaseException:
         unregister(pod_dir, uuid)

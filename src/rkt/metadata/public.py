@@ -32,6 +32,7 @@ from urllib.parse import parse_qs, unquote
 
 import msgspec
 
+from rkt import jsondoc
 from rkt.metadata.registry import Address, RegisteredPod, Registry
 
 __all__ = ["JSON", "TEXT", "Response", "handle"]
@@ -63,7 +64,7 @@ def _ok_json(value: object) -> Response:
 
 
 def _document(raw: bytes) -> dict[str, Any]:
-    doc = json.loads(raw)
+    doc = jsondoc.loads(raw)
     return doc if isinstance(doc, dict) else {}
 
 

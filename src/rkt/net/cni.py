@@ -24,6 +24,7 @@ from typing import Any
 
 import msgspec
 
+from rkt import jsondoc
 from rkt.errors import NetworkError
 from rkt.net.config import NetworkConfig, parse_network
 from rkt.net.netns import is_netns
@@ -109,7 +110,7 @@ class Client:
         doc: object = None
         if out:
             try:
-                doc = json.loads(out)
+                doc = jsondoc.loads(out)
             except ValueError:
                 doc = None
         if done.returncode != 0:
@@ -157,7 +158,7 @@ class Client:
 
     def _read_cache(self, path: Path) -> Attachment:
         try:
-            doc = json.loads(path.read_bytes())
+            doc = jsondoc.loads(path.read_bytes())
             network = parse_network(doc["config"].encode(), doc["source"])
             raw = doc["result"]
             runtime = doc.get("runtimeConfig")

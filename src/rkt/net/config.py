@@ -31,6 +31,7 @@ from typing import Any
 
 import msgspec
 
+from rkt import jsondoc
 from rkt.config import ConfigDirs
 from rkt.errors import ConfigError
 
@@ -156,7 +157,7 @@ def _check_plugin(source: str, where: str, plugin: object) -> Mapping[str, Any]:
 def parse_network(data: bytes, source: str) -> NetworkConfig:
     """Parse a ``.conf`` or (by the ``.conflist`` suffix of ``source``) a ``.conflist``."""
     try:
-        doc = json.loads(data)
+        doc = jsondoc.loads(data)
     except ValueError as err:
         raise _fail(source, f"invalid JSON: {err}") from err
     if not isinstance(doc, dict):

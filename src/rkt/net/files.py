@@ -5,9 +5,10 @@ CNI client (rkt.net.pod), and stage1 only does when it needs the results' DNS.""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
+
+from rkt import jsondoc
 
 #: the pod's network namespace file (a bind mount of an nsfs file)
 NETNS = "netns"
@@ -52,7 +53,7 @@ def may_return_dns(pod_dir: Path) -> bool:
     ptp and host-local without ``dns``), it plans and starts while stage0 ADDs. Unreadable or
     unknown configurations count as "could"."""
     try:
-        entries = json.loads((pod_dir / NETWORKS_FILE).read_bytes())
+        entries = jsondoc.loads((pod_dir / NETWORKS_FILE).read_bytes())
         confs = [str(entry["conf"]) for entry in entries]
     except (OSError, ValueError, TypeError, KeyError):
         return True
@@ -60,7 +61,7 @@ def may_return_dns(pod_dir: Path) -> bool:
         if conf.startswith("/") or ".." in conf.split("/"):
             return True
         try:
-            doc = json.loads((pod_dir / conf).read_bytes())
+            doc = jsondoc.loads((pod_dir / conf).read_bytes())
         except (OSError, ValueError):
             return True
         plugins = doc.get("plugins") if isinstance(doc, dict) and "plugins" in doc else [doc]

@@ -32,7 +32,7 @@ import ipaddress
 import json
 import os
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,11 +51,13 @@ __all__ = [
     "RUN_DIR",
     "Ensuring",
     "add_for_pod",
+    "drop_idle_locks",
     "flock",
     "mode",
     "needs_sweep",
     "pod_names",
     "release_if_idle",
+    "release_pod_chains",
     "restore_line",
     "run_iptables",
     "start_iptables",
@@ -351,6 +353,19 @@ def release_if_idle(network: NetworkConfig, run_dir: Path = RUN_DIR) -> list[str
     return errors
 
 
+def drop_idle_locks(run_dir: Path = RUN_DIR) -> None:
+    """``rkt gc``: delete the lock files of chains rkt no longer has (no marker). Under
+    :data:`LOCK` held exclusively no :class:`Ensuring` is in progress, so none is held."""
+    markers = run_dir / MARKERS
+    if not markers.is_dir():
+        return
+    with _locked(run_dir / LOCK):
+        for lock in markers.glob("*.lock"):
+            chain = lock.name.removesuffix(".lock")
+            if not any(markers.glob(f"{chain}.ipv*")):
+                lock.unlink(missing_ok=True)
+
+
 # --- per pod -------------------------------------------------------------------------------
 
 
@@ -412,6 +427,39 @@ def sweep(entry: Attachment) -> list[str]:
         rules += [["-F", chain], ["-X", chain]]
         errors += _restore_or_each(_TOOL[family], rules)
     return errors
+
+
+def release_pod_chains(gone: Callable[[str], bool]) -> tuple[list[str], list[str]]:
+    """``rkt gc``'s host sweep: remove the per-pod NAT chains (ptp's, or :func:`add_for_pod`'s:
+    ``CNI-…`` with the comment ``name: "N" id: "<id>"``) of the container IDs ``gone`` says
+    are gone, with their jumps; (what was removed, errors)."""
+    import re
+    import shlex
+
+    done: list[str] = []
+    errors: list[str] = []
+    for tool in _TOOL.values():
+        listed = _output([tool, "-w", "5", "-t", "nat", "-S"])
+        if listed is None:
+            continue
+        lines = [shlex.split(line) for line in listed.splitlines()]
+        owners: dict[str, str] = {}
+        for words in lines:
+            if words[:2] != ["-A", "POSTROUTING"] or "--comment" not in words[:-1]:
+                continue
+            comment = words[words.index("--comment") + 1]
+            match = re.fullmatch(r'name: ".*" id: "([^"]+)"', comment)
+            if match and gone(match.group(1)) and words[-2:-1] == ["-j"]:
+                owners[words[-1]] = match.group(1)
+        if not owners:
+            continue
+        rules = [["-D", *w[1:]] for w in lines
+                 if w[:2] == ["-A", "POSTROUTING"] and w[-1] in owners]  # fmt: skip
+        for chain in sorted(owners):
+            rules += [["-F", chain], ["-X", chain]]
+        errors += _restore_or_each(tool, rules)
+        done += [f"{tool} chain {chain} of pod {owner}" for chain, owner in owners.items()]
+    return done, errors
 
 
 # --- running iptables ------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from pathlib import Path
 import msgspec
 from msgspec.structs import asdict
 
+from rkt import jsondoc
 from rkt.net.result import Result
 
 __all__ = ["NetInfo", "from_result", "load", "save"]
@@ -50,7 +51,7 @@ def save(pod_dir: Path, infos: list[NetInfo]) -> None:
 
 
 def load(pod_dir: Path) -> list[NetInfo]:
-    doc = json.loads((pod_dir / "net-info.json").read_bytes())
+    doc = jsondoc.loads((pod_dir / "net-info.json").read_bytes())
     return [
         NetInfo(**{k: str(item.get(k) or "") for k in NetInfo.__struct_fields__}) for item in doc
     ]

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rkt import jsondoc
 from rkt.config import ConfigDirs
 from rkt.errors import ConfigError, NetworkError
 from rkt.net.config import NetList, NetworkConfig, load_networks, parse_net_list, parse_network
@@ -145,7 +146,7 @@ def load_selection(
 ) -> list[tuple[NetworkConfig, str, Path, Mapping[str, Any] | None]]:
     path = pod_dir / NETWORKS_FILE
     try:
-        doc = json.loads(path.read_bytes())
+        doc = jsondoc.loads(path.read_bytes())
     except FileNotFoundError:
         return []
     except (OSError, ValueError) as err:

@@ -43,6 +43,32 @@ def v1_pod(pod: Pod) -> dict[str, Any]:
         return doc
     manifest = info.manifest_document(pod)
     entries = info.apps(pod, manifest)
+    return _with_apps(doc, pod, manifest, entries, created, started)
+
+
+def v1_pod_as_far_as_known(pod: Pod) -> tuple[dict[str, Any], str]:
+    """The v1.Pod object, or for a damaged pod (no manifest, a garbled one) what can still be
+    told of it: its name, true state and times; with the reason it is partial ("" if whole)."""
+    try:
+        return v1_pod(pod), ""
+    except (PodError, OSError) as err:
+        doc: dict[str, Any] = {"name": pod.uuid, "state": pod.state.value}
+        created, started = info.created_ns(pod), info.started_ns(pod)
+        if created > 0:
+            doc["created_at"] = created // 1_000_000_000
+        if started:
+            doc["started_at"] = started // 1_000_000_000
+        return doc, str(err)
+
+
+def _with_apps(
+    doc: dict[str, Any],
+    pod: Pod,
+    manifest: dict[str, Any],
+    entries: list[info.AppEntry],
+    created: int,
+    started: int,
+) -> dict[str, Any]:
     if entries:
         doc["app_names"] = [a.name for a in entries]
         doc["apps"] = [_app(pod, a, manifest, created, started) for a in entries]

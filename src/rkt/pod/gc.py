@@ -23,6 +23,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rkt.errors import PodError
 from rkt.linux.mountinfo import MOUNTINFO, mount_points
@@ -30,9 +31,16 @@ from rkt.pod import layout
 from rkt.pod.pod import Pod, walk_pods
 from rkt.pod.state import Phase, PodState
 
+if TYPE_CHECKING:
+    from rkt.config import ConfigDirs
+
 Report = Callable[[str, bool], None]
 Teardown = Callable[[Pod], None]
 Clock = Callable[[], int]
+#: An embryo's creator locks it right after making it: unlocked for longer, it is abandoned.
+EMBRYO_GRACE_NS = 1_000_000_000
+#: gc's last pass: what pods that are gone left on the host (pods dir, report)
+HostSweep = Callable[[Path, Report], None]
 
 
 def executor_teardown(pod: Pod) -> None:
@@ -57,6 +65,23 @@ def executor_teardown(pod: Pod) -> None:
         from rkt.stage1.executor.gc import gc
 
     gc(str(pod.path))
+
+
+def executor_sweep(dirs: ConfigDirs | None) -> HostSweep:
+    """The default executor's host sweep (rkt.stage1.executor.leftovers: cgroups, mounts,
+    leases and NAT chains named for pods that exist nowhere any more), for networks of
+    ``dirs``'s configuration."""
+
+    def sweep(pods: Path, report: Report) -> None:
+        from rkt.stage1.executor.leftovers import sweep
+
+        done, errors = sweep(pods, dirs)
+        for item in done:
+            report(f"removed {item}, left by a pod that is gone", False)
+        for error in errors:
+            report(f"cleaning up after pods that are gone: {error}", False)
+
+    return sweep
 
 
 def format_duration(ns: int) -> str:
@@ -84,6 +109,10 @@ def mark(
         if pod.state is PodState.EXITED:
             report(f'moving pod "{pod.uuid}" to garbage', False)
             _rename(pod, pod.to_exited_garbage, report)
+    for pod in walk_pods(pods, {Phase.EMBRYO}):
+        # Its creator locks it right after mkdir: one unlocked and a second old is abandoned.
+        if os.fstat(pod.fd).st_mtime_ns + EMBRYO_GRACE_NS < clock() and pod.abandon_embryo():
+            report(f'moving abandoned embryo "{pod.uuid}" to garbage', False)
     for pod in walk_pods(pods, {Phase.PREPARE}):
         if pod.state is PodState.ABORTED_PREPARE:
             report(f'moving failed prepare "{pod.uuid}" to garbage', False)
@@ -95,6 +124,23 @@ def mark(
         if os.fstat(pod.fd).st_mtime_ns + expire_prepared_ns < clock():
             report(f'moving expired prepared pod "{pod.uuid}" to garbage', False)
             _rename(pod, pod.to_garbage, report)
+        elif (damage := _unrunnable(pod)) is not None:
+            report(f'moving damaged prepared pod "{pod.uuid}" to garbage: {damage}', False)
+            _rename(pod, pod.to_garbage, report)
+
+
+def _unrunnable(pod: Pod) -> str | None:
+    """Why a prepared pod can never run (its manifest is missing or garbled), or None. A
+    prepared pod is complete (prepare renames it into prepared/ last), so this is damage."""
+    from rkt.pod import info
+
+    try:
+        info.apps(pod, info.manifest_document(pod))
+    except PodError as err:
+        return err.message
+    except OSError as err:
+        return f"cannot read its manifest: {err.strerror or err}"
+    return None
 
 
 def _rename(pod: Pod, move: Callable[[], None], report: Report) -> None:
@@ -139,11 +185,15 @@ def collect(
     mark_only: bool = False,
     clock: Clock = time.time_ns,
     teardown: Teardown = executor_teardown,
+    host_sweep: HostSweep | None = None,
 ) -> None:
-    """``rkt gc``: mark, then (unless ``mark_only``) expire prepared pods and sweep."""
+    """``rkt gc``: mark, then (unless ``mark_only``) expire prepared pods and sweep, then
+    ``host_sweep`` what pods that are gone left on the host."""
     mark(pods, report, expire_prepared_ns=None if mark_only else expire_prepared_ns, clock=clock)
     if not mark_only:
         sweep(pods, report, grace_ns=grace_ns, clock=clock, teardown=teardown)
+        if host_sweep is not None:
+            host_sweep(pods, report)
 
 
 def remove(pod: Pod, report: Report, teardown: Teardown = executor_teardown) -> bool:
@@ -183,7 +233,9 @@ def delete(pod: Pod, report: Report, teardown: Teardown = executor_teardown) -> 
     if pod.state not in (PodState.DELETING, PodState.EXITED_DELETING) or not pod.held:
         report(f'non-garbage pod "{pod.uuid}" (status "{pod.state}"), skipped', False)
         return False
-    if pod.state is PodState.EXITED_DELETING:
+    # A prepared pod has its app roots mounted already (prepare mounts them): one that goes
+    # to the garbage without running (expired, damaged, rm) needs the executor's gc too.
+    if pod.state is PodState.EXITED_DELETING or mounts_under(pod.path):
         try:
             teardown(pod)
         except PodError as err:

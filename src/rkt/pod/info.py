@@ -8,13 +8,13 @@ importing the full appc schema; ``cat-manifest`` validates with :mod:`appc.schem
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from typing import Any
 
 import msgspec
 
+from rkt import jsondoc
 from rkt.errors import PodError
 from rkt.pod import layout
 from rkt.pod.pod import Pod
@@ -71,7 +71,7 @@ def manifest_bytes(pod: Pod) -> bytes:
 
 def manifest_document(pod: Pod) -> dict[str, Any]:
     try:
-        doc = json.loads(manifest_bytes(pod))
+        doc = jsondoc.loads(manifest_bytes(pod))
     except ValueError as err:
         raise PodError(f"invalid pod manifest in pod {pod.uuid}: {err}") from err
     if not isinstance(doc, dict):
@@ -98,7 +98,7 @@ def apps(pod: Pod, doc: dict[str, Any] | None = None) -> list[AppEntry]:
 def image_name(pod: Pod, app: str) -> str | None:
     """``name[:version]`` of an app's image, from ``appsinfo/<app>/manifest`` (as rkt list)."""
     try:
-        doc = json.loads(read_bytes(pod, layout.app_image_manifest(app)))
+        doc = jsondoc.loads(read_bytes(pod, layout.app_image_manifest(app)))
     except (FileNotFoundError, NotADirectoryError, ValueError):
         return None
     if not isinstance(doc, dict) or not isinstance(doc.get("name"), str):
@@ -184,7 +184,7 @@ def networks(pod: Pod) -> list[dict[str, Any]]:
     if pod.state is not PodState.RUNNING:
         return []
     try:
-        doc = json.loads(read_bytes(pod, layout.NET_INFO, _MAX_SMALL_FILE))
+        doc = jsondoc.loads(read_bytes(pod, layout.NET_INFO, _MAX_SMALL_FILE))
     except (FileNotFoundError, NotADirectoryError):
         return []
     except ValueError as err:

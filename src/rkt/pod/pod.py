@@ -246,6 +246,15 @@ class Pod:
         self._move(PodState.GARBAGE)
         self._mark_time()
 
+    def abandon_embryo(self) -> bool:
+        """embryo → garbage, for an embryo whose creator died between making it and moving it
+        on (its lock is free); false if its creator still holds it."""
+        if self.state is not PodState.EMBRYO or not _try_lock(self.fd):
+            return False
+        self.held = True
+        self.to_garbage()
+        return True
+
     def _mark_time(self) -> None:
         # rkt reads the directory's ctime, which the rename sets; ctime cannot be set by any
         # tool (or test), so we write the marking time into the mtime explicitly instead.

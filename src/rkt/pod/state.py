@@ -112,7 +112,8 @@ def phase_of(state: PodState) -> Phase:
 #: Every allowed transition. Renames move a pod between directories; the others happen when a
 #: lock is taken (→ deleting) or dropped by the kernel (→ exited, → aborted prepare).
 TRANSITIONS: dict[PodState, frozenset[PodState]] = {
-    PodState.EMBRYO: frozenset({PodState.PREPARING}),
+    # An embryo whose creator died before it could lock and move it (gc: see rkt.pod.gc).
+    PodState.EMBRYO: frozenset({PodState.PREPARING, PodState.GARBAGE}),
     # `rkt run` skips "prepared" and goes straight to run/ with the lock held.
     PodState.PREPARING: frozenset({PodState.PREPARED, PodState.RUNNING, PodState.ABORTED_PREPARE}),
     PodState.ABORTED_PREPARE: frozenset({PodState.GARBAGE}),

@@ -40,6 +40,7 @@ from rkt.errors import ConfigError, ImageNotFound
 if TYPE_CHECKING:
     from appc.schema.app import App, Port
     from rkt.net.selection import Selected
+    from rkt.pod.pod import Pod
     from rkt.stage0.options import StageOptions
     from rkt.store import Store
 
@@ -195,8 +196,10 @@ def prepare(
     use_overlay: bool = True,
     networks: Sequence[Selected] = (),
     private_users: bool = False,
+    held: list[Pod] | None = None,
 ) -> str:
-    """Create, fill and publish the pod of a resolved manifest; returns its UUID.
+    """Create, fill and publish the pod of a resolved manifest (or hold it for ``rkt run``:
+    :func:`rkt.stage0.prepare.create`); returns its UUID.
 
     The pod directory gets what :func:`rkt.stage0.prepare.prepare` writes for a generated
     manifest (stage1 reads both alike). Until the rename to ``prepared/`` the pod is a locked
@@ -221,4 +224,4 @@ def prepare(
         networks=networks,
         private_users=private_users,
     )
-    return create(store, pods, content)
+    return create(store, pods, content, held=held)

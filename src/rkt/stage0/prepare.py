@@ -200,8 +200,11 @@ def _resolve_ports(config: PrepareConfig) -> tuple[ExposedPort, ...]:
     return ports
 
 
-def prepare(store: Store, pods: Path, config: PrepareConfig) -> str:
-    """Create, fill and publish the pod; returns its UUID (the pod is in ``prepared/``)."""
+def prepare(
+    store: Store, pods: Path, config: PrepareConfig, *, held: list[Pod] | None = None
+) -> str:
+    """Create, fill and publish the pod; returns its UUID (the pod is in ``prepared/``, or
+    held for ``rkt run``: see :func:`create`)."""
     inherit = dict(os.environ) if config.inherit_env else None
     manifest = pod_manifest(
         config.apps, volumes=config.volumes, pod_mounts=config.pod_mounts, inherit_env=inherit
@@ -225,7 +228,7 @@ def prepare(store: Store, pods: Path, config: PrepareConfig) -> str:
         networks=config.networks,
         private_users=config.private_users,
     )
-    return create(store, pods, content)
+    return create(store, pods, content, held=held)
 
 
 class PodContent(msgspec.Struct, frozen=True):
@@ -241,10 +244,15 @@ class PodContent(msgspec.Struct, frozen=True):
     private_users: bool = False
 
 
-def create(store: Store, pods: Path, content: PodContent) -> str:
+def create(store: Store, pods: Path, content: PodContent, *, held: list[Pod] | None = None) -> str:
     """Create, fill and publish a pod; returns its UUID (the pod is in ``prepared/``). Until
     the rename to ``prepared/`` it is a locked ``prepare/`` pod; on failure its mounts are
-    detached and ``rkt gc`` removes it."""
+    detached and ``rkt gc`` removes it.
+
+    With ``held`` (``rkt run``) the pod is not published: it stays locked in ``prepare/`` and
+    is appended to ``held`` for :func:`rkt.stage0.run.run_prepared`, which takes it from
+    preparing to running without ever unlocking it, as rkt did; a ``rkt run`` killed in
+    between leaves an aborted prepare for gc, never a prepared pod that waits for 24 h."""
     mounted: list[Path] = []
     pod = Pod.new(pods)
     shift: Shift | None = None
@@ -278,7 +286,10 @@ def create(store: Store, pods: Path, content: PodContent) -> str:
             from rkt.stage0.options import port_mappings
 
             save_selection(pod_dir, content.networks, port_mappings(content.manifest.ports))
-        pod.to_prepared()
+        if held is None:
+            pod.to_prepared()
+        else:
+            held.append(pod)
         return pod.uuid
     except BaseException:
         detach(mounted)
@@ -286,4 +297,5 @@ def create(store: Store, pods: Path, content: PodContent) -> str:
     finally:
         if shift is not None and shift.userns_fd >= 0:
             os.close(shift.userns_fd)
-        pod.close()
+        if held is None or pod not in held:
+            pod.close()

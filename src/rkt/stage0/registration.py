@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rkt import jsondoc
 from rkt.errors import ConfigError, PodError, ServiceError
 from rkt.pod import layout
 
@@ -76,8 +77,8 @@ def register(pod_dir: Path, uuid: str, socket: str) -> str:
     from rkt.stage0.prepare import write_file
 
     try:
-        manifest = json.loads((pod_dir / layout.MANIFEST).read_bytes())
-        options = json.loads((pod_dir / OPTIONS_FILE).read_bytes())
+        manifest = jsondoc.loads((pod_dir / layout.MANIFEST).read_bytes())
+        options = jsondoc.loads((pod_dir / OPTIONS_FILE).read_bytes())
     except (OSError, ValueError) as err:
         raise PodError(f"pod {uuid}: cannot read what to register: {err}") from err
     apps = [str(app.get("name")) for app in manifest.get("apps") or [] if isinstance(app, dict)]

@@ -89,6 +89,7 @@ def run_prepared(
     warn: Callable[[str], None] | None = None,
     detach: bool = False,
     log_max: int | None = None,
+    pod: Pod | None = None,
 ) -> int:
     """Run the prepared pod ``uuid`` (a prefix is enough) and return stage1's exit status.
 
@@ -101,9 +102,12 @@ def run_prepared(
     ``become_monitor``: the caller is ``rkt run`` itself, whose process becomes the pod's
     monitor (it does not return once the pod runs); other callers get a child that does.
     ``detach``: return 0 once the pod's apps have started, the monitor going on in a
-    session of its own; ``log_max``: the size at which an app's log is rotated."""
-    with Pod.load(pods, uuid) as pod:
-        if pod.state is not PodState.PREPARED:
+    session of its own; ``log_max``: the size at which an app's log is rotated.
+    ``pod``: the pod ``rkt run`` prepared and still holds (rkt.stage0.prepare.create)."""
+    with pod if pod is not None else Pod.load(pods, uuid) as pod:
+        if pod.state is not PodState.PREPARED and not (
+            pod.held and pod.state is PodState.PREPARING
+        ):
             raise PodError(f"pod {pod.uuid} is not prepared", hint=f"it is {pod.state}")
         module = _run_module(pod)
         update = None
@@ -184,12 +188,13 @@ def _run_flags_update(
     import json
 
     from appc.schema.pod import PodManifest
+    from rkt import jsondoc
     from rkt.stage0.options import NETS, OPTIONS_FILE, apply_run_flags, port_mappings
 
     try:
         manifest = PodManifest.from_json((pod.path / layout.MANIFEST).read_bytes())
-        document = json.loads((pod.path / OPTIONS_FILE).read_bytes())
-    except OSError as err:  # moved away (gc) or damaged since it was found
+        document = jsondoc.loads((pod.path / OPTIONS_FILE).read_bytes())
+    except (OSError, ValueError) as err:  # moved away (gc) or damaged since it was found
         raise PodError(f"cannot read prepared pod {pod.uuid}: {err}") from err
     networks: list[Selected] = []
     if flags.net not in NETS:
@@ -220,13 +225,12 @@ def _run_flags_update(
 def _registration(pod: Pod, flags: RunFlags | None, socket: str) -> str:
     """The registration socket if the pod is to be registered with the metadata service (by
     ``flags`` or by what prepare recorded), after checking that the service is there; ""."""
-    import json
-
+    from rkt import jsondoc
     from rkt.stage0.options import OPTIONS_FILE
     from rkt.stage0.registration import check_network, wanted
 
     try:
-        document = json.loads((pod.path / OPTIONS_FILE).read_bytes())
+        document = jsondoc.loads((pod.path / OPTIONS_FILE).read_bytes())
     except (OSError, ValueError):
         document = {}  # stage1 reports a damaged options file
     if not ((flags is not None and flags.mds_register) or wanted(document)):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from rkt.store.blobs import blob_hash, clean_temp, list_blobs
@@ -40,36 +41,99 @@ def _tree_dirs(store: Store) -> list[str]:
 
 
 def verify(store: Store) -> list[str]:
+    return [problem for problem, _image, _kind in _check(store)]
+
+
+#: What damage :func:`_check` found: the image's blob (missing, unreadable or not matching its
+#: ID) or its rendered tree (modified, unreadable).
+BLOB, TREE = "blob", "tree"
+
+
+def repair(store: Store, keep: Collection[str]) -> list[str]:
+    """Check the store and repair what can be: an image whose blob is missing or damaged is
+    removed (nothing can be rendered or exported from it: fetch it again), a modified tree is
+    rendered again from its blob; unless pods use the image (``keep``), whose trees stay as
+    they are under the pods. Returns each problem with what was done about it."""
+    from rkt.errors import RktError
+    from rkt.store.tree import remove_tree
+
+    report: list[str] = []
+    damaged_blobs = set()
+    for problem, image_id, kind in _check(store):
+        if image_id in keep:
+            report.append(f"{problem}: kept, pods use it (fetch it again once they are gone)")
+            continue
+        if kind == BLOB:
+            damaged_blobs.add(image_id)
+            try:
+                store.remove(image_id)
+                report.append(f"{problem}: image removed (fetch it again)")
+            except RktError as err:
+                report.append(f"{problem}: cannot remove the image: {err}")
+            continue
+        if image_id in damaged_blobs:
+            continue
+        with locked(store.datadir.locks / f"tree-{image_id}"):
+            _delete_tree_row(store, image_id)
+            remove_tree(store.datadir.tree(image_id))
+        try:
+            store.render(image_id)
+            report.append(f"{problem}: rendered again")
+        except RktError as err:
+            report.append(f"{problem}: removed; cannot render it again: {err}")
+    return report
+
+
+def drop_rows_without_blobs(store: Store, keep: Collection[str]) -> list[str]:
+    """gc's cheap repair (no hashing): images whose blob is gone, unless pods use them."""
+    from rkt.errors import RktError
+
+    dropped = []
+    for image_id in sorted(_image_ids(store) - set(keep)):
+        if not store.datadir.blob(image_id).exists():
+            with contextlib.suppress(RktError):
+                store.remove(image_id)
+                dropped.append(image_id)
+    return dropped
+
+
+def _check(store: Store) -> list[tuple[str, str, str]]:
+    """(problem, image ID, BLOB or TREE) for every damage found."""
     _sweep_orphans(store)
     datadir = store.datadir
-    problems: list[str] = []
+    problems: list[tuple[str, str, str]] = []
     sizes = dict(store.index.read("SELECT id, size FROM images"))
     for image_id, size in sorted(sizes.items()):
         blob = datadir.blob(image_id)
         try:
             actual = blob_hash(blob)
         except FileNotFoundError:
-            problems.append(f"image {image_id}: blob {blob} is missing")
+            problems.append((f"image {image_id}: blob {blob} is missing", image_id, BLOB))
             continue
         except OSError as err:
-            problems.append(f"image {image_id}: cannot read blob {blob}: {err.strerror}")
+            problems.append(
+                (f"image {image_id}: cannot read blob {blob}: {err.strerror}", image_id, BLOB)
+            )
             continue
         if actual != image_id:
-            problems.append(f"image {image_id}: blob {blob} has hash {actual}")
+            problems.append((f"image {image_id}: blob {blob} has hash {actual}", image_id, BLOB))
         elif os.path.getsize(blob) != size:
-            problems.append(f"image {image_id}: blob {blob} is not {size} bytes")
+            problems.append((f"image {image_id}: blob {blob} is not {size} bytes", image_id, BLOB))
     trees = _tree_rows(store)
     for image_id, digest in sorted(trees.items()):
         rootfs = datadir.tree(image_id) / "rootfs"
         if image_id not in sizes:
-            problems.append(f"tree {datadir.tree(image_id)} belongs to no image")
+            problems.append((f"tree {datadir.tree(image_id)} belongs to no image", image_id, TREE))
         try:
             actual, _size = tree_hash(rootfs)
         except OSError as err:
-            problems.append(f"tree {rootfs}: cannot be read: {err.strerror or err}")
+            reason = f"tree {rootfs}: cannot be read: {err.strerror or err}"
+            problems.append((reason, image_id, TREE))
             continue
         if actual != digest:
-            problems.append(f"tree {rootfs} was modified: its hash is {actual}, not {digest}")
+            problems.append(
+                (f"tree {rootfs} was modified: its hash is {actual}, not {digest}", image_id, TREE)
+            )
     return problems
 
 

@@ -74,6 +74,20 @@ def _is_busy(err: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
+def _reason(where: Path, err: sqlite3.Error) -> str:
+    """sqlite's words, and the cause it does not name: a full filesystem makes it say "disk
+    I/O error" when the WAL or its index cannot grow."""
+    import os
+
+    try:
+        st = os.statvfs(where.parent)
+    except OSError:
+        return str(err)
+    if st.f_bavail == 0 or st.f_favail == 0:
+        return f"No space left on device ({err})"
+    return str(err)
+
+
 def retrying(where: Path, action: Callable[[], T]) -> T:
     """Run ``action`` again while sqlite reports a lock held by another process."""
     deadline = time.monotonic() + RETRY_FOR_SECONDS
@@ -83,9 +97,11 @@ def retrying(where: Path, action: Callable[[], T]) -> T:
             return action()
         except sqlite3.OperationalError as err:
             if not _is_busy(err) or time.monotonic() > deadline:
-                raise StoreError(f"cannot use the image index {where}: {err}") from err
+                raise StoreError(
+                    f"cannot use the image index {where}: {_reason(where, err)}"
+                ) from err
         except sqlite3.DatabaseError as err:
-            raise StoreError(f"cannot use the image index {where}: {err}") from err
+            raise StoreError(f"cannot use the image index {where}: {_reason(where, err)}") from err
         import random  # only when the index is busy
 
         time.sleep(delay * (0.5 + random.random()))

@@ -21,7 +21,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +37,7 @@ from rkt.store.tree import remove_tree, tree_hash, tree_members
 
 if TYPE_CHECKING:
     from appc.schema.image import ImageManifest
+    from rkt.store.blobs import StagedBlob
     from rkt.store.store import Store
 
 ROOTFS_PREFIX = "rootfs/"
@@ -50,6 +51,13 @@ class Layer(msgspec.Struct, frozen=True):
     image_id: str
     manifest: ImageManifest
     whitelists: tuple[frozenset[str], ...]  # its own (if any) and its ancestors'
+    #: the images above it, from the rendered one down: a dependency among them is a cycle
+    ancestors: tuple[str, ...] = ()
+
+
+#: Images staged by a fetch and not yet committed, by ID (rkt.store.batch): rendering sees
+#: them as if they were in the store, so that nothing is committed before the tree renders.
+Pending = Mapping[str, "StagedBlob"]
 
 
 def whitelist(paths: Iterable[str]) -> frozenset[str]:
@@ -62,38 +70,68 @@ def whitelist(paths: Iterable[str]) -> frozenset[str]:
     return frozenset(result)
 
 
-def dependency_layers(store: Store, image_id: str) -> list[Layer]:
+def manifest_of(store: Store, image_id: str, pending: Pending) -> ImageManifest:
+    staged = pending.get(image_id)
+    return staged.manifest if staged is not None else store.manifest(image_id)[1]
+
+
+def blob_of(store: Store, image_id: str, pending: Pending) -> Path:
+    staged = pending.get(image_id)
+    return staged.path if staged is not None else store.datadir.blob(image_id)
+
+
+def dependency_layers(store: Store, image_id: str, pending: Pending | None = None) -> list[Layer]:
     """The layers of ``image_id`` in extraction order (lowest priority first)."""
-    _raw, manifest = store.manifest(image_id)
-    order = [Layer(image_id, manifest, ())]
+    pending = pending or {}
+    order = [Layer(image_id, manifest_of(store, image_id, pending), ())]
     index = 0
     while index < len(order):
         layer = order[index]
         own = layer.manifest.path_whitelist
         whitelists = layer.whitelists + ((whitelist(own),) if own else ())
+        path = (*layer.ancestors, layer.image_id)
         for dep in layer.manifest.dependencies:
-            dep_id = _resolve(store, layer, dep.image_name, dep.image_id, dep.labels)
-            _raw, dep_manifest = store.manifest(dep_id)
-            order.insert(index + 1, Layer(dep_id, dep_manifest, whitelists))
+            dep_id = _resolve(store, pending, layer, dep.image_name, dep.image_id, dep.labels)
+            if dep_id in path:
+                names = [manifest_of(store, i, pending).name for i in path[path.index(dep_id) :]]
+                cycle = " -> ".join([*names, names[0]])
+                raise StoreError(
+                    f"image {order[0].manifest.name} ({image_id}) has a dependency cycle: {cycle}",
+                    hint="an image cannot depend on itself",
+                )
+            dep_manifest = manifest_of(store, dep_id, pending)
+            order.insert(index + 1, Layer(dep_id, dep_manifest, whitelists, path))
             if len(order) > MAX_LAYERS:
                 raise StoreError(
                     f"image {image_id} has more than {MAX_LAYERS} layers of dependencies",
-                    hint="is there a dependency cycle?",
+                    hint="flatten its dependencies",
                 )
-        order[index] = Layer(layer.image_id, layer.manifest, whitelists)
+        order[index] = Layer(layer.image_id, layer.manifest, whitelists, layer.ancestors)
         index += 1
     order.reverse()
     return order
 
 
 def _resolve(
-    store: Store, parent: Layer, name: str, dep_id: str | None, labels: Iterable[object]
+    store: Store,
+    pending: Pending,
+    parent: Layer,
+    name: str,
+    dep_id: str | None,
+    labels: Iterable[object],
 ) -> str:
+    wanted = {label.name: label.value for label in labels}  # type: ignore[attr-defined]
+    found: str | None = None
     try:
         if dep_id:
-            return store.get(dep_id).id
-        wanted = {label.name: label.value for label in labels}  # type: ignore[attr-defined]
-        found = store.find(name, wanted)
+            found = dep_id if dep_id in pending else store.get(dep_id).id
+        else:
+            from rkt.store.batch import find_pending
+
+            found = find_pending(pending, name, wanted)
+            if found is None:
+                record = store.find(name, wanted)
+                found = record.id if record is not None else None
     except ImageNotFound:
         found = None
     if found is None:
@@ -103,7 +141,7 @@ def _resolve(
             "the store",
             hint="fetch it first",
         )
-    return found.id
+    return found
 
 
 def rootfs_mapper(whitelists: tuple[frozenset[str], ...] = ()) -> Mapper:
@@ -207,6 +245,8 @@ class StagedTree:
     def __init__(self, store: Store, image_id: str = "", *, where: str = "") -> None:
         self.store = store
         self.image_id = image_id
+        #: the images whose layers it holds, lowest first (recorded with the tree)
+        self.layers: list[str] = []
         self.fd, self.path = create_temp(store.datadir.tmp, "tree", directory=True)
         try:
             os.mkdir("rootfs", 0o755, dir_fd=self.fd)
@@ -265,16 +305,29 @@ def render_tree(store: Store, image_id: str) -> Path:
     with locked(datadir.locks / f"tree-{image_id}"):
         if store.is_rendered(image_id):
             return rootfs
-        layers = dependency_layers(store, image_id)
-        staged = StagedTree(store, image_id)
+        staged = fill_tree(store, image_id)
         try:
-            for layer in layers:
-                mapper = rootfs_mapper(layer.whitelists)
-                blob = datadir.blob(layer.image_id)
-                extract_layer(blob, layer.image_id, staged.extractor, mapper)
-            return staged.commit([layer.image_id for layer in layers])
+            return staged.commit(staged.layers)
         finally:
             staged.discard()
+
+
+def fill_tree(store: Store, image_id: str, pending: Pending | None = None) -> StagedTree:
+    """The tree of ``image_id`` with its dependencies, rendered into a new staged tree (not
+    committed); images in ``pending`` are read from their staged blobs."""
+    pending = pending or {}
+    layers = dependency_layers(store, image_id, pending)
+    staged = StagedTree(store, image_id)
+    try:
+        for layer in layers:
+            mapper = rootfs_mapper(layer.whitelists)
+            blob = blob_of(store, layer.image_id, pending)
+            extract_layer(blob, layer.image_id, staged.extractor, mapper)
+        staged.layers = [layer.image_id for layer in layers]
+        return staged
+    except BaseException:
+        staged.discard()
+        raise
 
 
 def render_staged(store: Store, blob: Path, image_id: str, where: str) -> StagedTree:
@@ -291,11 +344,11 @@ def render_staged(store: Store, blob: Path, image_id: str, where: str) -> Staged
 
 
 def commit_prerendered(store: Store, staged: StagedTree) -> None:
-    """Keep a tree rendered while its image was imported (see :mod:`rkt.store.blobs`), unless
-    another process rendered it first."""
+    """Keep a tree rendered before its image was committed (see :mod:`rkt.store.blobs` and
+    :mod:`rkt.store.batch`), unless another process rendered it first."""
     with locked(store.datadir.locks / f"tree-{staged.image_id}"):
         if not store.is_rendered(staged.image_id):
-            staged.commit([staged.image_id])
+            staged.commit(staged.layers or [staged.image_id])
 
 
 def extract_image(

@@ -80,6 +80,16 @@ class Store:
 
         An image without dependencies is rendered before anything is committed, so that one
         whose tree the extractor refuses never enters the store."""
+        staged = self.stage(source, limits=limits)
+        try:
+            return self.commit(staged)
+        finally:
+            staged.discard()
+
+    def stage(self, source: Path | BinaryIO, *, limits: Limits | None = None) -> blobs.StagedBlob:
+        """Validate an ACI into a synced temporary blob in ``tmp/``, rendered too when it is
+        self-contained, without committing anything: :meth:`commit` it, or ``discard()`` it
+        (rkt.store.batch stages an image and its dependencies before committing any)."""
         if limits is None:
             from appc.aci.limits import DEFAULT_LIMITS
 
@@ -96,15 +106,22 @@ class Store:
             if staged.tree is None and blobs.self_contained(staged.manifest):
                 tree = render_staged(self, staged.path, staged.image_id, str(where))
                 staged = replace(staged, tree=tree)
-            return self.commit(staged)
-        finally:
+        except BaseException:
             staged.discard()
+            raise
+        return staged
 
     def commit(self, staged: blobs.StagedBlob, remote: Remote | None = None) -> ImageRecord:
         """Commit a staged image: the blob and its row, then its rendered tree (if staged),
         then ``remote`` (whose ``image_id`` is set here). An image already present is kept
         as it is. When anything after the row fails, the image this call added is removed
         again, so a failed import leaves nothing behind. The caller discards ``staged``."""
+        return self.commit_added(staged, remote)[0]
+
+    def commit_added(
+        self, staged: blobs.StagedBlob, remote: Remote | None = None
+    ) -> tuple[ImageRecord, bool]:
+        """:meth:`commit`, and whether this call added the image (False: it was there)."""
         record, added = self._commit_blob(staged)
         try:
             if staged.tree is not None:
@@ -124,7 +141,7 @@ class Store:
                 with contextlib.suppress(RktError):
                     self.remove(record.id)
             raise
-        return record
+        return record, added
 
     def _commit_blob(self, staged: blobs.StagedBlob) -> tuple[ImageRecord, bool]:
         """Rename a staged blob into place and record it; an image already there is kept
@@ -167,6 +184,10 @@ class Store:
 
     def _exists(self, image_id: str) -> bool:
         return bool(self.index.read("SELECT 1 FROM images WHERE id = ?", (image_id,)))
+
+    def exists(self, image_id: str) -> bool:
+        """Whether the image with the full ID ``image_id`` is in the store."""
+        return self._exists(image_id)
 
     # -- lookups ------------------------------------------------------------------------
     def get(self, ref: str) -> ImageRecord:
@@ -333,16 +354,23 @@ class Store:
             for r in self.list()
             if r.id not in keep and to_ns(r.last_used) < cutoff and self._remove_if(r.id, cutoff)
         ]
-        from rkt.store.consistency import collect_orphans
+        from rkt.store.consistency import collect_orphans, drop_rows_without_blobs
 
         collect_orphans(self, cutoff / 1e9)
-        return removed
+        return removed + drop_rows_without_blobs(self, keep)
 
     def verify(self) -> builtins.list[str]:
         """Problems found in the store; empty when blobs, trees and rows agree."""
         from rkt.store.consistency import verify
 
         return verify(self)
+
+    def repair(self, keep: Collection[str] = ()) -> builtins.list[str]:
+        """Verify and repair: damaged images removed, modified trees rendered again, except
+        those of images in ``keep`` (pods use them); each problem with what was done."""
+        from rkt.store.consistency import repair
+
+        return repair(self, keep)
 
     # -- trees and outputs --------------------------------------------------------------
     def render(self, image_id: str) -> Path:

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
-import json
 import os
 import signal
 import sys
@@ -43,6 +42,7 @@ import termios
 
 import msgspec
 
+from rkt import jsondoc
 from rkt.linux import capability, cgroup, namespace, process
 from rkt.linux import seccomp as linux_seccomp
 from rkt.linux import tty as linux_tty
@@ -278,7 +278,7 @@ def app_filter(pod_dir: str, app: str, mode: int) -> linux_seccomp.Stack | None:
     path = os.path.join(pod_dir, "stage1", "seccomp", f"{app}.json")
     try:
         with open(path, "rb") as f:
-            data = json.loads(f.read())
+            data = jsondoc.loads(f.read())
     except FileNotFoundError:
         if mode:
             raise EnterError(

@@ -9,8 +9,9 @@ was prepared for, whatever flags they are given.
 
 from __future__ import annotations
 
-import json
 import os
+
+from rkt import jsondoc
 
 DEFAULT = "coreos"
 FLY = "fly"
@@ -37,7 +38,7 @@ def read_flavor(pod_dir: str | os.PathLike[str]) -> str:
     except OSError as err:
         raise FlavorError(f"cannot read {path}: {err.strerror}") from err
     try:
-        document = json.loads(data) if len(data) <= _MAX_SIZE else None
+        document = jsondoc.loads(data) if len(data) <= _MAX_SIZE else None
     except ValueError as err:
         raise FlavorError(f"{path} is not JSON: {err}") from err
     flavor = document.get("stage1", DEFAULT) if isinstance(document, dict) else DEFAULT

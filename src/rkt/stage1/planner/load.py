@@ -7,7 +7,6 @@ means the defaults: hostname ``rkt-<uuid>`` (the plan derives it) and no network
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -17,6 +16,7 @@ from msgspec.structs import fields, replace
 from appc.schema.environment import EnvironmentVariable
 from appc.schema.image import ImageManifest
 from appc.schema.pod import PodManifest
+from rkt import jsondoc
 from rkt.pod import layout
 from rkt.stage1.planner.plan import AppInput, PodInput, PodOptions
 
@@ -178,7 +178,7 @@ def load(pod_dir: str, *, interactive: bool = False, networks_up: bool = True) -
     raw: dict[str, Any] = {"version": OPTIONS_VERSION}
     if os.path.exists(os.path.join(pod_dir, OPTIONS_FILE)):
         try:
-            raw = json.loads(_read(pod_dir, OPTIONS_FILE))
+            raw = jsondoc.loads(_read(pod_dir, OPTIONS_FILE))
         except ValueError as err:
             raise LoadError(f"{OPTIONS_FILE} is not JSON: {err}") from err
         if not isinstance(raw, dict) or raw.get("version") != OPTIONS_VERSION:
