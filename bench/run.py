@@ -44,11 +44,11 @@ MiB = 1024 * 1024
 # --- fixtures ---------------------------------------------------------------------------------
 
 
-def make_rootfs(top: Path) -> Path:
+def make_rootfs(top: Path, applets: tuple[str, ...] = APPLETS) -> Path:
     rootfs = top / "layout/rootfs"
     (rootfs / "bin").mkdir(parents=True)
     shutil.copy(BUSYBOX, rootfs / "bin/busybox")
-    for name in APPLETS:
+    for name in applets:
         (rootfs / "bin" / name).symlink_to("busybox")
     return rootfs
 
@@ -145,10 +145,10 @@ class Bench:
         return [*self.podman, "run", "--network=none", "--rm", *ULIMITS, PODMAN_IMAGE,
                 *(app or ("/bin/true",))]  # fmt: skip
 
-    def setup(self) -> None:
+    def setup(self, applets: tuple[str, ...] = APPLETS) -> None:
         subprocess.run([PYTHON, "-m", "compileall", "-q", str(ROOT / "src")], check=True,
                        env=self.env)  # fmt: skip
-        rootfs = make_rootfs(self.top)
+        rootfs = make_rootfs(self.top, applets)
         aci = make_aci(self.top)
         fetched = subprocess.run(self.rkt("fetch", str(aci)), capture_output=True, text=True,
                                  check=True)  # fmt: skip

@@ -21,7 +21,6 @@ import contextlib
 import errno
 import json
 import os
-import signal
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -403,7 +402,7 @@ class MovePrimer:
     Moving a process takes the kernel's threadgroup rwsem for writing, which waits for an RCU
     grace period (6-30 ms on the bench VM) unless another move took it less than about a grace
     period ago (rcu_sync). ``rkt run`` starts one as it begins, so that stage1's move into the
-    pod's cgroup (:class:`Joining`), some 15 ms later, usually finds the lock warm and takes
+    pod's cgroup, some 15 ms later, usually finds the lock warm and takes
     0.2 ms instead. A shell spawned (vfork) rather than a fork of ours, since a forked copy of
     the interpreter makes the caller pay copy-on-write faults for everything it then touches;
     the shell leaves the move to a background job and exits at once, so that :meth:`reap`
@@ -433,81 +432,6 @@ class MovePrimer:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(self.pid, 0)
             self.pid = 0
-
-
-class Joining:
-    """A forked helper that makes a pod's cgroup (:func:`place_pod`), records it in the pod
-    directory and moves the caller into its supervisor leaf while the caller goes on.
-
-    Moving a process into a v1 cgroup waits out an RCU grace period (percpu_down_write of the
-    threadgroup rwsem): 6-30 ms of doing nothing on this kind of host. A helper that does it
-    for us lets stage1 plan meanwhile; :meth:`wait` before forking anything that must start
-    inside the pod's cgroup. Its verdict comes back on a pipe: the pod's cgroups, None when the
-    host has no usable cgroups, or the CgroupError it met.
-    """
-
-    def __init__(self, uuid: str, pod_dir: str) -> None:
-        #: why this host has no cgroups to use, when :meth:`wait` returned None
-        self.unavailable = ""
-        self._answer: tuple[PodCgroups | None] | None = None
-        read, write = os.pipe2(os.O_CLOEXEC)
-        parent = os.getpid()
-        self.pid = os.fork()
-        if self.pid == 0:  # pragma: no cover - the helper child
-            os.close(read)
-            message = b"x:cannot set up the pod's cgroups"
-            # A ^C meant for the run must not stop us between making the cgroup and recording
-            # it (gc finds cgroups through the record).
-            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-                signal.signal(signum, signal.SIG_IGN)
-            try:
-                try:
-                    layout = host_layout()
-                except CgroupError as err:
-                    message = b"n:" + str(err).encode(errors="replace")
-                else:
-
-                    def created(pod: PodCgroups) -> None:
-                        save(pod, pod_dir)  # for gc, should stage1 die before recording it
-                        if os.getppid() != parent:  # gone: its pid may be someone else's now
-                            raise CgroupError(errno.ESRCH, "the process to move has exited")
-
-                    pod = place_pod(layout, uuid, parent, created=created)
-                    message = b"y:" + pod.to_json().encode()
-            except BaseException as err:
-                message = b"x:" + str(err).encode(errors="replace")
-            finally:
-                try:
-                    os.write(write, message)
-                finally:
-                    os._exit(0)
-        os.close(write)
-        self._read = read
-
-    def wait(self) -> PodCgroups | None:
-        """The pod's cgroups, the caller now in its supervisor leaf; None when this host has no
-        cgroups to use (the reason: :attr:`unavailable`); CgroupError when making them failed.
-        Called again, the same answer."""
-        if self._answer is not None:
-            return self._answer[0]
-        chunks = []
-        try:
-            while chunk := os.read(self._read, 65536):
-                chunks.append(chunk)
-        finally:
-            os.close(self._read)
-            os.waitpid(self.pid, 0)
-        kind, _, text = b"".join(chunks).partition(b":")
-        message = text.decode(errors="replace")
-        if kind == b"y":
-            self._answer = (PodCgroups.from_json(message),)
-        elif kind == b"n":
-            self.unavailable = message
-            self._answer = (None,)
-        else:
-            self._answer = (None,)
-            raise CgroupError(errno.EIO, message or "the cgroup helper died")
-        return self._answer[0]
 
 
 def leave(pod: PodCgroups) -> bool:
