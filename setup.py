@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from setuptools import Distribution, setup
@@ -26,17 +28,41 @@ FLAGS = ["-std=c17", "-O2", "-Wall", "-Wextra", "-Werror", "-D_FORTIFY_SOURCE=2"
 
 
 def compile_program(out: Path, extra: list[str] | None = None) -> None:
-    """Compile rkt-stage1 to ``out``: statically if the C library allows, else dynamically."""
-    cc = shlex.split(os.environ.get("CC", "cc"))
+    """Compile rkt-stage1 to ``out``: with musl when it is installed (``musl-gcc``, and ``CC``
+    unset), else statically with the C library if it allows, else dynamically.
+
+    musl first for memory: the program stays resident twice per pod (monitor and PID 1, the
+    latter a private copy), and a static musl build keeps some 150 KiB resident where a static
+    glibc one keeps 800 KiB, most of it code the program never calls."""
     sources = sorted(str(p) for p in SOURCES.glob("*.c"))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    base = [*cc, *FLAGS, *(extra or []), "-o", str(tmp), *sources]
-    static = subprocess.run([*base, "-static", "-s"], capture_output=True, text=True)
-    if static.returncode != 0:
-        subprocess.run(base, check=True)
+    musl = shutil.which("musl-gcc") if "CC" not in os.environ and not extra else None
+    with tempfile.TemporaryDirectory() as headers:
+        attempts = []
+        if musl:
+            attempts.append([musl, "-isystem", _kernel_headers(Path(headers)), "-static", "-s"])
+        cc = shlex.split(os.environ.get("CC", "cc"))
+        attempts += [[*cc, "-static", "-s"], cc]
+        for index, compiler in enumerate(attempts):
+            command = [*compiler, *FLAGS, *(extra or []), "-o", str(tmp), *sources]
+            last = index == len(attempts) - 1
+            if subprocess.run(command, capture_output=not last, check=last).returncode == 0:
+                break
     tmp.chmod(0o755)
     tmp.replace(out)
+
+
+def _kernel_headers(directory: Path) -> str:
+    """The Linux headers alone (linux/, asm/, asm-generic/), for musl, which does not look in
+    /usr/include where the C library's own headers would mix with its."""
+    include = Path("/usr/include")
+    multiarch = subprocess.run(["cc", "-print-multiarch"], capture_output=True, text=True)
+    asm = include / multiarch.stdout.strip() / "asm"
+    for name, target in (("linux", include / "linux"), ("asm-generic", include / "asm-generic"),
+                         ("asm", asm if asm.is_dir() else include / "asm")):  # fmt: skip
+        (directory / name).symlink_to(target)
+    return str(directory)
 
 
 class BuildPy(build_py):

@@ -95,9 +95,20 @@ static void ready(struct plan *plan)
 		close(fd);
 }
 
+/* The apps' output streams not yet at their end. */
+static int open_streams(const struct plan *plan)
+{
+	int open = 0;
+	for (size_t i = 0; i < plan->nstreams; i++) {
+		const struct stream *s = &plan->streams[i];
+		open += (s->tty >= 0) + (s->out >= 0) + (s->err >= 0);
+	}
+	return open;
+}
+
 /* One poll over `head` (the caller's fds) and the apps' streams, handling what the streams
- * found; `timeout` as poll's. The number of app streams still open. */
-static int poll_streams(struct plan *plan, struct pollfd *head, size_t nhead, int timeout)
+ * found; `timeout` as poll's. */
+static void poll_streams(struct plan *plan, struct pollfd *head, size_t nhead, int timeout)
 {
 	struct pollfd p[4 + 4 * MAX_APPS];
 	memcpy(p, head, nhead * sizeof *p);
@@ -112,7 +123,6 @@ static int poll_streams(struct plan *plan, struct pollfd *head, size_t nhead, in
 	if (poll(p, n, timeout) < 0 && errno != EINTR)
 		fail(errno, "poll");
 	memcpy(head, p, nhead * sizeof *p);
-	int open = 0;
 	for (size_t i = 0; i < plan->nstreams; i++) {
 		struct stream *s = &plan->streams[i];
 		struct pollfd *q = p + nhead + 4 * i;
@@ -125,9 +135,7 @@ static int poll_streams(struct plan *plan, struct pollfd *head, size_t nhead, in
 			stream_accept(s);
 		else if (q[3].revents)
 			stream_input(s);
-		open += (*out >= 0) + (s->err >= 0);
 	}
-	return open;
 }
 
 int monitor_main(struct plan *plan)
@@ -170,10 +178,10 @@ int monitor_main(struct plan *plan)
 				      {in_open && pty >= 0 ? 0 : -1, POLLIN, 0},
 				      {plan->ready_pipe, POLLIN, 0}};
 		/* Once PID 1 is gone, so is every writer of the apps' streams: read them to their
-		 * end, then go. */
-		int open = poll_streams(plan, p, code >= 0 ? 0 : 4, code >= 0 ? 100 : -1);
-		if (code >= 0 && (!open || !drain--))
+		 * end (none left: at once), then go. */
+		if (code >= 0 && (!open_streams(plan) || !drain--))
 			break;
+		poll_streams(plan, p, code >= 0 ? 0 : 4, code >= 0 ? 100 : -1);
 		if (code >= 0)
 			continue;
 		if (p[3].revents)
