@@ -52,8 +52,15 @@ class DataDir(msgspec.Struct, frozen=True):
         return self.root / "locks"
 
     @property
+    def image_locks(self) -> Path:
+        """Images' locks: in ``cas/``, which the data dir's group may write, as rkt had them."""
+        return self.cas / "imagelocks"
+
+    @property
     def tmp(self) -> Path:
-        return self.root / "tmp"
+        """The store's temporary files (imports, renders, downloads): in ``cas/``, so that a
+        member of the data dir's group (rkt's packaging: "rkt") can fetch, as in rkt."""
+        return self.cas / "tmp"
 
     @property
     def pods(self) -> Path:
@@ -78,7 +85,9 @@ class DataDir(msgspec.Struct, frozen=True):
             (self.trees, 0o2700),
             (self.db.parent, 0o2770),
             (self.locks, 0o2750),
-            (self.tmp, 0o2750),
+            (self.root / "tmp", 0o2750),
+            (self.tmp, 0o2770),
+            (self.image_locks, 0o2770),
         ):
             try:
                 os.mkdir(path, mode & 0o777)

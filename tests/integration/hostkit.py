@@ -185,7 +185,12 @@ class World:
             for path in (self.data / "pods").glob("*/*")
             if UUID.fullmatch(path.name)
         )
-        found["tmp"] = sorted(os.listdir(self.data / "tmp")) if (self.data / "tmp").is_dir() else []
+        found["tmp"] = sorted(
+            f"{tmp}/{name}"
+            for tmp in ("tmp", "cas/tmp")
+            if (self.data / tmp).is_dir()
+            for name in os.listdir(self.data / tmp)
+        )
         return {kind: items for kind, items in found.items() if items}
 
     def _stale_locks(self) -> list[str]:
@@ -195,12 +200,12 @@ class World:
         from rkt.net.masquerade import MARKERS, RUN_DIR, network_names
 
         stale: list[str] = []
-        locks = self.data / "locks"
         db = self.data / "cas" / "db" / "index.sqlite"
-        if locks.is_dir() and db.exists():
-            with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
-                images = {row[0] for row in conn.execute("SELECT id FROM images")}
-            stale += [n for n in os.listdir(locks) if n.partition("-")[2] not in images]
+        for locks in (self.data / "locks", self.data / "cas" / "imagelocks"):
+            if locks.is_dir() and db.exists():
+                with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+                    images = {row[0] for row in conn.execute("SELECT id FROM images")}
+                stale += [n for n in os.listdir(locks) if n.partition("-")[2] not in images]
         chain, _comment = network_names(self.network, {4: [str(self.net)]})
         markers = RUN_DIR / MARKERS
         if markers.is_dir() and not any(chain in rule for rule in nat_rules()):

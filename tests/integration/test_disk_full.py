@@ -92,7 +92,7 @@ def test_a_full_disk_is_a_clear_error_and_recovers(world: World) -> None:
     filler.unlink()
     verified = world.rkt("image", "verify")
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert os.listdir(world.data / "tmp") == []
+    assert os.listdir(world.data / "cas/tmp") == []  # the store's temporary files
     # What was there before still works: the prepared pod runs, the image runs again.
     uuid = prepared.stdout.strip()
     again = world.rkt("run-prepared", "--net=none", uuid)

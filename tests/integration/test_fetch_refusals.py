@@ -48,7 +48,7 @@ def store_state(data: Path) -> State:
     files = tuple(
         sorted(
             str(p.relative_to(data))
-            for sub in ("cas/blob", "cas/tree", "tmp", "locks")
+            for sub in ("cas/blob", "cas/tree", "cas/tmp", "cas/imagelocks", "tmp", "locks")
             for p in (data / sub).rglob("*")
         )
     )
@@ -190,7 +190,7 @@ def test_cut_transfer_keeps_only_its_partial_download(env: Env, https_server: Lo
     after_files, after_rows = store_state(env.data_dir)
     assert after_rows == rows
     left = sorted(set(after_files) - set(files))
-    assert left and all(name.startswith("tmp/fetch-") for name in left), left
+    assert left and all(name.startswith("cas/tmp/fetch-") for name in left), left
 
 
 def test_dependency_failures(

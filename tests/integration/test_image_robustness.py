@@ -213,7 +213,7 @@ def phases(slow_server: SlowServer, tmp_path_factory: pytest.TempPathFactory) ->
     proc = rkt.popen("--insecure-options=image,http", "fetch", slow_server.url("/i.aci"))
     download_end = 0.0
     while proc.poll() is None:
-        tmp = rkt.data / "tmp"
+        tmp = rkt.data / "cas" / "tmp"
         if (
             not download_end
             and tmp.is_dir()

@@ -340,6 +340,8 @@ def test_the_data_dir_keeps_an_administrators_modes(tmp_path: Path) -> None:
     assert root.stat().st_mode & 0o7777 == 0o2750  # never changed
     assert (root / "cas").stat().st_mode & 0o7777 == 0o2770  # rkt's packaging modes
     assert (root / "cas" / "tree").stat().st_mode & 0o7777 == 0o2700
+    for shared in ("cas/tmp", "cas/imagelocks"):  # a member of the group fetches
+        assert (root / shared).stat().st_mode & 0o7777 == 0o2770
     assert (root / "tmp").stat().st_mode & 0o7777 == 0o2750
     os.chmod(root / "tmp", 0o700)
     DataDir(root).create()

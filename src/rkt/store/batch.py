@@ -112,12 +112,18 @@ class ImageBatch:
         """Render ``image_id`` with its dependencies, then commit every staged image (the
         dependencies first) with its tree and remotes; see the module's docstring."""
         top = self.staged.get(image_id)
-        if top is None and not self.staged and self.store.is_rendered(image_id):
+        if (
+            top is None
+            and not self.staged
+            and (not self.store.renders or self.store.is_rendered(image_id))
+        ):
             return  # an image of the store, as it was (what runs of stored images ask)
         from rkt.store.render import fill_tree
 
         tree: StagedTree | None = None
-        if top is not None and top.tree is None:
+        if not self.store.renders:
+            pass  # a member of the data dir's group: the first prepare renders it (root)
+        elif top is not None and top.tree is None:
             tree = fill_tree(self.store, image_id, self.staged)
             top = replace(top, tree=tree)
             self.staged[image_id] = top

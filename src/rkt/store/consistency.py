@@ -150,7 +150,7 @@ def _sweep_orphans(store: Store) -> None:
     datadir = store.datadir
     images = _image_ids(store)
     for image_id in set(list_blobs(datadir.blobs)) - images:
-        with locked(datadir.locks / f"image-{image_id}"):
+        with locked(datadir.image_locks / f"image-{image_id}", group=True):
             if not store.index.read("SELECT 1 FROM images WHERE id = ?", (image_id,)):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(datadir.blob(image_id))
@@ -180,16 +180,19 @@ def _delete_tree_row(store: Store, image_id: str) -> None:
 def _drop_lock_files(store: Store) -> None:
     """Lock files of images that are gone; each is deleted only while we hold it."""
     images = _image_ids(store)
-    try:
-        names = os.listdir(store.datadir.locks)
-    except FileNotFoundError:
-        return
-    for name in names:
-        kind, _, image_id = name.partition("-")
-        if kind not in ("image", "tree") or image_id in images:
+    # Images' locks were in locks/ before they moved to cas/imagelocks.
+    for directory, kinds in ((store.datadir.image_locks, ("image",)),
+                             (store.datadir.locks, ("image", "tree"))):  # fmt: skip
+        try:
+            names = os.listdir(directory)
+        except FileNotFoundError:
             continue
-        lock = acquire(store.datadir.locks / name, wait=False)
-        if lock is not None:
-            with lock:
-                if image_id not in _image_ids(store):
-                    lock.unlink()
+        for name in names:
+            kind, _, image_id = name.partition("-")
+            if kind not in kinds or image_id in images:
+                continue
+            lock = acquire(directory / name, wait=False, group=kind == "image")
+            if lock is not None:
+                with lock:
+                    if image_id not in _image_ids(store):
+                        lock.unlink()

@@ -20,6 +20,7 @@ Times are integer nanoseconds since the epoch, as rkt's JSON reports them.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -108,11 +109,30 @@ def retrying(where: Path, action: Callable[[], T]) -> T:
         delay = min(delay * 2, 0.2)
 
 
+def _share_with_group(path: Path) -> None:
+    """The index and its WAL files readable and writable by the data dir's group (rkt's
+    packaging: members of "rkt" fetch and list), whatever the umask of whoever made them;
+    SQLite gives the files it creates the database file's mode."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o660)
+    except OSError:
+        return  # not ours to create or widen: sqlite says what is wrong, if anything
+    try:
+        for name in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                info = os.stat(f"{path}{name}", follow_symlinks=False)
+                if info.st_uid == os.geteuid() and info.st_mode & 0o060 != 0o060:
+                    os.chmod(f"{path}{name}", (info.st_mode & 0o7777) | 0o060)
+    finally:
+        os.close(fd)
+
+
 class Index:
     """One connection to the index; ``read`` and ``write`` are the only ways in."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        _share_with_group(path)
         try:
             self._db = sqlite3.connect(
                 path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False

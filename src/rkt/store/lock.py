@@ -55,16 +55,22 @@ def _same_file(fd: int, path: Path) -> bool:
     return (st.st_dev, st.st_ino) == (fst.st_dev, fst.st_ino)
 
 
-def acquire(path: Path, *, shared: bool = False, wait: bool = True) -> FileLock | None:
-    """Lock ``path`` (created if missing); ``None`` when ``wait`` is false and it is busy."""
+def acquire(
+    path: Path, *, shared: bool = False, wait: bool = True, group: bool = False
+) -> FileLock | None:
+    """Lock ``path`` (created if missing); ``None`` when ``wait`` is false and it is busy.
+    ``group``: a lock the data dir's group takes too (an image's: members fetch), so the file
+    is made readable and writable by the group whatever our umask."""
     operation = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
     if not wait:
         operation |= fcntl.LOCK_NB
     while True:
         try:
-            fd = os.open(path, _O_LOCK, 0o600)
+            fd = os.open(path, _O_LOCK, 0o660 if group else 0o600)
         except OSError as err:
             raise StoreError(f"cannot open lock file {path}: {err.strerror}") from err
+        if group:
+            _group_writable(fd)
         try:
             fcntl.flock(fd, operation)
         except BlockingIOError:
@@ -78,9 +84,17 @@ def acquire(path: Path, *, shared: bool = False, wait: bool = True) -> FileLock 
         os.close(fd)  # removed while we waited: lock the file that is there now
 
 
+def _group_writable(fd: int) -> None:
+    """Give a file we made the group's read and write that our umask took away."""
+    info = os.fstat(fd)
+    if info.st_uid == os.geteuid() and info.st_mode & 0o060 != 0o060:
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, (info.st_mode & 0o7777) | 0o060)
+
+
 @contextlib.contextmanager
-def locked(path: Path, *, shared: bool = False) -> Iterator[FileLock]:
-    lock = acquire(path, shared=shared)
+def locked(path: Path, *, shared: bool = False, group: bool = False) -> Iterator[FileLock]:
+    lock = acquire(path, shared=shared, group=group)
     assert lock is not None  # a waiting acquire always returns a lock
     try:
         yield lock

@@ -43,6 +43,16 @@ def _record(row: tuple[Any, ...]) -> ImageRecord:
     )
 
 
+def _group_dir(path: Path) -> None:
+    """``path`` made if missing, for the data dir's group as ``cas/blob`` is (2770), whatever
+    our umask; an existing one is left as it is."""
+    try:
+        os.mkdir(path, 0o770)
+    except FileExistsError:
+        return
+    os.chmod(path, 0o2770)
+
+
 class Store:
     """The image store under one data dir; safe to use from many processes at once."""
 
@@ -54,6 +64,9 @@ class Store:
             raise StoreError(f"cannot create the data dir {datadir.root}: {err.strerror}") from err
         self.index = Index(datadir.db)
         blobs.clean_temp(datadir.tmp)  # leftovers of killed imports and renders
+        # Trees are root's (cas/tree is 2700, as rkt made it): a member of the data dir's group
+        # fetches images, and the first prepare renders them.
+        self.renders = os.access(datadir.trees, os.W_OK)
 
     def close(self) -> None:
         self.index.close()
@@ -68,7 +81,7 @@ class Store:
 
     # Locks: always an image's lock before its tree's, so remove and gc cannot deadlock.
     def _image_lock(self, image_id: str) -> Path:
-        return self.datadir.locks / f"image-{image_id}"
+        return self.datadir.image_locks / f"image-{image_id}"
 
     def _tree_lock(self, image_id: str) -> Path:
         return self.datadir.locks / f"tree-{image_id}"
@@ -99,11 +112,10 @@ class Store:
         from rkt.store.render import StagedTree, render_staged
 
         where = str(source) if isinstance(source, Path) else getattr(source, "name", "<stream>")
-        staged = blobs.stage(
-            self.datadir.tmp, source, limits, lambda: StagedTree(self, where=str(where))
-        )
+        new_tree = (lambda: StagedTree(self, where=str(where))) if self.renders else None
+        staged = blobs.stage(self.datadir.tmp, source, limits, new_tree)
         try:
-            if staged.tree is None and blobs.self_contained(staged.manifest):
+            if self.renders and staged.tree is None and blobs.self_contained(staged.manifest):
                 tree = render_staged(self, staged.path, staged.image_id, str(where))
                 staged = replace(staged, tree=tree)
         except BaseException:
@@ -129,7 +141,7 @@ class Store:
 
                 # The image is committed first: a tree is only ever recorded for an image.
                 staged.tree.image_id = staged.image_id
-                with locked(self._image_lock(staged.image_id)):
+                with locked(self._image_lock(staged.image_id), group=True):
                     if self._exists(staged.image_id):
                         commit_prerendered(self, staged.tree)
             if remote is not None:
@@ -146,13 +158,16 @@ class Store:
     def _commit_blob(self, staged: blobs.StagedBlob) -> tuple[ImageRecord, bool]:
         """Rename a staged blob into place and record it; an image already there is kept
         (and False returned)."""
-        with locked(self._image_lock(staged.image_id)):
+        with locked(self._image_lock(staged.image_id), group=True):
             if self._exists(staged.image_id):
                 self.touch(staged.image_id)
                 return self.get(staged.image_id), False
             blob = self.datadir.blob(staged.image_id)
             try:
-                blob.parent.mkdir(mode=0o700, exist_ok=True)
+                _group_dir(blob.parent)
+                # Readable by the data dir's group (rkt's packaging: members fetch and list);
+                # the content is fixed by its name, so no one writes it.
+                os.fchmod(staged.fd, 0o640)
                 os.replace(staged.path, blob)  # same filesystem: atomic
                 blobs.sync_dir(blob.parent)
             except OSError as err:
@@ -315,7 +330,10 @@ class Store:
             raise ImageNotFound(f"no image with ID {image_id} in the store")
 
     def _remove_if(self, image_id: str, used_before: int | None) -> bool:
-        with locked(self._image_lock(image_id)) as image_lock, locked(self._tree_lock(image_id)):
+        with (
+            locked(self._image_lock(image_id), group=True) as image_lock,
+            locked(self._tree_lock(image_id)),
+        ):
 
             def delete(db: Any) -> bool:
                 where, params = "id = ?", builtins.list[Any]([image_id])

@@ -185,6 +185,13 @@ class OciFetcher:
         from rkt.store.render import StagedTree
 
         os_arch = appc_os_arch(resolved.config, source.url)
+        if not self._store.renders:
+            # Layers are applied to a tree of the store's (cas/tree, root's), as root does.
+            raise FetchError(
+                f"{source.url}: Docker and OCI images are converted as they are fetched, which "
+                "only root can do",
+                hint="fetch it as root; members of the data dir's group fetch ACIs",
+            )
         layers = resolved.layers
         self._debug(f"{source.url}: {len(layers)} layers, manifest {resolved.manifest_digest}")
         tree = StagedTree(self._store, where=source.url)
