@@ -120,23 +120,28 @@ def run_prepared(
             update()
         # fly pods run in the host's network (rkt.stage1.fly.run).
         network = module == STAGE1_RUN and _has_networks(pod)
+        code = 254  # rkt's own failure, until stage1 says otherwise
         try:
             if module == STAGE1_RUN and threading.active_count() == 1:
                 run = partial(_run_here, pod, debug=debug, interactive=interactive,
                               network=network, registration=registration, detach=detach,
                               log_max=log_max)  # fmt: skip
-                return run() if become_monitor else _in_child(run)
+                code = run() if become_monitor else _in_child(run)
+                return code
             if network:
                 _setup_network(pod, registration)
             elif registration:
                 _register(pod, registration)
-            return _spawn(pod, debug=debug, interactive=interactive, module=module,
+            code = _spawn(pod, debug=debug, interactive=interactive, module=module,
                           teardown=network or bool(registration), detach=detach,
                           log_max=log_max)  # fmt: skip
+            return code
         finally:
             # Reached only when this process did not become the pod's monitor (which tears
-            # the networks down itself): a failure to start, or a stage1 we waited for.
-            _teardown_network(pod, debug=debug)
+            # the networks down itself): a failure to start, or a stage1 we waited for; not
+            # when the pod runs on detached, whose monitor will.
+            if not (detach and code == 0):
+                _teardown_network(pod, debug=debug)
 
 
 def teardown_command(pod: Pod, *, debug: bool) -> list[str]:
