@@ -120,7 +120,14 @@ def after_stop(pod: Pod, *, wait: float = STOP_WAIT) -> list[str]:
             pause = min(pause * 2, 0.1)
     try:
         path = _current_path(pod.fd)
-        if path is None or _pid1_alive(path):
+        # PID 1 lets go of the lock as it starts exiting, before it has waited for the rest of
+        # its pid namespace to die: give it the time left to finish.
+        while path is not None and _pid1_alive(path):
+            if time.monotonic() >= deadline:
+                return []
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+        if path is None:
             return []
         errors = _unregister(path, pod.uuid)
         if not needs_teardown(path):
