@@ -110,3 +110,20 @@ def test_every_command_line_gets_an_answer(
         assert len(lines) == 1, (argv, captured.err)
     if code == 2:
         assert captured.err == "rkt: missing command\n"
+
+
+def test_debug_shows_the_causes_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    from rkt.errors import StoreError
+
+    try:
+        try:
+            raise OSError(28, "No space left on device")
+        except OSError as inner:
+            raise StoreError("cannot write /var/lib/rkt/cas/tmp/x") from inner
+    except StoreError as err:
+        cli_main._report("fetch", err, debug=True)
+    err_lines = capsys.readouterr().err.splitlines()
+    assert err_lines == [
+        "fetch: cannot write /var/lib/rkt/cas/tmp/x",
+        "fetch:   caused by OSError: [Errno 28] No space left on device",
+    ]

@@ -253,10 +253,12 @@ def _report(verb: str, err: BaseException, debug: bool) -> None:
     from rkt.cli.terminal import printable  # messages may quote an image's or a pod's words
 
     sys.stderr.write(f"{verb}: {printable(str(err))}\n")
-    if debug:
-        import traceback
-
-        traceback.print_exception(err, file=sys.stderr)
+    # --debug: the causes behind it, one line each, as rkt's error chains printed; never a
+    # traceback for an error rkt expects.
+    cause = err.__cause__ if debug else None
+    while cause is not None:
+        sys.stderr.write(f"{verb}:   caused by {type(cause).__name__}: {printable(str(cause))}\n")
+        cause = cause.__cause__
 
 
 def entry() -> None:
