@@ -127,3 +127,9 @@ def test_debug_shows_the_causes_without_a_traceback(capsys: pytest.CaptureFixtur
         "fetch: cannot write /var/lib/rkt/cas/tmp/x",
         "fetch:   caused by OSError: [Errno 28] No space left on device",
     ]
+
+
+@pytest.mark.parametrize("argv", [["help", "help", "--", "--"], ["help", "run", "--", "x"]])
+def test_help_never_runs_a_command(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main.main(argv) == 0
+    assert capsys.readouterr().out.startswith(f"NAME:\n\t{argv[1]} - ")

@@ -141,7 +141,11 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
     try:
         command, ns = parse(args)
         if command.path == ("help",) and not ns.help:
+            # `rkt help VERB...`: that verb's help, whatever else follows (`--` included:
+            # help never runs a command).
             command, ns = parse([*ns.command, "--help"])
+            _print_help(command)
+            return 0
     except UsageError as err:
         from rkt.cli.terminal import printable  # the words are the caller's, any bytes
 
