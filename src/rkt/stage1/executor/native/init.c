@@ -305,16 +305,10 @@ int init_main(struct plan *plan)
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	prctl(PR_SET_NAME, "rkt-supervisor", 0, 0, 0);
 	sigset_t set;
-	sigemptyset(&set);
 	int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
-	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
-		sigaddset(&set, sigs[i]);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0) {
-		fail(errno, "signalfd");
+	int sfd = signal_fd(sigs, sizeof sigs / sizeof *sigs, &set);
+	if (sfd < 0)
 		return FAILURE;
-	}
 	if (plan->pivot && pivot(plan->pivot) < 0)
 		return FAILURE;
 	int started = start_apps(plan, sfd);

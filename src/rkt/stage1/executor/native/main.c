@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -27,6 +29,18 @@ void fail(int err, const char *fmt, ...)
 int wait_code(int status)
 {
 	return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
+int signal_fd(const int *sigs, size_t n, sigset_t *set)
+{
+	sigemptyset(set);
+	for (size_t i = 0; i < n; i++)
+		sigaddset(set, sigs[i]);
+	sigprocmask(SIG_BLOCK, set, NULL);
+	int sfd = signalfd(-1, set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		fail(errno, "signalfd");
+	return sfd;
 }
 
 double now(void)

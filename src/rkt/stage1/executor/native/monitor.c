@@ -141,16 +141,10 @@ static void poll_streams(struct plan *plan, struct pollfd *head, size_t nhead, i
 int monitor_main(struct plan *plan)
 {
 	sigset_t set;
-	sigemptyset(&set);
 	int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGWINCH, SIGTTIN, SIGTTOU, SIGTSTP};
-	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
-		sigaddset(&set, sigs[i]);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0) {
-		fail(errno, "signalfd");
+	int sfd = signal_fd(sigs, sizeof sigs / sizeof *sigs, &set);
+	if (sfd < 0)
 		kill(plan->pid1, SIGKILL);
-	}
 	signal(SIGPIPE, SIG_IGN); /* a reader of ours that goes away is an error, not our end */
 	for (size_t i = 0; i < plan->nstreams; i++) {
 		struct stream *s = &plan->streams[i];

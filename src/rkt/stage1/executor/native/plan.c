@@ -17,6 +17,7 @@
  * Every length and number is checked, strings may not hold NUL (filters are binary), lists and
  * counts are bounded, and anything unknown or missing is an error naming the key: exit 254.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -12,6 +12,7 @@
 #ifndef RKT_STAGE1_H
 #define RKT_STAGE1_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -110,6 +111,8 @@ int monitor_main(struct plan *plan);
 /* main.c: one line on stderr, "rkt-stage1: <what>: <strerror>" when err != 0 */
 void fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int wait_code(int status);
+/* Block `sigs` (`n` of them, into `set`) and read them from the signalfd returned (-1: said). */
+int signal_fd(const int *sigs, size_t n, sigset_t *set);
 double now(void);
 
 #endif
