@@ -20,6 +20,19 @@ import msgspec
 DEFAULT_DATA_DIR = Path("/var/lib/rkt")
 
 
+def make_dir(path: Path, mode: int) -> None:
+    """Make ``path`` with ``mode``, setgid bit included, whatever the umask; an existing one is
+    left as it is (its owner, group and mode are the administrator's)."""
+    try:
+        os.mkdir(path, mode & 0o777)
+    except FileExistsError:
+        return
+    # mkdir(2) applies the umask and ignores the setgid bit (the new directory inherits its
+    # parent's); as rkt's setup did, the directory gets its mode, and files made in it then
+    # belong to the data dir's group.
+    os.chmod(path, mode)
+
+
 class DataDir(msgspec.Struct, frozen=True):
     root: Path
 
@@ -89,11 +102,4 @@ class DataDir(msgspec.Struct, frozen=True):
             (self.tmp, 0o2770),
             (self.image_locks, 0o2770),
         ):
-            try:
-                os.mkdir(path, mode & 0o777)
-            except FileExistsError:
-                continue
-            # mkdir(2) ignores the setgid bit (the new directory inherits its parent's); set
-            # it on the directory just made, as rkt's setup did, so that files made in it
-            # belong to the data dir's group.
-            os.chmod(path, mode)
+            make_dir(path, mode)

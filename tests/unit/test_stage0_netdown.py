@@ -14,24 +14,31 @@ from rkt.pod import layout
 from rkt.stage0 import netdown
 
 
+def _after_stop(pod_dir: Path, pid1: int, wait: float) -> list[str]:
+    """after_stop of a registered pod whose PID 1 is ``pid1``, its lock free."""
+    (pod_dir / layout.PID).write_text(f"{pid1}\n")
+    (pod_dir / layout.MDS_REGISTERED).write_text("")
+    fd = os.open(pod_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        pod = SimpleNamespace(fd=fd, path=pod_dir, uuid=pod_dir.name)
+        return netdown.after_stop(pod, wait=wait)  # type: ignore[arg-type]
+    finally:
+        os.close(fd)
+
+
 def test_teardown_waits_for_a_pid1_that_let_go_of_the_lock_but_still_exits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # PID 1 closes its files (the lock) before it has waited for the rest of its pid
     # namespace; a stand-in that is still running with the lock free.
     exiting = subprocess.Popen(["sleep", "0.5"])
-    (tmp_path / layout.PID).write_text(f"{exiting.pid}\n")
-    (tmp_path / layout.MDS_REGISTERED).write_text("")
     unregistered: list[Path] = []
     monkeypatch.setattr(netdown, "_unregister", lambda path, uuid: unregistered.append(path) or [])
     reaper = threading.Thread(target=exiting.wait)
     reaper.start()
-    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        pod = SimpleNamespace(fd=fd, path=tmp_path, uuid=tmp_path.name)
-        assert netdown.after_stop(pod, wait=10) == []  # type: ignore[arg-type]
+        assert _after_stop(tmp_path, exiting.pid, wait=10) == []
     finally:
-        os.close(fd)
         reaper.join()
     assert unregistered == [tmp_path]
 
@@ -40,16 +47,9 @@ def test_a_pid1_that_outlives_the_wait_is_left_to_gc(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     running = subprocess.Popen(["sleep", "30"])
+    monkeypatch.setattr(netdown, "_unregister", lambda path, uuid: pytest.fail("torn down"))
     try:
-        (tmp_path / layout.PID).write_text(f"{running.pid}\n")
-        (tmp_path / layout.MDS_REGISTERED).write_text("")
-        monkeypatch.setattr(netdown, "_unregister", lambda path, uuid: pytest.fail("torn down"))
-        fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            pod = SimpleNamespace(fd=fd, path=tmp_path, uuid=tmp_path.name)
-            assert netdown.after_stop(pod, wait=0.3) == []  # type: ignore[arg-type]
-        finally:
-            os.close(fd)
+        assert _after_stop(tmp_path, running.pid, wait=0.3) == []
     finally:
         running.kill()
         running.wait()

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rkt import without_typing_extensions
 from rkt.cli.commands import Command, Entry, add_global_flags, children
 from rkt.cli.flags import FlagSet, Namespace, UsageError
 
@@ -137,7 +138,7 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
     if args in (["--version"], ["-v"]):
         args = ["version"]
     if own_process and "api-service" not in args:
-        _without_typing_extensions()
+        without_typing_extensions()
     try:
         command, ns = parse(args)
         if command.path == ("help",) and not ns.help:
@@ -161,13 +162,6 @@ def main(argv: Sequence[str] | None = None, *, own_process: bool = False) -> int
     for warning in ns.warnings:
         sys.stderr.write(warning + "\n")
     return _run(command, ns, own_process)
-
-
-def _without_typing_extensions() -> None:
-    """msgspec imports typing_extensions whenever it can, and with it inspect and ast: 7-17 ms
-    of every command, for types rkt never uses. grpcio (the ``api`` extra, for
-    ``rkt api-service`` alone) installs it; every other verb runs as if it were not there."""
-    sys.modules.setdefault("typing_extensions", None)  # type: ignore[arg-type]
 
 
 def _print_help(command: Command) -> None:

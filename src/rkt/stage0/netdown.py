@@ -30,6 +30,7 @@ import contextlib
 import fcntl
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rkt.pod import layout
@@ -97,6 +98,18 @@ def _current_path(fd: int) -> Path | None:
     return None if target.endswith(" (deleted)") else Path(target)
 
 
+def _until(ready: Callable[[], bool], deadline: float) -> bool:
+    """Poll ``ready``, pausing a little longer each time, until it is true (True) or the
+    monotonic ``deadline`` has passed (False)."""
+    pause = 0.01
+    while not ready():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+    return True
+
+
 def after_stop(pod: Pod, *, wait: float = STOP_WAIT) -> list[str]:
     """After stage1's ``stop``: wait (bounded) for the pod to exit, then tear down what is left.
 
@@ -108,26 +121,15 @@ def after_stop(pod: Pod, *, wait: float = STOP_WAIT) -> list[str]:
     if not (needs_teardown(pod.path) or _registered(pod.path)):
         return []
     deadline = time.monotonic() + wait
-    pause = 0.01
-    while True:
-        try:
-            fcntl.flock(pod.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            if time.monotonic() >= deadline:
-                return []
-            time.sleep(pause)
-            pause = min(pause * 2, 0.1)
+    from rkt.store.lock import try_lock_fd
+
+    if not _until(lambda: try_lock_fd(pod.fd), deadline):
+        return []
     try:
         path = _current_path(pod.fd)
         # PID 1 lets go of the lock as it starts exiting, before it has waited for the rest of
         # its pid namespace to die: give it the time left to finish.
-        while path is not None and _pid1_alive(path):
-            if time.monotonic() >= deadline:
-                return []
-            time.sleep(pause)
-            pause = min(pause * 2, 0.1)
-        if path is None:
+        if path is None or not _until(lambda: not _pid1_alive(path), deadline):
             return []
         errors = _unregister(path, pod.uuid)
         if not needs_teardown(path):

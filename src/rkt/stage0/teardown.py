@@ -13,6 +13,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from rkt import without_typing_extensions
+
 USAGE = "usage: python -m rkt.stage0.teardown --pod-dir=DIR --status=N [--debug]"
 
 
@@ -34,9 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     if not pod_dir or status is None:
         sys.stderr.write(f"{USAGE}\n")
         return 254
-    # As every rkt command but the API service: msgspec without typing_extensions (and the
-    # inspect and ast it brings), types rkt never uses.
-    sys.modules.setdefault("typing_extensions", None)  # type: ignore[arg-type]
+    without_typing_extensions()
     from rkt.stage0.netdown import after_run_at
 
     path = Path(pod_dir)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rkt.errors import StoreError
+from rkt.store.lock import share_with_group
 
 T = TypeVar("T")
 
@@ -110,21 +111,22 @@ def retrying(where: Path, action: Callable[[], T]) -> T:
 
 
 def _share_with_group(path: Path) -> None:
-    """The index and its WAL files readable and writable by the data dir's group (rkt's
-    packaging: members of "rkt" fetch and list), whatever the umask of whoever made them;
-    SQLite gives the files it creates the database file's mode."""
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o660)
-    except OSError:
-        return  # not ours to create or widen: sqlite says what is wrong, if anything
-    try:
-        for name in ("", "-wal", "-shm"):
-            with contextlib.suppress(OSError):
-                info = os.stat(f"{path}{name}", follow_symlinks=False)
-                if info.st_uid == os.geteuid() and info.st_mode & 0o060 != 0o060:
-                    os.chmod(f"{path}{name}", (info.st_mode & 0o7777) | 0o060)
-    finally:
-        os.close(fd)
+    """The index and its WAL files readable and writable by the data dir's group, whatever the
+    umask of whoever made them; SQLite gives the files it creates the database file's mode."""
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
+    for name, create in (
+        (str(path), os.O_RDWR | os.O_CREAT),
+        (f"{path}-wal", 0),
+        (f"{path}-shm", 0),
+    ):
+        try:
+            fd = os.open(name, flags | create, 0o660)
+        except OSError:
+            continue  # not there, or not ours to make: sqlite says what is wrong, if anything
+        try:
+            share_with_group(fd)
+        finally:
+            os.close(fd)
 
 
 class Index:

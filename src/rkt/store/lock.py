@@ -70,7 +70,7 @@ def acquire(
         except OSError as err:
             raise StoreError(f"cannot open lock file {path}: {err.strerror}") from err
         if group:
-            _group_writable(fd)
+            share_with_group(fd)
         try:
             fcntl.flock(fd, operation)
         except BlockingIOError:
@@ -84,8 +84,9 @@ def acquire(
         os.close(fd)  # removed while we waited: lock the file that is there now
 
 
-def _group_writable(fd: int) -> None:
-    """Give a file we made the group's read and write that our umask took away."""
+def share_with_group(fd: int) -> None:
+    """Give a file we own the group's read and write that our umask took away (the data dir's
+    group, rkt's packaging's "rkt", fetches: its members share the store's files)."""
     info = os.fstat(fd)
     if info.st_uid == os.geteuid() and info.st_mode & 0o060 != 0o060:
         with contextlib.suppress(OSError):

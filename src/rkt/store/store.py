@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
-from rkt.datadir import DataDir
+from rkt.datadir import DataDir, make_dir
 from rkt.errors import AmbiguousImage, ImageNotFound, RktError, StoreError
 from rkt.store import blobs
 from rkt.store.index import Index
@@ -41,16 +41,6 @@ def _record(row: tuple[Any, ...]) -> ImageRecord:
         to_datetime(last_used),
         size,
     )
-
-
-def _group_dir(path: Path) -> None:
-    """``path`` made if missing, for the data dir's group as ``cas/blob`` is (2770), whatever
-    our umask; an existing one is left as it is."""
-    try:
-        os.mkdir(path, 0o770)
-    except FileExistsError:
-        return
-    os.chmod(path, 0o2770)
 
 
 class Store:
@@ -164,7 +154,7 @@ class Store:
                 return self.get(staged.image_id), False
             blob = self.datadir.blob(staged.image_id)
             try:
-                _group_dir(blob.parent)
+                make_dir(blob.parent, 0o2770)  # the group's, as cas/blob is
                 # Readable by the data dir's group (rkt's packaging: members fetch and list);
                 # the content is fixed by its name, so no one writes it.
                 os.fchmod(staged.fd, 0o640)
