@@ -122,7 +122,7 @@ def _new_decoder(compression: Compression) -> tuple[_Decoder, type[Exception]]:
     return lzma.LZMADecompressor(format=lzma.FORMAT_XZ), lzma.LZMAError
 
 
-class _Prefixed(io.RawIOBase):
+class Prefixed(io.RawIOBase):
     """A stream that yields ``head`` (bytes already read for detection) and then ``src``.
 
     This is what lets detection work on pipes and sockets: nothing is ever seeked.
@@ -286,7 +286,7 @@ def open_decompressed(
     """
     head = src.read(SNIFF_SIZE) or b""
     compression = detect(head)
-    prefixed = _Prefixed(head, src)
+    prefixed = Prefixed(head, src)
     if compression is Compression.NONE:
         if not is_tar(head) and not (any_tar and head == bytes(len(head))):
             raise ArchiveError(

@@ -237,21 +237,10 @@ class Fetcher:
 
     # --- URLs -----------------------------------------------------------------------------
 
-    def _cached_remote(self, url: str) -> Remote | None:
-        """The store's cache entry for ``url`` if its image is still in the store."""
-        remote = self._store.get_remote(url)
-        if remote is None:
-            return None
-        try:
-            self._store.get(remote.image_id)
-        except ImageNotFound:
-            return None
-        return remote
-
     def _from_url(self, source: _Source, policy: PullPolicy, signature: Path | None) -> str:
         from rkt.fetch.cache import is_fresh
 
-        remote = self._cached_remote(source.url)
+        remote = self._store.live_remote(source.url)
         if remote is not None and policy is not PullPolicy.UPDATE:
             self._log_debug(f"using image from local store for url {source.url}")
             return remote.image_id

@@ -296,6 +296,18 @@ class Store:
         url, sig, etag, max_age, when, image_id = rows[0]
         return Remote(url, sig, etag, max_age, to_datetime(when), image_id)
 
+    def live_remote(self, aci_url: str) -> Remote | None:
+        """The cache entry for ``aci_url`` if its image is still in the store (gc or
+        ``rkt image rm`` may have removed it since)."""
+        remote = self.get_remote(aci_url)
+        if remote is None:
+            return None
+        try:
+            self.get(remote.image_id)
+        except ImageNotFound:
+            return None
+        return remote
+
     def put_remote(self, remote: Remote) -> None:
         values = (
             remote.aci_url,

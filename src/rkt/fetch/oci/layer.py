@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 from typing import IO, TYPE_CHECKING, Any
 
+from appc.aci.compression import Prefixed
 from appc.aci.reader import ArchiveReader
 from appc.aci.source import CHUNK_SIZE
 from appc.errors import AppcError
@@ -88,27 +89,6 @@ class ZstdStream(io.RawIOBase):
                 return len(out)
 
 
-class _Prefixed(io.RawIOBase):
-    """``head`` and then the rest of ``src``."""
-
-    def __init__(self, head: bytes, src: IO[bytes]) -> None:
-        self._head = head
-        self._src = src
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self._head:
-            n = min(len(buffer), len(self._head))
-            buffer[:n] = self._head[:n]
-            self._head = self._head[n:]
-            return n
-        data = self._src.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-
 def _tar_stream(src: IO[bytes]) -> IO[bytes]:
     """A stream the archive reader takes: plain or gzip tar as it is (the reader inflates
     gzip itself), zstd decompressed here. The reader looks at the first block to tell the
@@ -116,13 +96,13 @@ def _tar_stream(src: IO[bytes]) -> IO[bytes]:
     head = b""
     while len(head) < _SNIFF and (chunk := src.read(_SNIFF - len(head))):
         head += chunk
-    stream: IO[bytes] = _Prefixed(head, src)  # type: ignore[assignment]
+    stream: IO[bytes] = Prefixed(head, src)  # type: ignore[assignment]
     if head.startswith(_ZSTD_MAGIC):
         decompressed = ZstdStream(stream)
         first = b""
         while len(first) < _SNIFF and (chunk := decompressed.read(_SNIFF - len(first))):
             first += chunk
-        stream = _Prefixed(first, decompressed)  # type: ignore[arg-type, assignment]
+        stream = Prefixed(first, decompressed)  # type: ignore[arg-type, assignment]
     return stream
 
 

@@ -85,7 +85,7 @@ class OciFetcher:
         """The image ID of ``text`` in the store, fetched as ``policy`` (never/new/update)
         requires."""
         url, pinned, make = self._reference(text)
-        remote = self._remembered(url)
+        remote = self._store.live_remote(url)
         if remote is not None and policy != "update":
             self._debug(f"using image from local store for {url}")
             return remote.image_id
@@ -123,16 +123,6 @@ class OciFetcher:
         self._debug(f"{remote.aci_url} is unchanged ({digest}); using the stored image")
         self._store.put_remote(replace(remote, download_time=now()))
         return remote.image_id
-
-    def _remembered(self, url: str) -> Remote | None:
-        remote = self._store.get_remote(url)
-        if remote is None:
-            return None
-        try:
-            self._store.get(remote.image_id)
-        except ImageNotFound:
-            return None
-        return remote
 
     def _reference(self, text: str) -> tuple[str, bool, Callable[[], Source]]:
         """The store key of ``text``, whether it is a digest reference, and how to open it
