@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from rkt.linux import cgroup
+from rkt.pod import layout
 from tests.integration import podkit
 from tests.integration.podkit import make_image, rkt, run_pod
 
@@ -58,7 +59,7 @@ def _run(
     done = run_pod(data, str(aci), f"--uuid-file-save={uuid_file}", timeout=60)
     uuid = uuid_file.read_text().strip()
     [pod_dir] = list((data / "pods").glob(f"*/{uuid}"))
-    pod = cgroup.load(str(pod_dir))
+    pod = cgroup.load(str(pod_dir / layout.CGROUP_RECORD))
     assert pod is not None, done.stderr
     return done, uuid, pod
 
@@ -175,7 +176,7 @@ def _block_run(
     elapsed = time.monotonic() - started
     uuid = uuid_file.read_text().strip()
     [pod_dir] = list((data / "pods").glob(f"*/{uuid}"))
-    pod = cgroup.load(str(pod_dir))
+    pod = cgroup.load(str(pod_dir / layout.CGROUP_RECORD))
     assert pod is not None, done.stderr
     return done, elapsed, uuid, pod
 

@@ -551,10 +551,11 @@ def test_a_failed_add_stops_the_run_cleanly(env: Env) -> None:
     assert "nosuchplugin" in done.stderr and "stage1" not in done.stderr, done.stderr
     uuid = uuid_file.read_text().strip()
     from rkt.linux import cgroup
+    from rkt.pod import layout
 
     pod_dir = next((env.data / "pods").glob(f"*/{uuid}"))
     assert not (pod_dir / "stage1/rootfs/rkt/status").exists()  # no app was started
-    recorded = cgroup.load(str(pod_dir))
+    recorded = cgroup.load(str(pod_dir / layout.CGROUP_RECORD))
     assert recorded is None or not any(os.path.exists(d) for d in recorded.roots())
     for _ in range(2):
         assert env.rkt("gc", "--grace-period=0s").returncode == 0

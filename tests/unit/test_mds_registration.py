@@ -13,9 +13,10 @@ from rkt.net.cni import Attachment, Client
 from rkt.net.config import parse_network
 from rkt.net.files import CACHE_DIR
 from rkt.net.result import parse_result
-from rkt.stage0.options import RunFlags, StageOptions, apply_run_flags
-from rkt.stage0.registration import _identity, check_network, wanted
-from rkt.stage1.planner.load import OPTIONS_FILE, LoadError, load
+from rkt.pod.layout import OPTIONS as OPTIONS_FILE
+from rkt.stage0.options import RunFlags, RunOptions, apply_run_flags, stage1_options
+from rkt.stage0.registration import _identity, check_network
+from rkt.stage1.planner.load import LoadError, load
 from tests.unit.test_net_files import PTP, UUID, pod_dir
 
 
@@ -34,13 +35,14 @@ def _attach(top: Path, *ips: dict[str, str]) -> None:
 
 
 def test_options_record_the_request() -> None:
-    assert json.loads(StageOptions(mds_register=True).to_json(UUID))["mds_register"] is True
-    assert "mds_register" not in json.loads(StageOptions().to_json(UUID))
-    prepared = {"version": 1, "options": {}, "net": "none", "mds_register": True}
+    asked = stage1_options(RunOptions(), "none", mds_register=True)
+    assert json.loads(asked.to_json())["mds_register"] is True
+    not_asked = stage1_options(RunOptions(), "none")
+    assert "mds_register" not in json.loads(not_asked.to_json())
     # run-prepared's flag asks for it; without the flag, what prepare recorded stands.
-    assert wanted(apply_run_flags(prepared, RunFlags(net="default")))
-    assert wanted(apply_run_flags({**prepared, "mds_register": False}, RunFlags(mds_register=True)))
-    assert not wanted(apply_run_flags({"version": 1}, RunFlags()))
+    assert apply_run_flags(asked, RunFlags(net="default")).mds_register
+    assert apply_run_flags(not_asked, RunFlags(mds_register=True)).mds_register
+    assert not apply_run_flags(not_asked, RunFlags()).mds_register
     with pytest.raises(ConfigError, match="--net=none"):
         check_network("none")
     check_network("host")

@@ -14,7 +14,9 @@ from rkt.net.config import parse_network
 from rkt.net.files import CACHE_DIR, CONF_DIR, NETWORKS_FILE, may_return_dns
 from rkt.net.result import parse_result
 from rkt.pod import layout
-from rkt.stage1.planner.load import OPTIONS_FILE, OPTIONS_VERSION, app_root, load
+from rkt.pod.layout import OPTIONS as OPTIONS_FILE
+from rkt.stage1.interface import OPTIONS_VERSION
+from rkt.stage1.planner.load import app_root, load
 
 UUID = "0f0e0d0c-0b0a-4908-8706-050403020100"
 PTP: dict[str, Any] = {

@@ -14,6 +14,7 @@ from rkt.pod import pod as podmod
 from rkt.pod.layout import is_uuid
 from rkt.pod.pod import Pod, list_uuids, resolve_uuid, walk_pods
 from rkt.pod.state import Phase, PodState
+from rkt.stage0.gc import teardown
 from tests.unit.test_pod_helpers import exit_status, prepared, start_running
 
 
@@ -150,7 +151,13 @@ def test_gc_grace_period(pods: Path) -> None:
     uuid = _exited(pods)
     messages: list[tuple[str, bool]] = []
     report = lambda text, out: messages.append((text, out))  # noqa: E731
-    gc.collect(pods, report, grace_ns=1800 * 10**9, expire_prepared_ns=86400 * 10**9)
+    gc.collect(
+        pods,
+        teardown=teardown,
+        report=report,
+        grace_ns=1800 * 10**9,
+        expire_prepared_ns=86400 * 10**9,
+    )
     assert (pods / "exited-garbage" / uuid).is_dir()
     assert messages == [
         (f'moving pod "{uuid}" to garbage', False),
@@ -158,7 +165,13 @@ def test_gc_grace_period(pods: Path) -> None:
     ]
     _age(pods / "exited-garbage" / uuid, 1801)
     messages.clear()
-    gc.collect(pods, report, grace_ns=1800 * 10**9, expire_prepared_ns=86400 * 10**9)
+    gc.collect(
+        pods,
+        teardown=teardown,
+        report=report,
+        grace_ns=1800 * 10**9,
+        expire_prepared_ns=86400 * 10**9,
+    )
     assert messages == [(f'Garbage collecting pod "{uuid}"', True)]
     assert not any((pods / p.value / uuid).exists() for p in Phase)
 
@@ -170,13 +183,19 @@ def test_gc_expire_prepared_and_mark_only(pods: Path) -> None:
     _age(pods / "prepared" / old, 25 * 3600)
     messages: list[str] = []
     gc.collect(
-        pods, lambda t, _: messages.append(t), grace_ns=0, expire_prepared_ns=86400 * 10**9,
-        mark_only=True,
+        pods, lambda t, _: messages.append(t), teardown=teardown, grace_ns=0,
+        expire_prepared_ns=86400 * 10**9, mark_only=True,
     )  # fmt: skip
     assert messages == [f'moving failed prepare "{aborted.uuid}" to garbage']
     assert (pods / "garbage" / aborted.uuid).is_dir() and (pods / "prepared" / old).is_dir()
     messages.clear()
-    gc.collect(pods, lambda t, _: messages.append(t), grace_ns=0, expire_prepared_ns=86400 * 10**9)
+    gc.collect(
+        pods,
+        teardown=teardown,
+        report=lambda t, _: messages.append(t),
+        grace_ns=0,
+        expire_prepared_ns=86400 * 10**9,
+    )
     assert messages == [
         f'moving expired prepared pod "{old}" to garbage',
         *sorted([f'Garbage collecting pod "{aborted.uuid}"', f'Garbage collecting pod "{old}"']),
@@ -189,10 +208,16 @@ def test_gc_and_rm_leave_a_running_pod_alone(pods: Path) -> None:
     proc = start_running(pods, uuid)
     try:
         messages: list[str] = []
-        gc.collect(pods, lambda t, _: messages.append(t), grace_ns=0, expire_prepared_ns=0)
+        gc.collect(
+            pods,
+            teardown=teardown,
+            report=lambda t, _: messages.append(t),
+            grace_ns=0,
+            expire_prepared_ns=0,
+        )
         assert messages == []
         with Pod.load(pods, uuid) as pod:
-            assert not gc.remove(pod, lambda t, _: messages.append(t))
+            assert not gc.remove(pod, lambda t, _: messages.append(t), teardown)
         assert messages == [f'pod "{uuid}" is currently running']
         assert (pods / "run" / uuid).is_dir()
     finally:
@@ -230,7 +255,13 @@ def test_gc_collects_an_abandoned_embryo_but_not_one_being_made(pods: Path) -> N
 
         fcntl.flock(holder, fcntl.LOCK_EX)
         messages: list[str] = []
-        gc.collect(pods, lambda t, _: messages.append(t), grace_ns=0, expire_prepared_ns=10**15)
+        gc.collect(
+            pods,
+            teardown=teardown,
+            report=lambda t, _: messages.append(t),
+            grace_ns=0,
+            expire_prepared_ns=10**15,
+        )
         assert messages == [
             f'moving abandoned embryo "{abandoned}" to garbage',
             f'Garbage collecting pod "{abandoned}"',

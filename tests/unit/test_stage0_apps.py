@@ -16,7 +16,7 @@ from appc.schema.volume import Volume
 from rkt.errors import ConfigError
 from rkt.stage0.apps import AppArgs, parse_apps, parse_mount
 from rkt.stage0.manifest import ResolvedApp, pod_manifest
-from rkt.stage0.options import StageOptions, parse_hosts_entries
+from rkt.stage0.options import RunOptions, parse_hosts_entries, stage1_options, with_hostname
 
 POD_FLAGS = {"--uuid-file-save": True, "--no-overlay": False}
 ID = "sha512-" + "ab" * 64
@@ -157,14 +157,13 @@ def test_inherit_env_does_not_override_the_image() -> None:
 
 
 def test_options_json() -> None:
-    options = StageOptions(
+    run = RunOptions(
         set_env=(("K", "V"),),
         dns=("8.8.8.8",),
         hosts_entries=parse_hosts_entries(["10.0.0.1=a", "10.0.0.1=b"]),
-        net="host",
-        app_environment={"busybox": (("A", "b"),)},
     )
-    doc = json.loads(options.to_json("uuid-1"))
+    options = stage1_options(run, "host", app_environment={"busybox": (("A", "b"),)})
+    doc = json.loads(with_hostname(options, "uuid-1").to_json())
     assert doc["version"] == 1 and doc["net"] == "host"
     assert doc["options"]["hostname"] == "rkt-uuid-1"
     assert doc["options"]["host_network"] is True
@@ -173,8 +172,8 @@ def test_options_json() -> None:
     assert doc["app_environment"] == {"busybox": [["A", "b"]]}
     assert "pod_dir" not in doc["options"]
     assert "netns" not in doc
-    cni = json.loads(StageOptions(net="default,mynet:K=V").to_json("u"))
+    cni = json.loads(stage1_options(RunOptions(), "default,mynet:K=V").to_json())
     assert cni["net"] == "default,mynet:K=V" and cni["netns"] == "netns"
-    assert cni["options"]["host_network"] is False
+    assert "host_network" not in cni["options"]  # false: left out, the default
     with pytest.raises(ConfigError, match="cannot be combined"):
-        StageOptions(net="host,default").to_json("u")
+        stage1_options(RunOptions(), "host,default")

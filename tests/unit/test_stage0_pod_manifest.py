@@ -166,14 +166,15 @@ def test_ports_are_resolved_against_the_apps(store: Store, tmp_path: Path) -> No
 
 
 def test_interactive_needs_one_app(store: Store, tmp_path: Path) -> None:
-    from rkt.stage0.options import StageOptions
+    from rkt.stage0.options import RunOptions, stage1_options
 
     image_id = add_image(store, tmp_path, "web", APP)
     apps = [{"name": n, "image": {"id": image_id}} for n in ("one", "two")]
     pod = pod_manifest.resolve(store, pod_manifest.parse(encode(document(apps)), "p"), "p")
     pods = tmp_path / "pods"
     with pytest.raises(ConfigError, match="--interactive needs a pod of one app: p has 2"):
-        pod_manifest.prepare(store, pods, pod, options=StageOptions(interactive=True))
+        options = stage1_options(RunOptions(interactive=True), "none")
+        pod_manifest.prepare(store, pods, pod, options=options)
     assert not pods.exists()  # refused before any pod directory was made
 
 

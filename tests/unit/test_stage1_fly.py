@@ -12,9 +12,9 @@ from rkt.cli.flags import Namespace
 from rkt.cli.main import parse
 from rkt.cli.prepare import stage1_flavor
 from rkt.errors import ConfigError
-from rkt.stage0.options import StageOptions
-from rkt.stage1.fly.flavor import DEFAULT, FLY, FlavorError, entry_module, read_flavor
+from rkt.stage0.options import RunOptions, stage1_options
 from rkt.stage1.fly.plan import plan_fly
+from rkt.stage1.interface import DEFAULT, FLY, FlavorError, entry_module, read_flavor
 from rkt.stage1.planner.plan import AppInput, PlanError, PodInput, PodOptions
 from tests.unit.test_stage1_support import image, make_rootfs, pod_manifest
 
@@ -62,9 +62,9 @@ def test_flavor_is_recorded_and_read_back(tmp_path: Path) -> None:
     assert read_flavor(tmp_path) == DEFAULT  # no options file: a pod from before flavors
     (tmp_path / "stage1").mkdir()
     options = tmp_path / "stage1/options.json"
-    options.write_bytes(StageOptions().to_json("u"))
+    options.write_bytes(stage1_options(RunOptions(), "none").to_json())
     assert read_flavor(tmp_path) == DEFAULT and "stage1" not in json.loads(options.read_text())
-    options.write_bytes(StageOptions(stage1_flavor=FLY).to_json("u"))
+    options.write_bytes(stage1_options(RunOptions(), "none", flavor=FLY).to_json())
     assert read_flavor(tmp_path) == FLY
     assert entry_module(FLY, "enter") == "rkt.stage1.fly.enter"
     assert entry_module(DEFAULT, "run") == "rkt.stage1.executor.run"

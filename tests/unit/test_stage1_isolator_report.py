@@ -176,13 +176,3 @@ def test_status_lines_from_the_report(tmp_path: Path) -> None:
     assert _isolator_lines(pod) == ["app-a-isolators=enforced:os/unix/sysctl;ignored:example.com/x"]
     (tmp_path / isolator_report.REPORT).write_text("not json")
     assert _isolator_lines(pod) == []
-
-
-def test_report_format_agrees_with_its_reader() -> None:
-    from rkt.pod import layout
-
-    assert isolator_report.REPORT == layout.ISOLATOR_REPORT
-    assert (isolator_report.ENFORCED, isolator_report.IGNORED) == (
-        layout.ISOLATOR_ENFORCED,
-        layout.ISOLATOR_IGNORED,
-    )

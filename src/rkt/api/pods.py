@@ -95,10 +95,8 @@ def cgroup_name(directory: str, points: Sequence[str]) -> str:
 
 
 def _cgroup(pod: Pod, points: Sequence[str]) -> str:
-    from rkt.linux.cgroup import load
-
-    cgroups = load(str(pod.path))
-    return cgroup_name(cgroups.path(), points) if cgroups is not None else ""
+    path = info.cgroup_path(pod)
+    return cgroup_name(path, points) if path is not None else ""
 
 
 def pod_message(

@@ -79,22 +79,10 @@ def run(args: Namespace, config: Config) -> int:
         out.buffer.write(data)
         out.buffer.flush()
 
-    saved = None
     try:
-        if tty and os.isatty(0):
-            import termios
-
-            from rkt.linux.tty import _raw
-
-            saved = termios.tcgetattr(0)
-            termios.tcsetattr(0, termios.TCSANOW, _raw(saved))
         detached = attach.relay(sock, tty=tty, send_input=send_input, write=write,
                                 detach_keys=keys if os.isatty(0) else b"")  # fmt: skip
     finally:
-        if saved is not None:
-            import termios
-
-            termios.tcsetattr(0, termios.TCSAFLUSH, saved)
         sock.close()
     if detached:
         sys.stderr.write("\ndetached\n")

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from rkt.cli.flags import FlagSet, Namespace
     from rkt.config import Config
 
-STAGE1_ENTER = "rkt.stage1.executor.enter"
 DEFAULT_COMMAND = "/bin/sh"
 
 
@@ -61,24 +60,6 @@ def choose_app(pod: Pod, wanted: str, verb: str = "enter") -> str:
     return names[0]
 
 
-def enter_command(
-    pod_dir: str, app: str, command: list[str], module: str = STAGE1_ENTER, *, tty: bool = False
-) -> list[str]:
-    flags = ["--tty"] if tty else []
-    return [sys.executable, "-m", module, f"--pod-dir={pod_dir}", f"--app={app}", *flags, "--",
-            *command]  # fmt: skip
-
-
-def _enter_module(pod_dir: str) -> str:
-    """stage1's ``enter`` of the flavor the pod was prepared for (rkt.stage1.fly.flavor)."""
-    from rkt.stage1.fly.flavor import FlavorError, entry_module, read_flavor
-
-    try:
-        return entry_module(read_flavor(pod_dir), "enter")
-    except FlavorError as err:
-        raise PodError(str(err)) from err
-
-
 def run(args: Namespace, config: Config) -> int:
     command = list(args.command)
     if command[:1] == ["--"]:
@@ -87,11 +68,10 @@ def run(args: Namespace, config: Config) -> int:
         if pod.state is not PodState.RUNNING:
             raise PodError(f'pod "{pod.uuid}" isn\'t currently running', hint=str(pod.state))
         app = choose_app(pod, args.app)
-        pod_dir = str(pod.path)
-        module = _enter_module(pod_dir)
+        pod_dir = pod.path
     if not command:
         sys.stderr.write(f'enter: no command specified, assuming "{DEFAULT_COMMAND}"\n')
         command = [DEFAULT_COMMAND]
-    from rkt.stage0.enter import exec_entry
+    from rkt.stage0.enter import enter
 
-    exec_entry(enter_command(pod_dir, app, command, module, tty=args.tty))
+    enter(pod_dir, app, command, tty=args.tty)

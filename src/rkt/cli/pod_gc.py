@@ -38,7 +38,7 @@ def _report(text: str, to_stdout: bool) -> None:
 
 
 def run(args: Namespace, config: Config) -> int:
-    from rkt.pod.gc import collect, executor_sweep
+    from rkt.stage0.gc import collect
 
     collect(
         config.data_dir / "pods",
@@ -46,6 +46,6 @@ def run(args: Namespace, config: Config) -> int:
         grace_ns=int(args.grace_period * 1_000_000_000),
         expire_prepared_ns=int(args.expire_prepared * 1_000_000_000),
         mark_only=args.mark_only,
-        host_sweep=executor_sweep(config.dirs),
+        dirs=config.dirs,
     )
     return 0

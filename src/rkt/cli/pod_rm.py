@@ -33,7 +33,7 @@ def _report(text: str, to_stdout: bool) -> None:
 
 
 def run(args: Namespace, config: Config) -> int:
-    from rkt.pod.gc import remove
+    from rkt.stage0.gc import remove
 
     if bool(args.uuids) == bool(args.uuid_file):
         raise PodError("rm needs UUIDs or --uuid-file, not both")

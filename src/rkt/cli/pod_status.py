@@ -20,8 +20,6 @@ from typing import TYPE_CHECKING
 from rkt import jsondoc
 from rkt.cli.duration import parse_duration
 from rkt.errors import PodError
-from rkt.linux.cgroup import OOM_DIR
-from rkt.linux.cgroup import load as load_cgroups
 from rkt.pod import info, layout
 from rkt.pod.pod import Pod, read_uuid_file
 from rkt.pod.state import PodState
@@ -104,9 +102,9 @@ def status_lines(pod: Pod) -> list[str]:
     pid = info.pid(pod)
     if pid is not None:
         lines.append(f"pid={pid}")
-    cgroups = load_cgroups(str(pod.path))
-    if cgroups is not None:
-        lines.append(f"cgroup={cgroups.path()}")
+    cgroup = info.cgroup_path(pod)
+    if cgroup is not None:
+        lines.append(f"cgroup={cgroup}")
     exited = state in (PodState.EXITED, PodState.EXITED_GARBAGE)
     lines.append(f"exited={'true' if exited else 'false'}")
     lines.extend(_isolator_lines(pod))
@@ -121,7 +119,7 @@ def status_lines(pod: Pod) -> list[str]:
             code = info.exit_code(pod, app.name)
             if code is not None:
                 lines.append(f"app-{app.name}={code}")
-            if (pod.path / OOM_DIR / app.name).exists():
+            if info.oom_killed(pod, app.name):
                 lines.append(f"app-{app.name}-oom=true")
     return lines
 

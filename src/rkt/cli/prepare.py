@@ -24,10 +24,9 @@ if TYPE_CHECKING:
 
     from rkt.cli.flags import FlagSet, Namespace
     from rkt.config import Config
-    from rkt.net.selection import Selected
     from rkt.pod.pod import Pod
     from rkt.stage0.apps import AppList
-    from rkt.stage0.options import StageOptions
+    from rkt.stage0.options import Options
     from rkt.stage0.prepare import PrepareConfig
 
 USE = (
@@ -474,35 +473,19 @@ def pull_policy(args: Namespace) -> str:
     return policy
 
 
-def select_networks(config: Config, net: str) -> list[Selected]:
-    """The pod's networks for ``--net`` (:func:`rkt.net.pod.select`); none for host or none.
-
-    Those two words alone are answered here: they are what schedulers pass on every run, and
-    rkt.net.pod pulls in the CNI machinery (ipaddress, subprocess, hashlib), which such a pod
-    never uses. Any other value, "none,host" included, goes to the parser and its errors.
-    """
-    from rkt.stage0.options import NETS
-
-    if net in NETS:
-        return []
-    from rkt.net.selection import select
-
-    _, networks = select(config.dirs, net)
-    return networks
-
-
-def stage_options(args: Namespace, config: Config, net: str, *, run: bool) -> StageOptions:
+def stage_options(args: Namespace, config: Config, net: str, *, run: bool) -> Options:
     """The options stage1 gets (stage1/options.json); the run-time flags only for rkt run."""
     from rkt.insecure import Insecure
     from rkt.stage0.options import (
-        StageOptions,
+        RunOptions,
         parse_env_pairs,
         parse_hosts_entries,
         read_env_file,
         split_lists,
+        stage1_options,
     )
 
-    return StageOptions(
+    options = RunOptions(
         hostname=args.hostname if run else "",
         interactive=args.interactive if run else False,
         set_env_file=tuple(pair for path in args.set_env_file for pair in read_env_file(path)),
@@ -512,13 +495,16 @@ def stage_options(args: Namespace, config: Config, net: str, *, run: bool) -> St
         dns_options=split_lists(args.dns_opt) if run else (),
         dns_domain=args.dns_domain if run else "",
         hosts_entries=parse_hosts_entries(args.hosts_entry) if run else (),
-        net=net,
         insecure_paths=bool(config.insecure & Insecure.PATHS),
         insecure_seccomp=bool(config.insecure & Insecure.SECCOMP),
         insecure_capabilities=bool(config.insecure & Insecure.CAPABILITIES),
-        stage1_flavor=getattr(args, "stage1_flavor", ""),
-        mds_register=bool(getattr(args, "mds_register", False)),
         host_ipc=run and host_ipc(args.ipc),
+    )
+    return stage1_options(
+        options,
+        net,
+        flavor=getattr(args, "stage1_flavor", ""),
+        mds_register=bool(getattr(args, "mds_register", False)),
     )
 
 
@@ -540,7 +526,7 @@ def prepare_config(
     from rkt.fetch import Fetcher
     from rkt.stage0.apps import parse_mount
     from rkt.stage0.manifest import ResolvedApp
-    from rkt.stage0.options import parse_ports
+    from rkt.stage0.options import parse_ports, select_networks
     from rkt.stage0.prepare import PrepareConfig, prepare
     from rkt.store import Store
 
@@ -551,7 +537,7 @@ def prepare_config(
     pod_mounts = tuple(parse_mount(m) for m in args.mount)
     net = args.net if run else "none"
     ports = parse_ports(args.port)
-    networks = select_networks(config, net)  # before any pod exists: a bad --net creates none
+    networks = select_networks(config.dirs, net)  # before any pod exists: a bad --net creates none
     options = stage_options(args, config, net, run=run)
     overlay = use_overlay(args)
     datadir = DataDir(config.data_dir)
@@ -587,12 +573,13 @@ def prepare_pod_manifest(
     fetching, as rkt), then prepare; returns the UUID. Every check runs before a pod exists."""
     from rkt.datadir import DataDir
     from rkt.stage0 import pod_manifest
+    from rkt.stage0.options import select_networks
     from rkt.store import Store
 
     path: str = args.pod_manifest
     manifest = pod_manifest.load(path)
     net = args.net if run else "none"
-    networks = select_networks(config, net)
+    networks = select_networks(config.dirs, net)
     options = stage_options(args, config, net, run=run)
     overlay = use_overlay(args)
     datadir = DataDir(config.data_dir)

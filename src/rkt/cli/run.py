@@ -16,8 +16,8 @@ from rkt.errors import ConfigError
 if TYPE_CHECKING:
     from rkt.cli.flags import FlagSet, Namespace
     from rkt.config import Config
-    from rkt.linux.cgroup import MovePrimer
     from rkt.pod.pod import Pod
+    from rkt.stage0.primer import MovePrimer
 
 USE = (
     "run [--volume=name,kind=host,...] [--mount volume=VOL,target=PATH] "
@@ -42,10 +42,10 @@ def add_arguments(flags: FlagSet) -> None:
 
 
 def run(args: Namespace, config: Config) -> int:
-    from rkt.linux.cgroup import MovePrimer
+    from rkt.stage0 import primer as cgroup_primer
 
     # stage1 moves into the pod's cgroup in some 15 ms; the kernel's wait for that starts now.
-    primer = MovePrimer()
+    primer = cgroup_primer.start()
     try:
         return _prepare_and_run(args, config, primer)
     finally:

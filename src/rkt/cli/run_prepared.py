@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from rkt.cli.flags import FlagSet, Namespace
     from rkt.config import Config
-    from rkt.linux.cgroup import MovePrimer
+    from rkt.stage0.primer import MovePrimer
 
 USE = "run-prepared UUID"
 DESCRIPTION = """\
@@ -25,9 +25,9 @@ def add_arguments(flags: FlagSet) -> None:
 
 
 def run(args: Namespace, config: Config) -> int:
-    from rkt.linux.cgroup import MovePrimer
+    from rkt.stage0 import primer as cgroup_primer
 
-    primer = MovePrimer()  # see rkt.cli.run
+    primer = cgroup_primer.start()  # see rkt.cli.run
     try:
         return _run(args, config, primer)
     finally:

@@ -45,10 +45,6 @@ PARENT = "rkt"
 CFS_PERIOD = 100_000
 #: The kernel refuses CFS quotas under 1 ms.
 MIN_QUOTA = 1_000
-#: Record of a pod's cgroups, under the pod dir (for status, the supervisor and gc).
-RECORD = "stage1/cgroup"
-#: Under the pod dir: one file per app whose cgroup the OOM killer killed in.
-OOM_DIR = "stage1/oom"
 
 
 class CgroupError(OSError):
@@ -519,18 +515,18 @@ def remove(
     return errors
 
 
-def save(pod: PodCgroups, pod_dir: str) -> None:
-    path = os.path.join(pod_dir, RECORD)
+def save(pod: PodCgroups, path: str) -> None:
+    """Record the pod's cgroups in the file ``path``."""
     os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
     _write(tmp, pod.to_json() + "\n")
     os.rename(tmp, path)
 
 
-def load(pod_dir: str) -> PodCgroups | None:
-    """The pod's recorded cgroups, or None when it has none (or an unreadable record)."""
+def load(path: str) -> PodCgroups | None:
+    """The cgroups recorded in ``path``, or None when there is none (or it is unreadable)."""
     try:
-        with open(os.path.join(pod_dir, RECORD), encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             return PodCgroups.from_json(f.read())
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None

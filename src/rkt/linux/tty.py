@@ -18,6 +18,7 @@ import select
 import signal
 import struct
 import termios
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = ["foreground_group", "get_window_size", "relay", "set_foreground",
@@ -86,6 +87,20 @@ def _raw(attrs: list[Any]) -> list[Any]:
     return raw
 
 
+@contextlib.contextmanager
+def raw_mode(fd: int) -> Iterator[None]:
+    """The terminal ``fd`` in raw mode (cfmakeraw) for the block, restored (and its pending
+    input flushed) after; nothing if ``fd`` is not a terminal."""
+    saved = termios.tcgetattr(fd) if os.isatty(fd) else None
+    if saved is not None:
+        termios.tcsetattr(fd, termios.TCSANOW, _raw(saved))
+    try:
+        yield
+    finally:
+        if saved is not None:
+            termios.tcsetattr(fd, termios.TCSAFLUSH, saved)
+
+
 def _copy(source: int, target: int) -> bool:
     """Copy what ``source`` has to ``target``; False once ``source`` is done."""
     try:
@@ -107,39 +122,39 @@ def relay(master: int, child: int, stdin: int = 0, stdout: int = 1) -> int:
     ``child`` has exited; its wait status. The terminal is in raw mode meanwhile and restored
     after; window size changes of the terminal go on to the pty."""
     wake_read, wake_write = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-    saved = None
     previous = {
         sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGCHLD, signal.SIGWINCH)
     }
     old_wakeup = signal.set_wakeup_fd(wake_write)
     try:
-        if os.isatty(stdin):
-            saved = termios.tcgetattr(stdin)
-            termios.tcsetattr(stdin, termios.TCSANOW, _raw(saved))
-            with contextlib.suppress(OSError):
-                set_window_size(master, *get_window_size(stdin))
-        sources = [master, wake_read, stdin]
-        while True:
-            pid, status = os.waitpid(child, os.WNOHANG)
-            if pid:
-                while _copy(master, stdout) and select.select([master], [], [], 0)[0]:
-                    pass  # what the child wrote last
-                return status
-            ready, _, _ = select.select(sources, [], [])
-            if wake_read in ready:
-                for signum in os.read(wake_read, 64):
-                    if signum == signal.SIGWINCH and os.isatty(stdin):
-                        with contextlib.suppress(OSError):
-                            set_window_size(master, *get_window_size(stdin))
-            if master in ready and not _copy(master, stdout):
-                sources.remove(master)
-            if stdin in ready and not _copy(stdin, master):
-                sources.remove(stdin)
+        with raw_mode(stdin):
+            if os.isatty(stdin):
+                with contextlib.suppress(OSError):
+                    set_window_size(master, *get_window_size(stdin))
+            return _relay_until_exit(master, child, stdin, stdout, wake_read)
     finally:
         signal.set_wakeup_fd(old_wakeup)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if saved is not None:
-            termios.tcsetattr(stdin, termios.TCSAFLUSH, saved)
         os.close(wake_read)
         os.close(wake_write)
+
+
+def _relay_until_exit(master: int, child: int, stdin: int, stdout: int, wake_read: int) -> int:
+    sources = [master, wake_read, stdin]
+    while True:
+        pid, status = os.waitpid(child, os.WNOHANG)
+        if pid:
+            while _copy(master, stdout) and select.select([master], [], [], 0)[0]:
+                pass  # what the child wrote last
+            return status
+        ready, _, _ = select.select(sources, [], [])
+        if wake_read in ready:
+            for signum in os.read(wake_read, 64):
+                if signum == signal.SIGWINCH and os.isatty(stdin):
+                    with contextlib.suppress(OSError):
+                        set_window_size(master, *get_window_size(stdin))
+        if master in ready and not _copy(master, stdout):
+            sources.remove(master)
+        if stdin in ready and not _copy(stdin, master):
+            sources.remove(stdin)

@@ -9,14 +9,15 @@ import os
 from pathlib import Path
 
 from rkt import jsondoc
+from rkt.pod import layout
 
 #: the pod's network namespace file (a bind mount of an nsfs file)
-NETNS = "netns"
+NETNS = layout.NETNS
 #: the network configs as ADDed, and the CNI result cache the DELs read
-CONF_DIR = "net/conf"
-CACHE_DIR = "net/cache"
+CONF_DIR = layout.NET_CONF_DIR
+CACHE_DIR = layout.NET_CACHE_DIR
 #: the networks ``--net`` selected, saved at prepare
-NETWORKS_FILE = "net/networks.json"
+NETWORKS_FILE = layout.NETWORKS
 
 
 def has_networks(pod_dir: Path) -> bool:

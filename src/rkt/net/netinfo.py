@@ -16,6 +16,7 @@ from msgspec.structs import asdict
 
 from rkt import jsondoc
 from rkt.net.result import Result
+from rkt.pod import layout
 
 __all__ = ["NetInfo", "from_result", "load", "save"]
 
@@ -44,14 +45,14 @@ def from_result(
 
 
 def save(pod_dir: Path, infos: list[NetInfo]) -> None:
-    path = pod_dir / "net-info.json"
+    path = pod_dir / layout.NET_INFO
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps([asdict(i) for i in infos]))
     os.replace(tmp, path)
 
 
 def load(pod_dir: Path) -> list[NetInfo]:
-    doc = jsondoc.loads((pod_dir / "net-info.json").read_bytes())
+    doc = jsondoc.loads((pod_dir / layout.NET_INFO).read_bytes())
     return [
         NetInfo(**{k: str(item.get(k) or "") for k in NetInfo.__struct_fields__}) for item in doc
     ]

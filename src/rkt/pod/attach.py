@@ -18,8 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rkt.errors import PodError
+from rkt.pod import layout
 
-ATTACH_DIR = "stage1/attach"
+ATTACH_DIR = layout.ATTACH_DIR
 DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
 _HEADER = struct.Struct(">BI")
 
@@ -73,7 +74,28 @@ def relay(
     detach_keys: bytes = DETACH_KEYS,
 ) -> bool:
     """Relay until the app's streams end (False) or the user typed the detach keys (True).
-    ``write(stream, data)`` prints the app's output (stream 1 or 2)."""
+    ``write(stream, data)`` prints the app's output (stream 1 or 2). For a tty app, our
+    terminal (``stdin``, if it is one) is in raw mode meanwhile: the app's terminal does the
+    echoing and line editing."""
+    if not tty:
+        return _relay(sock, tty=tty, send_input=send_input, stdin=stdin, write=write,
+                      detach_keys=detach_keys)  # fmt: skip
+    from rkt.linux.tty import raw_mode
+
+    with raw_mode(stdin):
+        return _relay(sock, tty=tty, send_input=send_input, stdin=stdin, write=write,
+                      detach_keys=detach_keys)  # fmt: skip
+
+
+def _relay(
+    sock: socket.socket,
+    *,
+    tty: bool,
+    send_input: bool,
+    stdin: int,
+    write: Callable[[int, bytes], None],
+    detach_keys: bytes,
+) -> bool:
     frames = Frames()
     typed = b""
     sources = [sock.fileno(), stdin] if send_input else [sock.fileno()]

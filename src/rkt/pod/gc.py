@@ -7,10 +7,9 @@ exclusively (→ "deleting") and removed. Every step takes a non-blocking lock o
 so gc never waits for, nor disturbs, a running pod.
 
 Deleting an *exited* pod needs its executor's teardown first: the ``teardown`` argument,
-by default :func:`executor_teardown`, stage1's gc entry point (CNI DEL of the pod's networks
-and removal of its netns file, then lazily unmount the app roots). Whatever it leaves
-mounted makes the delete refuse: removing a tree with mounts inside would follow them into
-host volumes.
+stage1's gc, which rkt.stage0.gc passes (CNI DEL of the pod's networks and removal of its
+netns file, then lazily unmount the app roots). Whatever it leaves mounted makes the delete
+refuse: removing a tree with mounts inside would follow them into host volumes.
 
 Messages go to ``report(text, to_stdout)`` as rkt prints them, so the CLI stays the only
 printer.
@@ -23,16 +22,11 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rkt.errors import PodError
 from rkt.linux.mountinfo import MOUNTINFO, mount_points
-from rkt.pod import layout
 from rkt.pod.pod import Pod, walk_pods
 from rkt.pod.state import Phase, PodState
-
-if TYPE_CHECKING:
-    from rkt.config import ConfigDirs
 
 Report = Callable[[str, bool], None]
 Teardown = Callable[[Pod], None]
@@ -41,47 +35,6 @@ Clock = Callable[[], int]
 EMBRYO_GRACE_NS = 1_000_000_000
 #: gc's last pass: what pods that are gone left on the host (pods dir, report)
 HostSweep = Callable[[Path, Report], None]
-
-
-def executor_teardown(pod: Pod) -> None:
-    """stage1's gc for the pod, of the flavor it was prepared for: detach every mount under
-    its directory, even after a crash (docs/stage1-interface.md). Run in-process; it never
-    fails on a busy mount. An unreadable flavor record gets the default flavor's gc, which
-    unmounts whatever is there and so cleans up after either flavor."""
-    from rkt.stage1.fly.flavor import FLY, FlavorError, read_flavor
-
-    if os.path.lexists(pod.path / layout.MDS_REGISTERED):
-        # rkt's GC unregistered the pod first; a service that is gone has forgotten it.
-        from rkt.metadata.client import unregister
-
-        unregister(pod.path, pod.uuid)
-    try:
-        flavor = read_flavor(pod.path)
-    except FlavorError:
-        flavor = ""
-    if flavor == FLY:
-        from rkt.stage1.fly.gc import gc
-    else:
-        from rkt.stage1.executor.gc import gc
-
-    gc(str(pod.path))
-
-
-def executor_sweep(dirs: ConfigDirs | None) -> HostSweep:
-    """The default executor's host sweep (rkt.stage1.executor.leftovers: cgroups, mounts,
-    leases and NAT chains named for pods that exist nowhere any more), for networks of
-    ``dirs``'s configuration."""
-
-    def sweep(pods: Path, report: Report) -> None:
-        from rkt.stage1.executor.leftovers import sweep
-
-        done, errors = sweep(pods, dirs)
-        for item in done:
-            report(f"removed {item}, left by a pod that is gone", False)
-        for error in errors:
-            report(f"cleaning up after pods that are gone: {error}", False)
-
-    return sweep
 
 
 def format_duration(ns: int) -> str:
@@ -156,7 +109,7 @@ def sweep(
     *,
     grace_ns: int,
     clock: Clock = time.time_ns,
-    teardown: Teardown = executor_teardown,
+    teardown: Teardown,
 ) -> None:
     """gc's second pass: delete exited garbage past the grace period, and all garbage."""
     for pod in walk_pods(pods, {Phase.EXITED_GARBAGE}):
@@ -184,7 +137,7 @@ def collect(
     expire_prepared_ns: int,
     mark_only: bool = False,
     clock: Clock = time.time_ns,
-    teardown: Teardown = executor_teardown,
+    teardown: Teardown,
     host_sweep: HostSweep | None = None,
 ) -> None:
     """``rkt gc``: mark, then (unless ``mark_only``) expire prepared pods and sweep, then
@@ -196,7 +149,7 @@ def collect(
             host_sweep(pods, report)
 
 
-def remove(pod: Pod, report: Report, teardown: Teardown = executor_teardown) -> bool:
+def remove(pod: Pod, report: Report, teardown: Teardown) -> bool:
     """``rkt rm`` of one pod: move it to garbage whatever its phase, then delete it now.
     Running, preparing and deleting pods are refused with rkt's messages."""
     state = pod.state
@@ -228,7 +181,7 @@ def remove(pod: Pod, report: Report, teardown: Teardown = executor_teardown) -> 
     return delete(pod, report, teardown)
 
 
-def delete(pod: Pod, report: Report, teardown: Teardown = executor_teardown) -> bool:
+def delete(pod: Pod, report: Report, teardown: Teardown) -> bool:
     """Remove a pod we hold in a deleting state; false (and a message) if it failed."""
     if pod.state not in (PodState.DELETING, PodState.EXITED_DELETING) or not pod.held:
         report(f'non-garbage pod "{pod.uuid}" (status "{pod.state}"), skipped', False)

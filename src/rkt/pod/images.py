@@ -21,11 +21,12 @@ def images_in_use(pods: Path) -> set[str]:
     for phase in _USING:
         with contextlib.suppress(FileNotFoundError):
             for uuid in os.listdir(layout.phase_dir(pods, phase)):
-                apps = layout.phase_dir(pods, phase) / uuid / layout.APPS_INFO
+                pod_dir = layout.phase_dir(pods, phase) / uuid
                 with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-                    for app in os.listdir(apps):
+                    for app in os.listdir(pod_dir / layout.APPS_INFO):
                         with contextlib.suppress(OSError, UnicodeDecodeError):
-                            tree = (apps / app / "treeStoreID").read_text("ascii").strip()
+                            tree = (pod_dir / layout.app_tree_id(app)).read_text("ascii")
+                            tree = tree.strip()
                             if tree:
                                 used.add(tree)
     return used

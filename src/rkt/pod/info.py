@@ -166,6 +166,19 @@ def stage1_root(pod: Pod) -> str:
     return layout.overlay_upper(tree)
 
 
+def cgroup_path(pod: Pod) -> str | None:
+    """The pod's cgroup as stage1 recorded it (its path below the hierarchies' roots)."""
+    from rkt.linux.cgroup import load
+
+    cgroups = load(os.path.join(pod.path, layout.CGROUP_RECORD))
+    return cgroups.path() if cgroups is not None else None
+
+
+def oom_killed(pod: Pod, app: str) -> bool:
+    """Whether stage1 saw the OOM killer kill in ``app``'s cgroup."""
+    return os.path.lexists(pod.path / layout.OOM_DIR / app)
+
+
 def exit_code(pod: Pod, app: str) -> int | None:
     """An app's exit status as stage1 recorded it, ``None`` while it has none."""
     return _read_int(pod, layout.app_status(stage1_root(pod), app))

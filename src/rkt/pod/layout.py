@@ -25,6 +25,19 @@ Inside a pod directory (rkt's common/common.go and the stage1 implementors' guid
     pod.lck                                serialises `rkt app add/rm` on a mutable pod
     mds-registered                         the pod is registered with the metadata service
                                            (``--mds-register``); holds the service's socket
+    netns                                  the pod's network namespace (CNI networks only)
+    net/networks.json, net/conf/           the networks ``--net`` selected and their configs
+    net/cache/                             the CNI results of the ADDs, for their DELs
+    stage1/options.json                    the run options (rkt.stage1.interface.Options)
+    stage1/cgroup                          the pod's cgroups, recorded by stage1
+    stage1/oom/<app>                       present when the app was OOM-killed
+    stage1/isolators.json                  the isolators each app got, enforced or ignored
+    stage1/unenforced-isolators.json       what a stage1 could not enforce (warnings)
+    stage1/seccomp/<app>                   each app's seccomp filter (BPF), for rkt enter
+    stage1/etc/                            generated /etc/hosts and resolv.conf
+    stage1/notify/                         sd_notify sockets of apps that use it
+    stage1/logs/<app>, stage1/logs/stage1.log   the apps' logs and stage1's own
+    stage1/attach/<app>                    the sockets ``rkt attach`` connects to
 
 All names here are relative to the pod directory so that readers can open them with ``dir_fd``
 on the pod's own descriptor: a gc pass may rename the directory at any moment, and the open
@@ -49,6 +62,22 @@ PRIVATE_USERS_PREPARED = "private-users-prepared"
 STAGE1_ROOTFS = "stage1/rootfs"
 MUTATION_LOCK = "pod.lck"
 MDS_REGISTERED = "mds-registered"
+#: the run options stage0 hands to stage1 (rkt.stage1.interface.Options)
+OPTIONS = "stage1/options.json"
+#: the pod's network namespace, made by stage0 for CNI networks and joined by stage1
+NETNS = "netns"
+NETWORKS = "net/networks.json"
+NET_CONF_DIR = "net/conf"
+NET_CACHE_DIR = "net/cache"
+CGROUP_RECORD = "stage1/cgroup"
+OOM_DIR = "stage1/oom"
+UNENFORCED_REPORT = "stage1/unenforced-isolators.json"
+SECCOMP_DIR = "stage1/seccomp"
+GENERATED_DIR = "stage1/etc"
+NOTIFY_DIR = "stage1/notify"
+LOGS_DIR = "stage1/logs"
+RUNTIME_LOG = f"{LOGS_DIR}/stage1.log"
+ATTACH_DIR = "stage1/attach"
 #: stage1's per-app isolator report (ace.md: which isolators were enforced or ignored), and
 #: the two statuses an entry has in it
 ISOLATOR_REPORT = "stage1/isolators.json"
@@ -65,6 +94,16 @@ def pod_dir(pods: Path, phase: Phase, uuid: str) -> Path:
     return pods / phase.value / uuid
 
 
+def app_root(app: str) -> str:
+    """The app's root (stage0 mounts or copies it; stage1 runs the app in it)."""
+    return f"{STAGE1_ROOTFS}/opt/stage2/{app}/rootfs"
+
+
+def overlay_dir(name: str) -> str:
+    """Where the overlay upper and work dirs of an app (or a tree) live."""
+    return f"overlay/{name}"
+
+
 def app_image_manifest(app: str) -> str:
     return f"{APPS_INFO}/{app}/manifest"
 
@@ -74,7 +113,7 @@ def app_tree_id(app: str) -> str:
 
 
 def overlay_upper(tree_id: str) -> str:
-    return f"overlay/{tree_id}/upper"
+    return f"{overlay_dir(tree_id)}/upper"
 
 
 def status_dir(stage1_root: str) -> str:

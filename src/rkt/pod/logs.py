@@ -19,8 +19,9 @@ from pathlib import Path
 import msgspec
 
 from rkt.errors import PodError
+from rkt.pod import layout
 
-LOGS_DIR = "stage1/logs"
+LOGS_DIR = layout.LOGS_DIR
 #: How often :func:`follow` looks for new records.
 FOLLOW_INTERVAL = 0.05
 

@@ -13,10 +13,18 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 from rkt.errors import PodError
 from rkt.linux.process import sealed_copy
+from rkt.stage1 import interface
+
+
+def enter(pod_dir: Path, app: str, command: list[str], *, tty: bool = False) -> NoReturn:
+    """Become stage1's ``enter`` of the pod's flavor, running ``command`` in ``app``'s jail."""
+    flags = [f"--app={app}", *(["--tty"] if tty else []), "--", *command]
+    exec_entry(interface.command(pod_dir, interface.read_flavor(pod_dir), "enter", *flags))
 
 
 def exec_entry(argv: list[str]) -> NoReturn:

@@ -24,7 +24,6 @@ from rkt.errors import ConfigError, PodError
 from rkt.pod import layout
 from rkt.pod.pod import Pod
 from rkt.pod.state import PodState
-from rkt.stage0.prepare import app_root, overlay_dir
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -92,7 +91,7 @@ def _mount_root(store: Store, pod_dir: Path, app: str, target: Path) -> None:
     from rkt.linux.mount import MS_BIND, MS_NODEV, MS_RDONLY, MS_REMOUNT, mount
     from rkt.linux.mountinfo import mount_points
 
-    root = pod_dir / app_root(app)
+    root = pod_dir / layout.app_root(app)
     real_root = os.path.realpath(root)
     overlay = (pod_dir / layout.OVERLAY_PREPARED).exists()
     if not overlay or real_root in mount_points():
@@ -102,7 +101,7 @@ def _mount_root(store: Store, pod_dir: Path, app: str, target: Path) -> None:
     else:
         tree_id = (pod_dir / layout.app_tree_id(app)).read_text(encoding="ascii").strip()
         lower = store.render(tree_id) if tree_id.startswith("sha512-") else None
-        base = pod_dir / overlay_dir(app)
+        base = pod_dir / layout.overlay_dir(app)
         if lower is None or not (base / "upper").is_dir():
             raise PodError(f"the overlay layers of app {app} are missing")
         upper, work = os.path.realpath(base / "upper"), os.path.realpath(base / "work")

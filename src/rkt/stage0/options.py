@@ -1,91 +1,85 @@
-"""``stage1/options.json``: the run options stage0 hands to stage1 (docs/stage1-interface.md).
+"""``stage1/options.json``: the run options stage0 hands to stage1, and the flags they come from.
 
-The ``options`` object carries :class:`rkt.stage1.planner.plan.PodOptions`'s fields minus
-``pod_dir`` (stage1 knows where it runs); environment variables are ``[name, value]`` pairs and
-hosts entries ``[ip, [hostnames...]]`` so that the file stays plain JSON.
+The file's type is the stage1 interface's :class:`~rkt.stage1.interface.Options`; this module
+builds it from what the user asked (rkt run's and rkt prepare's flags) and rewrites it for
+``rkt run-prepared``'s run-time flags.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from rkt.errors import ConfigError
+from rkt.pod import layout
+from rkt.stage1.interface import OPTIONS_VERSION, Options, RunOptions
 
 if TYPE_CHECKING:
     from appc.schema.app import ExposedPort, Port
+    from rkt.config import ConfigDirs
+    from rkt.net.selection import Selected
 
-OPTIONS_FILE = "stage1/options.json"
-VERSION = 1
-#: The ``--net`` values that need no CNI network; any other joins the pod's netns (``netns``).
+__all__ = [
+    "NETS",
+    "Options",
+    "RunFlags",
+    "RunOptions",
+    "Selected",
+    "apply_run_flags",
+    "select_networks",
+    "stage1_options",
+]
+
+#: The ``--net`` values that need no CNI network; any other joins the pod's netns.
 NETS = ("none", "host")
-#: Where stage0 keeps the pod's network namespace, relative to the pod directory
-#: (rkt.net.pod.NETNS); stage1 joins it instead of unsharing a fresh one.
-NETNS = "netns"
 
 
-class StageOptions(msgspec.Struct, frozen=True):
-    hostname: str = ""
-    interactive: bool = False
-    set_env_file: tuple[tuple[str, str], ...] = ()
-    set_env: tuple[tuple[str, str], ...] = ()
-    dns: tuple[str, ...] = ()
-    dns_search: tuple[str, ...] = ()
-    dns_options: tuple[str, ...] = ()
-    dns_domain: str = ""
-    hosts_entries: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    net: str = "none"
-    insecure_paths: bool = False
-    insecure_seccomp: bool = False
-    insecure_capabilities: bool = False
-    #: per-app --environment, the top layer of each app's environment
-    app_environment: Mapping[str, tuple[tuple[str, str], ...]] = msgspec.field(default_factory=dict)
-    #: the stage1 flavor, "" for the default; recorded as the top-level "stage1" key only when
-    #: set, and read back by rkt.stage1.fly.flavor
-    stage1_flavor: str = ""
-    #: --mds-register: the top-level "mds_register" key (rkt.stage0.registration)
-    mds_register: bool = False
-    #: ``--ipc=parent``: the pod stays in the host's IPC namespace
-    host_ipc: bool = False
+def select_networks(dirs: ConfigDirs, net: str) -> list[Selected]:
+    """The pod's networks for ``--net`` (:func:`rkt.net.selection.select`); none for host or
+    none.
 
-    def to_json(self, uuid: str) -> bytes:
-        """The document; the hostname defaults to rkt's ``rkt-<uuid>``."""
-        host, none = _host_or_none(self.net)
-        options = {
-            "hostname": self.hostname or f"rkt-{uuid}",
-            "interactive": self.interactive,
-            "set_env_file": [list(p) for p in self.set_env_file],
-            "set_env": [list(p) for p in self.set_env],
-            "dns": list(self.dns),
-            "dns_search": list(self.dns_search),
-            "dns_options": list(self.dns_options),
-            "dns_domain": self.dns_domain,
-            "hosts_entries": [[ip, list(names)] for ip, names in self.hosts_entries],
-            "host_network": host,
-            "insecure_paths": self.insecure_paths,
-            "insecure_seccomp": self.insecure_seccomp,
-            "insecure_capabilities": self.insecure_capabilities,
-        }
-        if self.host_ipc:
-            options["host_ipc"] = True
-        document = {
-            "version": VERSION,
-            "options": options,
-            "app_environment": {
-                app: [list(p) for p in pairs] for app, pairs in sorted(self.app_environment.items())
-            },
-            "net": self.net,
-        }
-        if self.stage1_flavor:
-            document["stage1"] = self.stage1_flavor
-        if self.mds_register:
-            document["mds_register"] = True
-        if not (host or none):
-            document["netns"] = NETNS
-        return json.dumps(document, indent=2).encode() + b"\n"
+    Those two words alone are answered here: they are what schedulers pass on every run, and
+    rkt.net pulls in the CNI machinery (ipaddress, subprocess, hashlib), which such a pod
+    never uses. Any other value, "none,host" included, goes to the parser and its errors.
+    """
+    if net in NETS:
+        return []
+    from rkt.net.selection import select
+
+    _, networks = select(dirs, net)
+    return networks
+
+
+def stage1_options(
+    run: RunOptions,
+    net: str,
+    *,
+    app_environment: Mapping[str, tuple[tuple[str, str], ...]] | None = None,
+    flavor: str = "",
+    mds_register: bool = False,
+) -> Options:
+    """The options of a pod on ``net`` (ConfigError if malformed): ``host_network`` as
+    ``--net=host`` says, and the netns file stage0 makes unless the network is none or host."""
+    host, none = _host_or_none(net)
+    return Options(
+        version=OPTIONS_VERSION,
+        options=msgspec.structs.replace(run, host_network=host),
+        app_environment=dict(app_environment or {}),
+        net=net,
+        netns="" if host or none else layout.NETNS,
+        stage1=flavor,
+        mds_register=mds_register,
+    )
+
+
+def with_hostname(options: Options, uuid: str) -> Options:
+    """The options as written into the pod: the hostname defaults to rkt's ``rkt-<uuid>``."""
+    if options.options.hostname:
+        return options
+    run = msgspec.structs.replace(options.options, hostname=f"rkt-{uuid}")
+    return msgspec.structs.replace(options, options=run)
 
 
 class RunFlags(msgspec.Struct, frozen=True):
@@ -104,31 +98,26 @@ class RunFlags(msgspec.Struct, frozen=True):
     host_ipc: bool = False
 
 
-def apply_run_flags(document: dict[str, Any], flags: RunFlags) -> dict[str, Any]:
-    """The ``stage1/options.json`` document of a prepared pod with ``flags`` in it."""
-    host, none = _host_or_none(flags.net)
-    options = dict(document.get("options") or {})
-    options.update(
-        dns=list(flags.dns),
-        dns_search=list(flags.dns_search),
-        dns_options=list(flags.dns_options),
+def apply_run_flags(options: Options, flags: RunFlags) -> Options:
+    """The options of a prepared pod with ``flags`` in them."""
+    run = msgspec.structs.replace(
+        options.options,
+        dns=flags.dns,
+        dns_search=flags.dns_search,
+        dns_options=flags.dns_options,
         dns_domain=flags.dns_domain,
-        hosts_entries=[[ip, list(names)] for ip, names in flags.hosts_entries],
-        host_network=host,
+        hosts_entries=flags.hosts_entries,
+        host_ipc=flags.host_ipc,
     )
     if flags.hostname:
-        options["hostname"] = flags.hostname
-    options.pop("host_ipc", None)
-    if flags.host_ipc:
-        options["host_ipc"] = True
-    updated = {**document, "options": options, "net": flags.net}
-    if flags.mds_register:
-        updated["mds_register"] = True
-    if host or none:
-        updated.pop("netns", None)
-    else:
-        updated["netns"] = NETNS
-    return updated
+        run = msgspec.structs.replace(run, hostname=flags.hostname)
+    return stage1_options(
+        run,
+        flags.net,
+        app_environment=options.app_environment,
+        flavor=options.stage1,
+        mds_register=flags.mds_register or options.mds_register,
+    )
 
 
 def _host_or_none(net: str) -> tuple[bool, bool]:

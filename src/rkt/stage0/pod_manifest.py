@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from appc.schema.app import App, Port
     from rkt.net.selection import Selected
     from rkt.pod.pod import Pod
-    from rkt.stage0.options import StageOptions
+    from rkt.stage0.options import Options
     from rkt.store import Store
 
 
@@ -192,7 +192,7 @@ def prepare(
     pods: Path,
     pod: ManifestPod,
     *,
-    options: StageOptions,
+    options: Options,
     use_overlay: bool = True,
     networks: Sequence[Selected] = (),
     private_users: bool = False,
@@ -207,11 +207,11 @@ def prepare(
     """
     from rkt.stage0.prepare import PodContent, create
 
-    if options.interactive and len(pod.images) != 1:
+    if options.options.interactive and len(pod.images) != 1:
         raise ConfigError(
             f"--interactive needs a pod of one app: {pod.source} has {len(pod.images)}"
         )
-    if options.stage1_flavor == "fly" and len(pod.images) != 1:
+    if options.stage1 == "fly" and len(pod.images) != 1:
         # parse_command counts image arguments for fly; a manifest's apps are counted here.
         raise ConfigError(
             f"the fly stage1 runs exactly one app per pod: {pod.source} has {len(pod.images)}"

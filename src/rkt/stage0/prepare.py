@@ -24,7 +24,7 @@ from rkt.errors import ConfigError, PodError
 from rkt.pod import layout
 from rkt.pod.pod import Pod
 from rkt.stage0.manifest import ResolvedApp, app_name, pod_manifest
-from rkt.stage0.options import OPTIONS_FILE, StageOptions
+from rkt.stage0.options import Options, RunOptions, stage1_options, with_hostname
 
 if TYPE_CHECKING:
     from appc.schema.pod import PodManifest
@@ -37,7 +37,7 @@ class PrepareConfig(msgspec.Struct, frozen=True):
     apps: Sequence[ResolvedApp]
     volumes: Sequence[Volume] = ()
     pod_mounts: Sequence[Mount] = ()
-    options: StageOptions = msgspec.field(default_factory=StageOptions)
+    options: Options = msgspec.field(default_factory=lambda: stage1_options(RunOptions(), "none"))
     use_overlay: bool = True
     inherit_env: bool = False
     #: the CNI networks ``--net`` selected (rkt.net.pod.select), ADDed when the pod runs
@@ -49,16 +49,6 @@ class PrepareConfig(msgspec.Struct, frozen=True):
     #: ``rkt prepare``: the network comes with ``rkt run-prepared --net``, so ``--port``
     #: forwards are only checked against the images' ports here
     network_at_run: bool = False
-
-
-def app_root(app: str) -> str:
-    """The app's root, relative to the pod directory."""
-    return f"{layout.STAGE1_ROOTFS}/opt/stage2/{app}/rootfs"
-
-
-def overlay_dir(app: str) -> str:
-    """Where the app's overlay upper and work dirs live, relative to the pod directory."""
-    return f"overlay/{app}"
 
 
 def overlay_supported() -> bool:
@@ -115,9 +105,9 @@ def _mount_overlay(
     """
     from rkt.linux.mount import MS_NODEV, idmapped_bind, mount
 
-    base = pod_dir / overlay_dir(app)
+    base = pod_dir / layout.overlay_dir(app)
     upper, work = base / "upper", base / "work"
-    target = pod_dir / app_root(app)
+    target = pod_dir / layout.app_root(app)
     for directory in (upper, work, target):
         directory.mkdir(mode=0o755, parents=True, exist_ok=True)
     if shift is not None:
@@ -238,7 +228,7 @@ class PodContent(msgspec.Struct, frozen=True):
     manifest: PodManifest
     #: (app name, image ID) of each app, the images in the store and rendered
     images: Sequence[tuple[str, str]]
-    options: StageOptions
+    options: Options
     use_overlay: bool = True
     networks: Sequence[Selected] = ()
     private_users: bool = False
@@ -272,15 +262,15 @@ def create(store: Store, pods: Path, content: PodContent, *, held: list[Pod] | N
                 mounted.append(_mount_overlay(tree, pod_dir, name, shift, mounted))
             else:
                 store.render_to(
-                    image_id, pod_dir / app_root(name), rootfs_only=True, overwrite=False
+                    image_id, pod_dir / layout.app_root(name), rootfs_only=True, overwrite=False
                 )
                 if shift is not None:
                     from rkt.stage0.user_range import shift_tree
 
-                    shift_tree(pod_dir / app_root(name), shift.range)
+                    shift_tree(pod_dir / layout.app_root(name), shift.range)
         if content.use_overlay:
             write_file(pod_dir / layout.OVERLAY_PREPARED, b"")
-        write_file(pod_dir / OPTIONS_FILE, content.options.to_json(pod.uuid))
+        write_file(pod_dir / layout.OPTIONS, with_hostname(content.options, pod.uuid).to_json())
         if content.networks:
             from rkt.net.selection import save_selection
             from rkt.stage0.options import port_mappings

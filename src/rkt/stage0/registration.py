@@ -12,23 +12,13 @@ which stage1 reads when it plans the apps' environment; a pod that asks for regi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 from rkt import jsondoc
 from rkt.errors import ConfigError, PodError, ServiceError
 from rkt.pod import layout
 
-__all__ = ["MDS_REGISTER", "check_network", "register", "wanted"]
-
-#: The top-level key of ``stage1/options.json`` that asks for registration.
-MDS_REGISTER = "mds_register"
-
-
-def wanted(document: dict[str, Any]) -> bool:
-    """Whether the pod's options (``stage1/options.json``) ask for registration."""
-    return document.get(MDS_REGISTER) is True
+__all__ = ["check_network", "register"]
 
 
 def check_network(net: str) -> None:
@@ -72,18 +62,22 @@ def _identity(pod_dir: Path, uuid: str) -> tuple[list[str], str | None]:
 
 def register(pod_dir: Path, uuid: str, socket: str) -> str:
     """Register the pod and put its ``AC_METADATA_URL`` in its options; the URL."""
+    from msgspec.structs import replace
+
     from rkt.metadata.client import register as send
-    from rkt.stage0.options import OPTIONS_FILE
     from rkt.stage0.prepare import write_file
+    from rkt.stage1.interface import read_options
 
     try:
         manifest = jsondoc.loads((pod_dir / layout.MANIFEST).read_bytes())
-        options = jsondoc.loads((pod_dir / OPTIONS_FILE).read_bytes())
-    except (OSError, ValueError) as err:
+        options = read_options(pod_dir)
+    except (OSError, ValueError, PodError) as err:
         raise PodError(f"pod {uuid}: cannot read what to register: {err}") from err
+    if options is None:
+        raise PodError(f"pod {uuid}: it has no {layout.OPTIONS} to register with")
     apps = [str(app.get("name")) for app in manifest.get("apps") or [] if isinstance(app, dict)]
     addresses, gateway = _identity(pod_dir, uuid)
     url = send(pod_dir, uuid, apps, socket, addresses, gateway)
-    options.setdefault("options", {})["metadata_url"] = url
-    write_file(pod_dir / OPTIONS_FILE, json.dumps(options, indent=2).encode() + b"\n")
+    run = replace(options.options, metadata_url=url)
+    write_file(pod_dir / layout.OPTIONS, replace(options, options=run).to_json())
     return url

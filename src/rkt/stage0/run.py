@@ -11,14 +11,14 @@ interpreter would cost its start-up, its imports and its shutdown (about 65 ms o
 process has no other thread; when it has (an API server, a test's HTTP server), stage1 is
 started as ``python -m rkt.stage1.executor.run`` instead.
 
-The flavor recorded in the pod directory (rkt.stage1.fly.flavor) picks the executor's package:
-``rkt.stage1`` (default) or ``rkt.stage1.fly``; both are started the same way.
+The flavor recorded in the pod directory picks the executor's package (rkt.stage1.interface,
+through which alone stage0 reaches stage1): ``rkt.stage1.executor`` (default) or
+``rkt.stage1.fly``; both are started the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import signal
 import sys
@@ -33,17 +33,16 @@ from rkt.linux import tty
 from rkt.pod import layout
 from rkt.pod.pod import Pod
 from rkt.pod.state import PodState
+from rkt.stage1 import interface
+from rkt.stage1.interface import DEFAULT, LOCK_FD_ENV
 
 if TYPE_CHECKING:
     import subprocess
     from collections.abc import Callable
 
     from rkt.config import ConfigDirs
-    from rkt.net.selection import Selected
     from rkt.stage0.options import RunFlags
 
-STAGE1_RUN = "rkt.stage1.executor.run"
-LOCK_FD_ENV = "RKT_LOCK_FD"
 #: Signals that stage0 passes on to stage1, which stops the pod in order (a second SIGTERM or
 #: SIGINT kills its apps: rkt.stage1.supervisor). A SIGINT sent to rkt's pid alone (Nomad's
 #: executor stops tasks that way) must reach the pod as SIGTERM does; a terminal's ^C reaches
@@ -60,20 +59,18 @@ def stage1_command(
     *,
     debug: bool,
     interactive: bool,
-    module: str = STAGE1_RUN,
+    flavor: str = DEFAULT,
     detach: bool = False,
     log_max: int | None = None,
 ) -> list[str]:
-    command = [sys.executable, "-m", module, f"--pod-dir={pod_dir}"]
-    if debug:
-        command.append("--debug")
+    flags = ["--debug"] if debug else []
     if interactive:
-        command.append("--interactive")
+        flags.append("--interactive")
     if detach:
-        command.append("--detach")
+        flags.append("--detach")
     if log_max is not None:
-        command.append(f"--log-max-size={log_max}")
-    return command
+        flags.append(f"--log-max-size={log_max}")
+    return interface.command(pod_dir, flavor, "run", *flags)
 
 
 def run_prepared(
@@ -109,9 +106,10 @@ def run_prepared(
             pod.held and pod.state is PodState.PREPARING
         ):
             raise PodError(f"pod {pod.uuid} is not prepared", hint=f"it is {pod.state}")
-        module = _run_module(pod)
+        flavor = _flavor(pod)
+        default = flavor == DEFAULT
         update = None
-        if flags is not None and module == STAGE1_RUN:
+        if flags is not None and default:
             # ConfigError before any change
             update = _run_flags_update(pod, flags, config_dirs, warn or (lambda _: None))
         registration = _registration(pod, flags, mds_socket)  # ServiceError before any change
@@ -119,10 +117,10 @@ def run_prepared(
         if update is not None:
             update()
         # fly pods run in the host's network (rkt.stage1.fly.run).
-        network = module == STAGE1_RUN and _has_networks(pod)
+        network = default and _has_networks(pod)
         code = 254  # rkt's own failure, until stage1 says otherwise
         try:
-            if module == STAGE1_RUN and threading.active_count() == 1:
+            if default and threading.active_count() == 1:
                 run = partial(_run_here, pod, debug=debug, interactive=interactive,
                               network=network, registration=registration, detach=detach,
                               log_max=log_max)  # fmt: skip
@@ -132,7 +130,7 @@ def run_prepared(
                 _setup_network(pod, registration)
             elif registration:
                 _register(pod, registration)
-            code = _spawn(pod, debug=debug, interactive=interactive, module=module,
+            code = _spawn(pod, debug=debug, interactive=interactive, flavor=flavor,
                           teardown=network or bool(registration), detach=detach,
                           log_max=log_max)  # fmt: skip
             return code
@@ -176,11 +174,11 @@ def _run_here(
         _register(pod, registration)  # its address is the host's: nothing to wait for
     os.environ[LOCK_FD_ENV] = str(pod.fd)
     _pass_listen_fds()
-    entry = importlib.import_module(STAGE1_RUN)
+    main = interface.entry_point(DEFAULT, "run")
     command = stage1_command(pod.path, debug=debug, interactive=interactive, detach=detach,
                              log_max=log_max)  # fmt: skip
     teardown = teardown_command(pod, debug=debug) if network or registration else None
-    code: int = entry.main(command[3:], network=setup, teardown=teardown)
+    code: int = main(command[3:], network=setup, teardown=teardown)
     return code
 
 
@@ -190,23 +188,18 @@ def _run_flags_update(
     """Check ``flags`` against the prepared pod (its networks exist); the function that writes
     them into the pod once it is ours. Port forwards without a network of the pod's own
     (``--net=none`` or ``host``) are dropped with a warning, as rkt ran such pods."""
-    import json
-
     from appc.schema.pod import PodManifest
-    from rkt import jsondoc
-    from rkt.stage0.options import NETS, OPTIONS_FILE, apply_run_flags, port_mappings
+    from rkt.stage0.options import apply_run_flags, port_mappings, select_networks, stage1_options
+    from rkt.stage1.interface import RunOptions, read_options
 
     try:
         manifest = PodManifest.from_json((pod.path / layout.MANIFEST).read_bytes())
-        document = jsondoc.loads((pod.path / OPTIONS_FILE).read_bytes())
-    except (OSError, ValueError) as err:  # moved away (gc) or damaged since it was found
+        options = read_options(pod.path) or stage1_options(RunOptions(), "none")
+    except (OSError, ValueError, PodError) as err:  # moved away (gc) or damaged since found
         raise PodError(f"cannot read prepared pod {pod.uuid}: {err}") from err
-    networks: list[Selected] = []
-    if flags.net not in NETS:
-        from rkt.config import ConfigDirs
-        from rkt.net.selection import select
+    from rkt.config import ConfigDirs
 
-        _, networks = select(config_dirs or ConfigDirs(), flags.net)
+    networks = select_networks(config_dirs or ConfigDirs(), flags.net)
     if manifest.ports and not networks:
         warn(
             f"--net={flags.net}: the pod's port forwards "
@@ -217,8 +210,7 @@ def _run_flags_update(
     def update() -> None:
         from rkt.stage0.prepare import write_file
 
-        updated = apply_run_flags(document, flags)
-        write_file(pod.path / OPTIONS_FILE, json.dumps(updated, indent=2).encode() + b"\n")
+        write_file(pod.path / layout.OPTIONS, apply_run_flags(options, flags).to_json())
         if networks:
             from rkt.net.selection import save_selection
 
@@ -230,17 +222,16 @@ def _run_flags_update(
 def _registration(pod: Pod, flags: RunFlags | None, socket: str) -> str:
     """The registration socket if the pod is to be registered with the metadata service (by
     ``flags`` or by what prepare recorded), after checking that the service is there; ""."""
-    from rkt import jsondoc
-    from rkt.stage0.options import OPTIONS_FILE
-    from rkt.stage0.registration import check_network, wanted
+    from rkt.stage0.registration import check_network
+    from rkt.stage1.interface import read_options
 
     try:
-        document = jsondoc.loads((pod.path / OPTIONS_FILE).read_bytes())
-    except (OSError, ValueError):
-        document = {}  # stage1 reports a damaged options file
-    if not ((flags is not None and flags.mds_register) or wanted(document)):
+        options = read_options(pod.path)
+    except PodError:
+        options = None  # stage1 reports a damaged options file
+    if not ((flags is not None and flags.mds_register) or (options and options.mds_register)):
         return ""
-    check_network(flags.net if flags is not None else str(document.get("net", "none")))
+    check_network(flags.net if flags is not None else options.net if options else "none")
     from rkt.metadata.client import check_available, socket_path
 
     socket = socket or socket_path()
@@ -256,14 +247,9 @@ def _register(pod: Pod, socket: str) -> None:
     register(pod.path, pod.uuid, socket)
 
 
-def _run_module(pod: Pod) -> str:
-    """The ``run`` entry of the flavor the pod was prepared for."""
-    from rkt.stage1.fly.flavor import FlavorError, entry_module, read_flavor
-
-    try:
-        return entry_module(read_flavor(pod.path), "run")
-    except FlavorError as err:
-        raise PodError(str(err)) from err
+def _flavor(pod: Pod) -> str:
+    """The flavor the pod was prepared for (a FlavorError, a PodError, if unreadable)."""
+    return interface.read_flavor(pod.path)
 
 
 def _has_networks(pod: Pod) -> bool:
@@ -342,7 +328,7 @@ class _Forked:
     """A stage1 flavor whose ``run`` returns (fly) in a fork of this process, with Popen's
     ``send_signal``/``wait``."""
 
-    def __init__(self, argv: list[str], fd: int, module: str) -> None:
+    def __init__(self, argv: list[str], fd: int, flavor: str) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -352,8 +338,7 @@ class _Forked:
                 os.environ[LOCK_FD_ENV] = str(fd)
                 for sig in _FORWARDED:
                     signal.signal(sig, signal.SIG_DFL)
-                entry = importlib.import_module(module)
-                code = entry.main(argv)
+                code = interface.entry_point(flavor, "run")(argv)
             except BaseException as err:  # nothing may unwind into stage0's code in the child
                 print(f"stage1: {err}", file=sys.stderr)
             finally:
@@ -380,8 +365,8 @@ def _pass_listen_fds() -> list[int]:
 
     fds = passed(os.environ, os.getpid())
     if fds:
-        os.environ["RKT_LISTEN_FDS"] = str(len(fds))
-        os.environ["RKT_LISTEN_FDNAMES"] = os.environ.get("LISTEN_FDNAMES", "")
+        os.environ[interface.LISTEN_FDS_ENV] = str(len(fds))
+        os.environ[interface.LISTEN_FDNAMES_ENV] = os.environ.get("LISTEN_FDNAMES", "")
     for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
         os.environ.pop(name, None)
     return fds
@@ -392,7 +377,7 @@ def _spawn(
     *,
     debug: bool,
     interactive: bool,
-    module: str = STAGE1_RUN,
+    flavor: str = DEFAULT,
     teardown: bool = False,
     detach: bool = False,
     log_max: int | None = None,
@@ -401,23 +386,23 @@ def _spawn(
     returns); a new interpreter for the default flavor when this process has other threads (an
     API server, a test's HTTP server), since its monitor replaces the process it runs in."""
     fd = pod.fd
-    default = module == STAGE1_RUN
-    command = stage1_command(pod.path, debug=debug, interactive=interactive, module=module,
+    default = flavor == DEFAULT
+    command = stage1_command(pod.path, debug=debug, interactive=interactive, flavor=flavor,
                              detach=detach and default,
                              log_max=log_max if default else None)  # fmt: skip
-    listening = _pass_listen_fds() if module == STAGE1_RUN else []
+    listening = _pass_listen_fds() if default else []
     previous = {sig: signal.getsignal(sig) for sig in (*_FORWARDED, *_TERMINAL_STOPS)}
     # The terminal's foreground group before fly's app makes itself the foreground.
     foreground = tty.foreground_group(0) if interactive else None
     child: _Forked | subprocess.Popen[bytes]
     if threading.active_count() == 1:
-        child = _Forked(command[3:], fd, module)
+        child = _Forked(command[3:], fd, flavor)
     else:
         import subprocess  # the fork above is the common case
 
         env = dict(os.environ)
         env[LOCK_FD_ENV] = str(fd)
-        if module == STAGE1_RUN and teardown:
+        if default and teardown:
             command += [f"--teardown={w}" for w in teardown_command(pod, debug=debug)]
         try:
             # pass_fds keeps the descriptor's number and makes it inheritable in the child only.

@@ -362,7 +362,7 @@ def _signal(pid: int, signum: int) -> None:
 def _join_cgroups(pod_dir: str, app: str) -> None:
     """Move into the app's cgroups, as recorded for the pod (none: a pod without cgroups)."""
     try:
-        recorded = cgroup.load(pod_dir)
+        recorded = cgroup.load(os.path.join(pod_dir, layout.CGROUP_RECORD))
         if recorded is not None:
             cgroup.attach(recorded.procs(app))
     except (OSError, ValueError) as err:

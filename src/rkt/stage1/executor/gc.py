@@ -15,6 +15,7 @@ import sys
 from rkt.linux import cgroup
 from rkt.linux.mount import MNT_DETACH, umount2
 from rkt.linux.mountinfo import MOUNTINFO, mount_points
+from rkt.pod import layout
 
 #: A mount detached in one pass may uncover others (stacked mounts); a few passes end it.
 MAX_PASSES = 8
@@ -36,7 +37,7 @@ def remove_cgroups(pod_dir: str) -> list[str]:
     """Remove the pod's recorded cgroups (the pod's and its leaves); the errors met. A systemd
     scope made for the pod is normally gone with its last process; one still there (a process
     left behind) is stopped first, which kills what is left."""
-    pod = cgroup.load(pod_dir)
+    pod = cgroup.load(os.path.join(pod_dir, layout.CGROUP_RECORD))
     if pod is None:
         return []
     errors = []

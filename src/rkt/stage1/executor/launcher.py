@@ -52,6 +52,7 @@ from rkt.stage1.executor.setup import (
     prepare_pod_files,
     write_atomically,
 )
+from rkt.stage1.interface import LOCK_FD_ENV
 from rkt.stage1.planner import isolator_report, seccomp_groups
 from rkt.stage1.planner.load import LoadError, load
 from rkt.stage1.planner.plan import AppPlan, PlanError, PodPlan
@@ -59,14 +60,14 @@ from rkt.stage1.planner.pod import plan_pod
 
 FAILURE = 254
 #: Isolators this executor could not enforce, per app; ace.md requires that they be reported.
-UNENFORCED = "stage1/unenforced-isolators.json"
+UNENFORCED = layout.UNENFORCED_REPORT
 #: Every isolator of each app (and of the pod) with its status (rkt.stage1.planner
 #: .isolator_report); ``rkt status`` summarises it.
 ISOLATORS = isolator_report.REPORT
 #: Each app's resolved seccomp filter, ``<app>.json`` (seccomp_groups.Filter.to_json), for enter.
-SECCOMP_DIR = "stage1/seccomp"
+SECCOMP_DIR = layout.SECCOMP_DIR
 #: Where an app the OOM killer killed in gets a note (``rkt status``'s app-NAME-oom).
-OOM_DIR = cgroup.OOM_DIR
+OOM_DIR = layout.OOM_DIR
 _NAMESPACES = {
     "user": namespace.CLONE_NEWUSER,
     "mount": namespace.CLONE_NEWNS,
@@ -150,10 +151,11 @@ def _place_cgroups(plan: PodPlan, pod_dir: str, first: int) -> cgroup.PodCgroups
             raise cgroup.CgroupError(errno.ENODEV, f"no cgroups to enforce limits: {err}") from err
         return None
     uuid = os.path.basename(pod_dir.rstrip("/"))
-    placed = cgroup.place_pod(host, uuid, first, created=lambda pod: cgroup.save(pod, pod_dir))
+    record = os.path.join(pod_dir, layout.CGROUP_RECORD)
+    placed = cgroup.place_pod(host, uuid, first, created=lambda pod: cgroup.save(pod, record))
     pod_limits = cgroup.Limits(**msgspec.structs.asdict(plan.limits))
     made = cgroup.finish_pod(placed, pod_limits, apps)
-    cgroup.save(made, pod_dir)
+    cgroup.save(made, record)
     return made
 
 
@@ -267,7 +269,9 @@ class Start:
             os.close(self.placed.write)
             if os.read(self.placed.read, 1) != b"1":
                 os._exit(FAILURE)  # the caller could not place the pod's cgroups: it says why
-            self.cgroups = cgroup.load(self.pod_dir)  # placed meanwhile, by the caller
+            self.cgroups = cgroup.load(
+                os.path.join(self.pod_dir, layout.CGROUP_RECORD)
+            )  # placed meanwhile, by the caller
             plan = self.plan
             flags = 0
             for name in plan.namespaces:
@@ -323,7 +327,7 @@ class Start:
             plan_fd = self._write_init_plan()
             if plan.user_range is not None:
                 _keep_capabilities_across_exec()
-            lock = os.environ.get("RKT_LOCK_FD")
+            lock = os.environ.get(LOCK_FD_ENV)
             if lock:
                 # PID 1 holds the pod's lock too, so that the pod reads as running for as long
                 # as anything of it runs, also if its monitor is killed; apps do not get it.
@@ -603,7 +607,7 @@ def _exec_monitor(
     fd = os.memfd_create("rkt-stage1-plan", 0)
     os.write(fd, plan.to_bytes())
     os.lseek(fd, 0, os.SEEK_SET)
-    lock = os.environ.get("RKT_LOCK_FD")
+    lock = os.environ.get(LOCK_FD_ENV)
     if lock:
         os.set_inheritable(int(lock), True)  # the monitor holds the pod's lock
     sys.stdout.flush()

@@ -17,13 +17,15 @@ import os
 import sys
 from collections.abc import Callable
 
+from rkt.stage1.interface import LOCK_FD_ENV
+
 FAILURE = 254
 
 
 def lock_fd() -> int | None:
     """The pod lock's fd stage0 passes in ``RKT_LOCK_FD`` (docs/stage1-interface.md), checked
     open: the monitor keeps it so until the pod has exited; None when none was passed."""
-    value = os.environ.get("RKT_LOCK_FD")
+    value = os.environ.get(LOCK_FD_ENV)
     if not value:
         return None
     fd = int(value)
@@ -57,7 +59,7 @@ def main(
     try:
         lock_fd()
     except (OSError, ValueError) as err:
-        print(f"stage1: bad RKT_LOCK_FD: {err}", file=sys.stderr)
+        print(f"stage1: bad {LOCK_FD_ENV}: {err}", file=sys.stderr)
         return FAILURE
     from rkt.stage1.executor.launcher import run
 

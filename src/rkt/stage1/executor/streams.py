@@ -18,12 +18,13 @@ import os
 import socket
 from pathlib import Path
 
+from rkt.pod import layout
 from rkt.stage1.planner.plan import AppPlan
 
-LOGS_DIR = "stage1/logs"
-ATTACH_DIR = "stage1/attach"
+LOGS_DIR = layout.LOGS_DIR
+ATTACH_DIR = layout.ATTACH_DIR
 #: The log of the runtime's own messages of a detached pod (PID 1's and the monitor's).
-RUNTIME_LOG = "stage1/logs/stage1.log"
+RUNTIME_LOG = layout.RUNTIME_LOG
 #: A log's size before it is rotated to ``<app>.log.1`` (rkt run --log-max-size), and the
 #: default: two such files per app at most.
 DEFAULT_LOG_MAX = 16 << 20

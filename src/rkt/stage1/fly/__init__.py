@@ -4,9 +4,8 @@ running host tools from images (rkt's stage1-fly, Documentation/running-fly-stag
 
 How the parts fit:
 
-- ``flavor``: which flavor a pod directory was prepared for (recorded by stage0 in
-  ``stage1/options.json``) and the entry-point modules of each flavor; stage0, ``rkt stop``,
-  ``rkt enter`` and pod gc dispatch through it.
+Which flavor a pod was prepared for, and each flavor's entry points, are the stage1
+interface's (rkt.stage1.interface), through which stage0 reaches either flavor.
 - ``plan``: the pure half: the app's identity, environment, exec, working directory and the
   mounts (host /dev, /proc, /sys, a /tmp, the volumes) as :mod:`rkt.linux.mount` operations.
 - ``run``, ``stop``, ``enter``, ``gc``: the entries of docs/stage1-interface.md.

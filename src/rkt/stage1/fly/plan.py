@@ -15,6 +15,7 @@ from __future__ import annotations
 import msgspec
 from msgspec.structs import replace
 
+from rkt.pod import layout
 from rkt.stage1.planner import environment, executable, hosts, mounts, rootfs, user
 from rkt.stage1.planner.plan import (
     AppInput,
@@ -26,7 +27,7 @@ from rkt.stage1.planner.plan import (
 )
 
 #: Generated /etc files (``--dns=…``, ``--hosts-entry=IP=NAME``) live here, as the default's.
-GENERATED_DIR = "stage1/etc"
+GENERATED_DIR = layout.GENERATED_DIR
 #: The host directories bound into the app, recursively: their submounts (/dev/pts, /dev/shm,
 #: /sys/fs/cgroup, binfmt_misc…) are what host tools expect to find there.
 HOST_DIRS = ("dev", "proc", "sys")

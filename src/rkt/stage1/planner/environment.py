@@ -30,15 +30,24 @@ DEFAULT_SHELL = "/bin/sh"
 CONTAINER = "rkt"
 
 
-def _merge(layers: Iterable[Iterable[EnvironmentVariable]]) -> dict[str, str]:
+#: A layer's variable: a manifest's, or a ``[name, value]`` pair of stage1/options.json.
+Variable = EnvironmentVariable | tuple[str, str]
+
+
+def _merge(layers: Iterable[Iterable[Variable]]) -> dict[str, str]:
     merged: dict[str, str] = {}
     for layer in layers:
         for variable in layer:
+            name, value = (
+                (variable.name, variable.value)
+                if isinstance(variable, EnvironmentVariable)
+                else variable
+            )
             try:
-                check_env_name(variable.name)
+                check_env_name(name)
             except ValidationError as err:
                 raise PlanError(str(err)) from None
-            merged[variable.name] = variable.value
+            merged[name] = value
     return merged
 
 
@@ -57,8 +66,8 @@ def defaults(uid: int, entry: PasswdEntry | None) -> dict[str, str]:
 def app_environment(
     app_name: str,
     image_env: Iterable[EnvironmentVariable],
-    set_env_file: Iterable[EnvironmentVariable],
-    set_env: Iterable[EnvironmentVariable],
+    set_env_file: Iterable[Variable],
+    set_env: Iterable[Variable],
     app_env: Iterable[EnvironmentVariable],
     *,
     uid: int,

@@ -31,14 +31,14 @@ from appc.schema.resource import (
     NETWORK_BANDWIDTH,
     Resource,
 )
+from rkt.pod import layout
 from rkt.stage1.planner.plan import IsolatorStatus, PodOptions
 
-#: Where run.py writes the report, under the pod dir.
-# The file and its two statuses, as rkt.pod.layout names them for the reader (rkt status);
-# spelled out here because planning may not import rkt.pod (a unit test checks both agree).
-REPORT = "stage1/isolators.json"
-ENFORCED = "enforced"
-IGNORED = "ignored"
+#: Where run.py writes the report, under the pod dir, and its two statuses, as the reader
+#: (rkt status) finds them.
+REPORT = layout.ISOLATOR_REPORT
+ENFORCED = layout.ISOLATOR_ENFORCED
+IGNORED = layout.ISOLATOR_IGNORED
 #: Non-standard isolator of this runtime (rkt.stage1.planner.pod.PIDS_LIMIT).
 PIDS_LIMIT = "rkt.coreos.com/pids-limit"
 

@@ -8,33 +8,29 @@ means the defaults: hostname ``rkt-<uuid>`` (the plan derives it) and no network
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import msgspec
-from msgspec.structs import fields, replace
+from msgspec.structs import asdict, replace
 
 from appc.schema.environment import EnvironmentVariable
 from appc.schema.image import ImageManifest
 from appc.schema.pod import PodManifest
-from rkt import jsondoc
+from rkt.errors import PodError
 from rkt.pod import layout
+from rkt.stage1.interface import (
+    HOST_NETS,
+    LISTEN_FDNAMES_ENV,
+    LISTEN_FDS_ENV,
+    MAX_OPTIONS_SIZE,
+    OPTIONS_VERSION,
+    Options,
+    RunOptions,
+    read_options,
+)
 from rkt.stage1.planner.plan import AppInput, PodInput, PodOptions
 
-OPTIONS_FILE = "stage1/options.json"
-OPTIONS_VERSION = 1
-#: Networks this executor can give a pod by itself; any other ``net`` (CNI networks) comes with
-#: ``netns``, the namespace file stage0 made and ADDed the networks to (rkt.net.pod).
-NETWORKS = ("none", "host")
-#: Option files are small; a larger one is a mistake, not something to parse.
-MAX_FILE_SIZE = 4 << 20
-
-_ENV_FIELDS = ("set_env_file", "set_env")
-#: Set by stage0 for socket activation: how many sockets it passes as fds 3.. (and their
-#: names, ``:``-separated), docs/stage1-interface.md.
-LISTEN_FDS_ENV = "RKT_LISTEN_FDS"
-LISTEN_FDNAMES_ENV = "RKT_LISTEN_FDNAMES"
-#: Options stage1 learns from its own process rather than from options.json.
-_RUNTIME_FIELDS = frozenset({"journal", "listen_sockets"})
+#: What the pod directory holds is small; a larger file is a mistake, not something to parse.
+MAX_FILE_SIZE = MAX_OPTIONS_SIZE
 
 
 class LoadError(Exception):
@@ -52,7 +48,7 @@ class Loaded(msgspec.Struct, frozen=True):
 
 
 def app_root(pod_dir: str, app: str) -> str:
-    return f"{pod_dir.rstrip('/')}/{layout.STAGE1_ROOTFS}/opt/stage2/{app}/rootfs"
+    return f"{pod_dir.rstrip('/')}/{layout.app_root(app)}"
 
 
 def _read(pod_dir: str, name: str) -> bytes:
@@ -67,40 +63,10 @@ def _read(pod_dir: str, name: str) -> bytes:
     return data
 
 
-def _env(value: Any, what: str) -> tuple[EnvironmentVariable, ...]:
-    if not isinstance(value, list) or not all(
-        isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in value
-    ):
-        raise LoadError(f"{OPTIONS_FILE}: {what} must be a list of [name, value] pairs")
-    return tuple(EnvironmentVariable(k, v) for k, v in value)
-
-
-def _options(pod_dir: str, raw: dict[str, Any], interactive: bool) -> PodOptions:
-    known = {f.name for f in fields(PodOptions)} - {"pod_dir"} - _RUNTIME_FIELDS
-    unknown = sorted(set(raw) - known - {"pod_dir"})
-    if unknown:
-        raise LoadError(f"{OPTIONS_FILE}: unknown options {', '.join(unknown)}")
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key == "pod_dir":
-            continue  # --pod-dir is authoritative: stage0 may have moved the pod since.
-        if key in _ENV_FIELDS:
-            values[key] = _env(value, key)
-        elif key == "hosts_entries":
-            if not isinstance(value, list):
-                raise LoadError(f"{OPTIONS_FILE}: hosts_entries must be a list")
-            values[key] = tuple((str(ip), tuple(str(n) for n in names)) for ip, names in value)
-        elif isinstance(value, list):
-            values[key] = tuple(str(v) for v in value)
-        else:
-            values[key] = value
-    values.setdefault("hostname", "")
-    if interactive:
-        values["interactive"] = True
-    try:
-        return PodOptions(pod_dir=pod_dir, **values)
-    except TypeError as err:
-        raise LoadError(f"{OPTIONS_FILE}: {err}") from err
+def _options(pod_dir: str, run: RunOptions, interactive: bool) -> PodOptions:
+    # --pod-dir is authoritative: stage0 may have moved the pod since it wrote the options.
+    options = PodOptions(pod_dir=pod_dir, **asdict(run))
+    return replace(options, interactive=True) if interactive else options
 
 
 def _dns_from_networks(pod_dir: str, options: PodOptions) -> bool:
@@ -175,27 +141,22 @@ def load(pod_dir: str, *, interactive: bool = False, networks_up: bool = True) -
         raise
     except Exception as err:  # appc's ValidationError and friends: all "invalid manifest"
         raise LoadError(f"invalid pod manifest: {err}") from err
-    raw: dict[str, Any] = {"version": OPTIONS_VERSION}
-    if os.path.exists(os.path.join(pod_dir, OPTIONS_FILE)):
-        try:
-            raw = jsondoc.loads(_read(pod_dir, OPTIONS_FILE))
-        except ValueError as err:
-            raise LoadError(f"{OPTIONS_FILE} is not JSON: {err}") from err
-        if not isinstance(raw, dict) or raw.get("version") != OPTIONS_VERSION:
-            raise LoadError(f"{OPTIONS_FILE}: expected an object with version {OPTIONS_VERSION}")
-    net = raw.get("net", "none")
-    netns = raw.get("netns") or ""
-    if not isinstance(netns, str) or netns.startswith("/") or ".." in netns.split("/"):
-        raise LoadError(f"{OPTIONS_FILE}: netns must be a path inside the pod directory")
-    if net not in NETWORKS and not netns:
+    try:
+        found = read_options(pod_dir) or Options(version=OPTIONS_VERSION)
+    except PodError as err:
+        raise LoadError(str(err)) from err
+    net, netns = found.net, found.netns
+    if netns.startswith("/") or ".." in netns.split("/"):
+        raise LoadError(f"{layout.OPTIONS}: netns must be a path inside the pod directory")
+    if net not in HOST_NETS and not netns:
         raise LoadError(f'network "{net}" is not supported yet')
-    options = _options(pod_dir, raw.get("options") or {}, interactive)
+    options = _options(pod_dir, found.options, interactive)
     if net == "host":
         options = replace(options, host_network=True)
     needs_networks = False
     # --mds-register: stage0 registers the pod, and writes its AC_METADATA_URL, once the
     # networks are up (rkt.stage0.registration).
-    registered = raw.get("mds_register") is True
+    registered = found.mds_register
     if netns and not options.host_network:
         dns = _dns_from_networks(pod_dir, options)
         if (dns or registered) and not networks_up:
@@ -204,12 +165,11 @@ def load(pod_dir: str, *, interactive: bool = False, networks_up: bool = True) -
             options = _network_dns(pod_dir, options)
         options = replace(options, netns_joined=True)
     if registered and not needs_networks and not options.metadata_url:
-        raise LoadError(f"{OPTIONS_FILE}: the pod is to be registered but has no metadata_url")
+        raise LoadError(f"{layout.OPTIONS}: the pod is to be registered but has no metadata_url")
     user_range = _user_range(pod_dir)
     if user_range is not None:
         options = replace(options, user_range=user_range)
     options = _systemd_runtime(options)
-    app_env = raw.get("app_environment") or {}
     apps = []
     for runtime_app in manifest.apps:
         try:
@@ -223,7 +183,9 @@ def load(pod_dir: str, *, interactive: bool = False, networks_up: bool = True) -
         root = app_root(pod_dir, runtime_app.name)
         if not os.path.isdir(root):
             raise LoadError(f'app "{runtime_app.name}": its root {root} is missing')
-        env = _env(app_env.get(runtime_app.name, []), f"app_environment[{runtime_app.name}]")
+        env = tuple(
+            EnvironmentVariable(k, v) for k, v in found.app_environment.get(runtime_app.name, ())
+        )
         apps.append(AppInput(runtime_app, image, root, env))
     return Loaded(
         PodInput(manifest, tuple(apps), options),

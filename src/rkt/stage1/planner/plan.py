@@ -13,6 +13,7 @@ from appc.schema.environment import EnvironmentVariable
 from appc.schema.image import ImageManifest
 from appc.schema.pod import PodManifest, RuntimeApp
 from rkt.errors import RktError
+from rkt.stage1.interface import RunOptions
 
 MOUNT_KINDS = frozenset(
     {
@@ -230,8 +231,10 @@ class AppInput(msgspec.Struct, frozen=True):
     environment: tuple[EnvironmentVariable, ...] = ()
 
 
-class PodOptions(msgspec.Struct, frozen=True):
-    """Pod-level run options (rkt run's flags that reach stage1).
+class PodOptions(RunOptions, frozen=True, kw_only=True):
+    """Pod-level run options: rkt run's flags that reach stage1 (the interface's
+    :class:`~rkt.stage1.interface.RunOptions`, read from stage1/options.json), and what stage1
+    learns from the pod directory and its own process.
 
     ``dns`` is rkt's ``--dns``: empty to leave the image's resolv.conf alone, ("host",) to bind
     the host's, ("none",) for no resolv.conf at all, else nameserver addresses.
@@ -241,31 +244,12 @@ class PodOptions(msgspec.Struct, frozen=True):
     """
 
     pod_dir: str
-    hostname: str
-    interactive: bool = False
-    set_env_file: tuple[EnvironmentVariable, ...] = ()
-    set_env: tuple[EnvironmentVariable, ...] = ()
-    dns: tuple[str, ...] = ()
-    dns_search: tuple[str, ...] = ()
-    dns_options: tuple[str, ...] = ()
-    dns_domain: str = ""
-    hosts_entries: tuple[tuple[str, tuple[str, ...]], ...] = ()
     host_resolv_conf: str = "/etc/resolv.conf"
     host_hosts: str = "/etc/hosts"
-    host_network: bool = False
-    metadata_url: str = ""
-    insecure_paths: bool = False
-    insecure_seccomp: bool = False
-    #: ``--insecure-options=capabilities``: no capability restriction; apps get the bounding
-    #: set stage1 has, whatever their capability isolators say (rkt's
-    #: ``--disable-capabilities-restriction``).
-    insecure_capabilities: bool = False
     #: ``--private-users``: (first host id, count) the pod's ids 0.. are mapped onto
     user_range: tuple[int, int] | None = None
     #: the pod joins a network namespace stage0 made (CNI), rather than unsharing its own
     netns_joined: bool = False
-    #: ``--ipc=parent``: the pod shares the host's IPC namespace
-    host_ipc: bool = False
     #: stage1's output is the journal stream systemd gave its service (rkt.linux.journal)
     journal: bool = False
     #: sockets systemd passed for socket activation: (fd, name, protocol, port)

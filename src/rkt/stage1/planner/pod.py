@@ -14,6 +14,7 @@ from appc.schema.app import App
 from appc.schema.isolator import Isolator, by_name
 from appc.schema.linux import CPU_SHARES, OOM_SCORE_ADJ, CPUShares, OOMScoreAdj
 from appc.schema.resource import BLOCK_BANDWIDTH, BLOCK_IOPS, CPU, MEMORY, Resource
+from rkt.pod import layout
 from rkt.stage1.planner import (
     capabilities,
     environment,
@@ -43,7 +44,7 @@ from rkt.stage1.planner.plan import (
 )
 
 #: The generated /etc files live here under the pod dir, out of every app's reach.
-GENERATED_DIR = "stage1/etc"
+GENERATED_DIR = layout.GENERATED_DIR
 #: Non-standard isolator of this runtime: ``{"max": N}`` caps the app's processes (pids.max).
 PIDS_LIMIT = "rkt.coreos.com/pids-limit"
 #: Every pod's cgroup holds at most this many processes (podman's default pids limit), so

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from appc.schema.app import App
 from appc.schema.image import ImageManifest
+from rkt.pod import layout
 from rkt.stage1.planner.plan import Mount, PodOptions
 
 #: The image annotation of apps that speak sd_notify (rkt's stage1: Type=notify units).
 NOTIFY_ANNOTATION = "appc.io/executor/supports-systemd-notify"
 #: Under the pod dir: one notification socket per notify app, made by stage0 before stage1.
-NOTIFY_DIR = "stage1/notify"
+NOTIFY_DIR = layout.NOTIFY_DIR
 #: Where a notify app finds its socket, inside its root (as systemd-nspawn's payloads do).
 NOTIFY_TARGET = "run/systemd/notify"
 
