@@ -72,6 +72,13 @@ class Config(msgspec.Struct, frozen=True):
     #: run`` may then become the pod's monitor, replacing the process.
     own_process: bool = False
 
+    @property
+    def pods(self) -> Path:
+        """The data dir's pods (rkt.datadir.DataDir.pods)."""
+        from rkt.datadir import DataDir
+
+        return DataDir(self.data_dir).pods
+
 
 def _config_files(dirs: ConfigDirs, kind: str) -> Iterator[tuple[Path, dict[str, Any]]]:
     for directory in dirs.in_order():

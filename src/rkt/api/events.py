@@ -31,6 +31,7 @@ import msgspec
 from rkt.api import v1alpha_pb2 as pb
 from rkt.api.images import list_images
 from rkt.api.pods import list_pods
+from rkt.datadir import DataDir
 
 __all__ = ["INTERVAL", "PodView", "Snapshot", "diff", "snapshot", "stream"]
 
@@ -52,7 +53,7 @@ class Snapshot(msgspec.Struct, frozen=True):
 
 def snapshot(data_dir: Path) -> Snapshot:
     pods = {}
-    for pod in list_pods(data_dir / "pods", (), detail=False):
+    for pod in list_pods(DataDir(data_dir).pods, (), detail=False):
         apps = tuple(
             (a.name, a.exit_code if a.state == pb.APP_STATE_EXITED else None) for a in pod.apps
         )

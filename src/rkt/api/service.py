@@ -77,7 +77,7 @@ class Servicer(pb_grpc.PublicAPIServicer):  # type: ignore[misc]
     def __init__(self, config: Config, log: Log) -> None:
         self.config = config
         self.log = log
-        self.pods_dir = config.data_dir / "pods"
+        self.pods_dir = config.pods
         self._listings = SharedScan(lambda: pods.walk(self.pods_dir, log))
 
     def GetInfo(self, request: Any, context: grpc.ServicerContext) -> Any:

@@ -64,7 +64,7 @@ def run(args: Namespace, config: Config) -> int:
     from rkt.pod.state import PodState
 
     keys = detach_keys(args.detach_keys)
-    with Pod.load(config.data_dir / "pods", args.uuid) as pod:
+    with Pod.load(config.pods, args.uuid) as pod:
         if pod.state is not PodState.RUNNING:
             raise PodError(f'pod "{pod.uuid}" isn\'t currently running', hint=str(pod.state))
         app = choose_app(pod, args.app, "attach")

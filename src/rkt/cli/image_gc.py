@@ -34,9 +34,7 @@ def run(args: Namespace, config: Config) -> int:
     from rkt.pod.images import images_in_use
 
     with open_store(config) as store:
-        removed = store.gc(
-            timedelta(seconds=args.grace_period), keep=images_in_use(config.data_dir / "pods")
-        )
+        removed = store.gc(timedelta(seconds=args.grace_period), keep=images_in_use(config.pods))
     for image_id in removed:
         sys.stdout.write(f"successfully removed aci for image: {quote(image_id)}\n")
     sys.stdout.flush()

@@ -76,7 +76,7 @@ def run(args: Namespace, config: Config) -> int:
                 image_ids.append(image_id)
         from rkt.pod.images import images_in_use
 
-        in_use = images_in_use(config.data_dir / "pods")
+        in_use = images_in_use(config.pods)
         failed = remove_images(store, image_ids, VERB, in_use)
     if failed or unresolved:
         warn(VERB, "error(s) found while removing images")

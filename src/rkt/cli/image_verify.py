@@ -72,7 +72,7 @@ def run(args: Namespace, config: Config) -> int:
             return 0
         from rkt.pod.images import images_in_use
 
-        problems = store.repair(keep=images_in_use(config.data_dir / "pods"))
+        problems = store.repair(keep=images_in_use(config.pods))
     for problem in problems:
         sys.stdout.write(problem + "\n")
     sys.stdout.flush()

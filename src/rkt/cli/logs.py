@@ -103,7 +103,7 @@ def run(args: Namespace, config: Config) -> int:
     from rkt.pod.state import PodState
 
     since = _since(args.since)
-    with Pod.load(config.data_dir / "pods", args.uuid) as pod:
+    with Pod.load(config.pods, args.uuid) as pod:
         names = [app.name for app in info.apps(pod)]
         apps = [choose_app(pod, args.app, "logs")] if args.app else names
         pod_dir = pod.path
@@ -147,7 +147,7 @@ def _follow(config: Config, uuid: str, pod_dir: object, apps: list[str], sizes: 
 
     def running() -> bool:
         try:
-            with Pod.load(config.data_dir / "pods", uuid) as pod:
+            with Pod.load(config.pods, uuid) as pod:
                 return pod.state is PodState.RUNNING
         except PodError:
             return False

@@ -67,7 +67,7 @@ def run(args: Namespace, config: Config) -> int:
     from appc.errors import AppcError
     from appc.schema.pod import PodManifest
 
-    with Pod.load(config.data_dir / "pods", uuid_argument(args, "cat-manifest")) as pod:
+    with Pod.load(config.pods, uuid_argument(args, "cat-manifest")) as pod:
         raw = info.manifest_bytes(pod)
     try:
         manifest = PodManifest.from_json(raw)

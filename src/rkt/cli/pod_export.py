@@ -31,7 +31,7 @@ def run(args: Namespace, config: Config) -> int:
     from rkt.store import Store
 
     check_output(args.output)
-    with Pod.load(config.data_dir / "pods", args.uuid) as pod:
+    with Pod.load(config.pods, args.uuid) as pod:
         check_exported(pod)
         app = choose_app(pod, args.app, verb="export")
         with Store(DataDir(config.data_dir)) as store:

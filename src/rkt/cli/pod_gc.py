@@ -41,7 +41,7 @@ def run(args: Namespace, config: Config) -> int:
     from rkt.stage0.gc import collect
 
     collect(
-        config.data_dir / "pods",
+        config.pods,
         _report,
         grace_ns=int(args.grace_period * 1_000_000_000),
         expire_prepared_ns=int(args.expire_prepared * 1_000_000_000),

@@ -91,7 +91,7 @@ def _row(head: list[str], app: str, image: str, image_id: str, full: bool) -> li
 
 
 def run(args: Namespace, config: Config) -> int:
-    pods_dir = config.data_dir / "pods"
+    pods_dir = config.pods
     errors: list[str] = []
     if args.format:
         from rkt.pod.api import v1_pod_as_far_as_known

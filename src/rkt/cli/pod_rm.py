@@ -41,7 +41,7 @@ def run(args: Namespace, config: Config) -> int:
     status = 0
     for uuid in uuids:
         try:
-            pod = Pod.load(config.data_dir / "pods", uuid)
+            pod = Pod.load(config.pods, uuid)
         except PodError as err:
             _report(f"cannot get pod: {err}", False)
             status = EXIT_FAILURE

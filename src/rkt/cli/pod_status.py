@@ -149,7 +149,7 @@ def run(args: Namespace, config: Config) -> int:
         wait, ready = parse_wait(args.wait), parse_wait(args.wait_ready)
     except ValueError as err:
         raise PodError(str(err)) from err
-    with Pod.load(config.data_dir / "pods", uuid_argument(args, "status")) as pod:
+    with Pod.load(config.pods, uuid_argument(args, "status")) as pod:
         if ready != 0:
             _wait(pod, ready, info.supervisor_ready, "pod readiness")
         if wait != 0:

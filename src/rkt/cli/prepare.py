@@ -24,10 +24,9 @@ if TYPE_CHECKING:
 
     from rkt.cli.flags import FlagSet, Namespace
     from rkt.config import Config
-    from rkt.pod.pod import Pod
     from rkt.stage0.apps import AppList
     from rkt.stage0.options import Options
-    from rkt.stage0.prepare import PrepareConfig
+    from rkt.stage0.request import PodRequest
 
 USE = (
     "prepare [--volume=name,kind=host,...] [--mount volume=VOL,target=PATH] [--quiet] "
@@ -335,18 +334,6 @@ def check_run_time_flags(args: Namespace) -> None:
         raise ConfigError("--detach and --interactive cannot be used together")
 
 
-def use_overlay(args: Namespace) -> bool:
-    """``--no-overlay``, or a kernel without overlayfs (said on stderr), as rkt did."""
-    from rkt.stage0.prepare import overlay_supported
-
-    if args.no_overlay:
-        return False
-    if not overlay_supported():
-        sys.stderr.write("disabling overlay support: the kernel has no overlay filesystem\n")
-        return False
-    return True
-
-
 def add_arguments(flags: FlagSet) -> None:
     add_pod_flags(flags, run=False)
 
@@ -514,95 +501,32 @@ def host_ipc(mode: str) -> bool:
     return mode == "parent"
 
 
-def prepare_config(
-    args: Namespace, config: Config, apps: AppList, *, run: bool, held: list[Pod] | None = None
-) -> tuple[str, PrepareConfig]:
-    """Fetch the images, then prepare the pod; returns its UUID and the stage0 config."""
-    from pathlib import Path
+def pod_request(args: Namespace, config: Config, apps: AppList, *, run: bool) -> PodRequest:
+    """The pod ``args`` ask for (rkt.stage0.request): ``rkt prepare``'s flags, and with
+    ``run`` ``rkt run``'s run-time ones."""
+    from rkt.stage0.request import PodRequest
 
-    from appc.errors import ValidationError
-    from appc.schema.volume import Volume
-    from rkt.datadir import DataDir
-    from rkt.fetch import Fetcher
-    from rkt.stage0.apps import parse_mount
-    from rkt.stage0.manifest import ResolvedApp
-    from rkt.stage0.options import parse_ports, select_networks
-    from rkt.stage0.prepare import PrepareConfig, prepare
-    from rkt.store import Store
-
-    try:
-        volumes = tuple(Volume.from_string(v) for v in args.volume)
-    except ValidationError as err:
-        raise ConfigError(f"invalid --volume: {err}") from err
-    pod_mounts = tuple(parse_mount(m) for m in args.mount)
     net = args.net if run else "none"
-    ports = parse_ports(args.port)
-    networks = select_networks(config.dirs, net)  # before any pod exists: a bad --net creates none
-    options = stage_options(args, config, net, run=run)
-    overlay = use_overlay(args)
-    datadir = DataDir(config.data_dir)
-    policy = pull_policy(args)
-    with Store(datadir) as store:
-        fetcher = Fetcher(config, store, stderr=sys.stderr)
-        resolved: list[ResolvedApp] = []
-        for app in apps.apps:
-            signature = Path(app.signature) if app.signature else None
-            image_id = fetcher.fetch(app.image, pull_policy=policy, signature=signature)
-            _, manifest = store.manifest(image_id)
-            resolved.append(ResolvedApp(args=app, image_id=image_id, image=manifest))
-        stage0 = PrepareConfig(
-            apps=tuple(resolved),
-            volumes=volumes,
-            pod_mounts=pod_mounts,
-            options=options,
-            use_overlay=overlay,
-            inherit_env=args.inherit_env,
-            networks=networks,
-            ports=ports,
-            private_users=args.private_users,
-            network_at_run=not run,
-        )
-        uuid = prepare(store, datadir.pods, stage0, held=held)
-    return uuid, stage0
-
-
-def prepare_pod_manifest(
-    args: Namespace, config: Config, *, run: bool, held: list[Pod] | None = None
-) -> str:
-    """Prepare the pod of ``--pod-manifest``: validate it, find its images in the store (no
-    fetching, as rkt), then prepare; returns the UUID. Every check runs before a pod exists."""
-    from rkt.datadir import DataDir
-    from rkt.stage0 import pod_manifest
-    from rkt.stage0.options import select_networks
-    from rkt.store import Store
-
-    path: str = args.pod_manifest
-    manifest = pod_manifest.load(path)
-    net = args.net if run else "none"
-    networks = select_networks(config.dirs, net)
-    options = stage_options(args, config, net, run=run)
-    overlay = use_overlay(args)
-    datadir = DataDir(config.data_dir)
-    with Store(datadir) as store:
-        pod = pod_manifest.resolve_ports(pod_manifest.resolve(store, manifest, path), net)
-        return pod_manifest.prepare(
-            store,
-            datadir.pods,
-            pod,
-            options=options,
-            use_overlay=overlay,
-            networks=networks,
-            private_users=args.private_users,
-            held=held,
-        )
+    return PodRequest(
+        apps=tuple(apps.apps),
+        pod_manifest=args.pod_manifest,
+        options=stage_options(args, config, net, run=run),
+        volumes=tuple(args.volume),
+        mounts=tuple(args.mount),
+        ports=tuple(args.port),
+        pull_policy=pull_policy(args),
+        use_overlay=not args.no_overlay,
+        inherit_env=args.inherit_env,
+        private_users=args.private_users,
+        network_at_run=not run,
+    )
 
 
 def run(args: Namespace, config: Config) -> int:
     apps = parse_command(args, run=False)
     config = config_with_late_flags(args, config, apps)
-    if args.pod_manifest:
-        uuid = prepare_pod_manifest(args, config, run=False)
-    else:
-        uuid, _ = prepare_config(args, config, apps, run=False)
+    from rkt.stage0.request import prepare
+
+    uuid = prepare(config, pod_request(args, config, apps, run=False))
     sys.stdout.write(uuid + "\n")
     return 0

@@ -57,10 +57,10 @@ def _prepare_and_run(args: Namespace, config: Config, primer: MovePrimer) -> int
         check_run_time_flags,
         config_with_late_flags,
         parse_command,
-        prepare_config,
-        prepare_pod_manifest,
+        pod_request,
     )
     from rkt.datadir import DataDir
+    from rkt.stage0.request import prepare
     from rkt.stage0.run import run_prepared
 
     apps = parse_command(args, run=True)
@@ -77,10 +77,7 @@ def _prepare_and_run(args: Namespace, config: Config, primer: MovePrimer) -> int
         check_available(mds_socket)  # rkt's CheckMdsAvailability: before any pod exists
     held: list[Pod] = []  # the pod stays locked from prepare to run (rkt.stage0.prepare)
     try:
-        if args.pod_manifest:
-            uuid = prepare_pod_manifest(args, config, run=True, held=held)
-        else:
-            uuid, _ = prepare_config(args, config, apps, run=True, held=held)
+        uuid = prepare(config, pod_request(args, config, apps, run=True), held=held)
         if args.uuid_file_save:
             _save_uuid(args.uuid_file_save, uuid)
         pods = DataDir(config.data_dir).pods

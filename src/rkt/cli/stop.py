@@ -36,7 +36,7 @@ def run(args: Namespace, config: Config) -> int:
     failed = 0
     for uuid in uuids:
         try:
-            pod = Pod.load(config.data_dir / "pods", uuid)
+            pod = Pod.load(config.pods, uuid)
         except PodError as err:
             sys.stderr.write(f"stop: cannot get pod: {err}\n")
             failed += 1

@@ -44,10 +44,10 @@ if TYPE_CHECKING:
     from rkt.stage0.options import RunFlags
 
 #: Signals that stage0 passes on to stage1, which stops the pod in order (a second SIGTERM or
-#: SIGINT kills its apps: rkt.stage1.supervisor). A SIGINT sent to rkt's pid alone (Nomad's
-#: executor stops tasks that way) must reach the pod as SIGTERM does; a terminal's ^C reaches
-#: stage1 too, directly (same process group), and the pod's PID 1 takes the copies that
-#: arrive together as one stop.
+#: SIGINT kills its apps: the pod's PID 1, rkt-stage1 init). A SIGINT sent to rkt's pid alone
+#: (Nomad's executor stops tasks that way) must reach the pod as SIGTERM does; a terminal's ^C
+#: reaches stage1 too, directly (same process group), and the pod's PID 1 takes the copies
+#: that arrive together as one stop.
 _FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 #: Ignored while an interactive pod runs: its app has the terminal, whose ^Z (or a background
 #: read or write before the app has taken it) must not stop us (rkt.linux.tty).
