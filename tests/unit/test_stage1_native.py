@@ -52,7 +52,8 @@ def check(program: Path, role: str, data: bytes) -> subprocess.CompletedProcess[
 def valid_init_plan(tmp_path: Path) -> bytes:
     planned = plan(make_rootfs(tmp_path), app={"environment": [{"name": "A", "value": "1"}]})
     written = planfile.Plan("init").add("pivot", "/var/lib/rkt/pods/run/x/stage1/rootfs")
-    written.add("rkt-dir", 5, "oom-dir", 6, "last-cap", 40)
+    written.add("rkt-dir", 5, "ready-link", "ready", "status-dir", 11, "oom-dir", 6)
+    written.add("last-cap", 40)
     for app in planned.apps:
         planfile.add_app(written, app, mntns=7, filters=[b"\x06\x00\x00\x00\x00\x00\xff\x7f"],
                          cgroup_fds=[8, 9], oom_fd=10)  # fmt: skip
@@ -79,6 +80,7 @@ def test_the_plans_python_writes_are_taken(tmp_path: Path, sanitized: Path) -> N
         (b"15:rkt-stage1-plan,1:1,4:init,4:what,", "unknown key"),
         (b"15:rkt-stage1-plan,1:1,7:monitor,", 'needs "pid1"'),
         (b"15:rkt-stage1-plan,1:1,4:init,3:app,1:a,4:exec,10:4096000000,", "not a number"),
+        (b"15:rkt-stage1-plan,1:1,4:init,10:ready-link,3:a/b,", '"ready-link" (a name)'),
     ],
 )
 def test_malformed_plans_are_one_line_and_254(data: bytes, said: str, sanitized: Path) -> None:

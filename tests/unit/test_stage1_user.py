@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from appc import accounts
 from rkt.stage1.planner import user
 from rkt.stage1.planner.plan import PlanError
 from tests.unit.test_stage1_support import make_rootfs, owner, plan
@@ -142,14 +143,14 @@ def test_malformed_lines_are_skipped() -> None:
         b"# comment:x:8:8::/:/bin/sh\n"
         b"good:x:9:9:G:/home/good:/bin/zsh\n"
     )
-    entries = user.parse_passwd(data)
+    entries = accounts.parse_passwd(data)
     assert [e.name for e in entries] == ["\ufffd\ufffd", "good"]
-    assert entries[-1] == user.PasswdEntry("good", 9, 9, "/home/good", "/bin/zsh")
+    assert entries[-1] == accounts.PasswdEntry("good", 9, 9, "/home/good", "/bin/zsh")
 
 
 def test_group_parser() -> None:
-    entries = user.parse_group(b"a:x:1:u1,u2\nbad:x:z:\nb:x:2:\n")
-    assert entries == (user.GroupEntry("a", 1, ("u1", "u2")), user.GroupEntry("b", 2, ()))
+    entries = accounts.parse_group(b"a:x:1:u1,u2\nbad:x:z:\nb:x:2:\n")
+    assert entries == (accounts.GroupEntry("a", 1, ("u1", "u2")), accounts.GroupEntry("b", 2, ()))
 
 
 def test_out_of_range_numbers_are_not_ids(tmp_path: Path) -> None:
@@ -160,14 +161,14 @@ def test_out_of_range_numbers_are_not_ids(tmp_path: Path) -> None:
 
 @given(st.binary(max_size=4096))
 def test_parsers_never_raise(data: bytes) -> None:
-    for entry in user.parse_passwd(data):
+    for entry in accounts.parse_passwd(data):
         assert 0 <= entry.uid <= user.MAX_ID
-    for group in user.parse_group(data):
+    for group in accounts.parse_group(data):
         assert 0 <= group.gid <= user.MAX_ID
 
 
 @given(st.lists(st.text(alphabet=":\n,#x0123456789ab\xff", max_size=30), max_size=20))
 def test_parsers_never_raise_on_line_shaped_input(lines: list[str]) -> None:
     data = "\n".join(lines).encode("utf-8", errors="surrogatepass")
-    user.parse_passwd(data)
-    user.parse_group(data)
+    accounts.parse_passwd(data)
+    accounts.parse_group(data)

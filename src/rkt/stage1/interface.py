@@ -115,8 +115,8 @@ class OptionsError(PodError):
     """The pod's options file is unreadable or not what this version writes."""
 
 
-def read_options(pod_dir: str | os.PathLike[str]) -> Options | None:
-    """The pod's options; None if it has no options file (a pod from before they existed)."""
+def _options_bytes(pod_dir: str | os.PathLike[str], error: type[PodError]) -> bytes | None:
+    """The options file's bytes; None if the pod has none (a pod from before they existed)."""
     path = os.path.join(pod_dir, layout.OPTIONS)
     try:
         with open(path, "rb") as f:
@@ -124,9 +124,17 @@ def read_options(pod_dir: str | os.PathLike[str]) -> Options | None:
     except FileNotFoundError:
         return None
     except OSError as err:
-        raise OptionsError(f"cannot read {path}: {err.strerror}") from err
+        raise error(f"cannot read {path}: {err.strerror}") from err
     if len(data) > MAX_OPTIONS_SIZE:
-        raise OptionsError(f"{path} is larger than {MAX_OPTIONS_SIZE} bytes")
+        raise error(f"{path} is larger than {MAX_OPTIONS_SIZE} bytes")
+    return data
+
+
+def read_options(pod_dir: str | os.PathLike[str]) -> Options | None:
+    """The pod's options; None if it has no options file (a pod from before they existed)."""
+    data = _options_bytes(pod_dir, OptionsError)
+    if data is None:
+        return None
     try:
         version = jsondoc.loads(data).get("version")
     except (ValueError, AttributeError) as err:
@@ -141,22 +149,17 @@ def read_options(pod_dir: str | os.PathLike[str]) -> Options | None:
 
 def read_flavor(pod_dir: str | os.PathLike[str]) -> str:
     """The flavor recorded in ``pod_dir``; :data:`DEFAULT` when none is. Only the ``stage1``
-    key counts: a damaged file is the default flavor's, whose run reports the damage."""
-    path = os.path.join(pod_dir, layout.OPTIONS)
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_OPTIONS_SIZE + 1)
-    except FileNotFoundError:
+    key counts: options the flavor does not need may be damaged (its run reports them)."""
+    data = _options_bytes(pod_dir, FlavorError)
+    if data is None:
         return DEFAULT
-    except OSError as err:
-        raise FlavorError(f"cannot read {path}: {err.strerror}") from err
     try:
-        document = jsondoc.loads(data) if len(data) <= MAX_OPTIONS_SIZE else None
+        document = jsondoc.loads(data)
     except ValueError as err:
-        raise FlavorError(f"{path} is not JSON: {err}") from err
+        raise FlavorError(f"{layout.OPTIONS} is not JSON: {err}") from err
     flavor = (document.get("stage1") or DEFAULT) if isinstance(document, dict) else DEFAULT
     if flavor not in PACKAGES:
-        raise FlavorError(f"{path}: unknown stage1 flavor {flavor!r}")
+        raise FlavorError(f"{layout.OPTIONS}: unknown stage1 flavor {flavor!r}")
     return str(flavor)
 
 

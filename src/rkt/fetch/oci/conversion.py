@@ -101,7 +101,7 @@ def _primary_group(user: str, read: ReadImageFile) -> str:
     """The gid Docker would run ``user`` with: its passwd entry's, else 0."""
     data = read("/etc/passwd")
     if data is not None:
-        from rkt.stage1.planner.user import parse_passwd
+        from appc.accounts import parse_passwd
 
         entries = parse_passwd(data)
         for entry in entries:

@@ -348,14 +348,17 @@ class Start:
 
         stage1_root = os.path.join(self.pod_dir, layout.STAGE1_ROOTFS)
         namespaces = {app.name: keep(_app_namespace(app.root)) for app in self.plan.apps}
-        rkt_dir = os.path.join(stage1_root, "rkt")
-        os.makedirs(os.path.join(rkt_dir, "status"), mode=0o755, exist_ok=True)
+        status_dir = layout.status_dir(stage1_root)
+        rkt_dir, ready_link = os.path.split(layout.supervisor_status(stage1_root))
+        os.makedirs(status_dir, mode=0o755, exist_ok=True)
         oom_dir = os.path.join(self.pod_dir, OOM_DIR)
         os.makedirs(oom_dir, mode=0o755, exist_ok=True)
         directory = os.O_RDONLY | os.O_DIRECTORY
         plan = planfile.Plan("init")
         plan.add("pivot", stage1_root)  # any directory: an empty tmpfs goes over it
         plan.add("rkt-dir", keep(os.open(rkt_dir, directory)))
+        plan.add("ready-link", ready_link)
+        plan.add("status-dir", keep(os.open(status_dir, directory)))
         plan.add("oom-dir", keep(os.open(oom_dir, directory)))
         plan.add("last-cap", last_cap())
         if self.ready_pipe is not None:

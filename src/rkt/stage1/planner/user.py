@@ -11,32 +11,16 @@ CVE-2019-14271), and read only as size-capped regular files inside the root (roo
 
 from __future__ import annotations
 
-import re
-
 import msgspec
 
+from appc.accounts import PasswdEntry, id_number, parse_group, parse_passwd
 from rkt.stage1.planner import rootfs
 from rkt.stage1.planner.plan import PlanError
 
+__all__ = ["Identity", "PasswdEntry", "parse_group", "parse_passwd", "resolve_identity"]
+
 #: Larger account databases are refused: no sane image needs more, and it bounds the work.
 MAX_DB_SIZE = 1 << 20
-#: The largest id; 2**32-1 is (uid_t)-1, which setuid(2) treats as "no change".
-MAX_ID = 2**32 - 2
-_NUMBER = re.compile(r"[0-9]+")
-
-
-class PasswdEntry(msgspec.Struct, frozen=True):
-    name: str
-    uid: int
-    gid: int
-    home: str
-    shell: str
-
-
-class GroupEntry(msgspec.Struct, frozen=True):
-    name: str
-    gid: int
-    members: tuple[str, ...]
 
 
 class Identity(msgspec.Struct, frozen=True):
@@ -46,47 +30,6 @@ class Identity(msgspec.Struct, frozen=True):
     uid: int
     gid: int
     entry: PasswdEntry | None
-
-
-def _number(text: str) -> int | None:
-    if not _NUMBER.fullmatch(text):
-        return None
-    value = int(text)
-    return value if value <= MAX_ID else None
-
-
-def _lines(data: bytes) -> list[list[str]]:
-    # Undecodable bytes become U+FFFD: such a name can never equal a manifest's user, which is
-    # valid JSON text, and a parser of hostile input must not raise on encoding.
-    text = data.decode("utf-8", errors="replace")
-    return [line.split(":") for line in text.split("\n") if line and not line.startswith("#")]
-
-
-def parse_passwd(data: bytes) -> tuple[PasswdEntry, ...]:
-    """Entries of a passwd(5) file; malformed lines are skipped, as glibc's parser does."""
-    entries = []
-    for fields in _lines(data):
-        if len(fields) != 7 or not fields[0]:
-            continue
-        uid, gid = _number(fields[2]), _number(fields[3])
-        if uid is None or gid is None:
-            continue
-        entries.append(PasswdEntry(fields[0], uid, gid, fields[5], fields[6]))
-    return tuple(entries)
-
-
-def parse_group(data: bytes) -> tuple[GroupEntry, ...]:
-    """Entries of a group(5) file; malformed lines are skipped."""
-    entries = []
-    for fields in _lines(data):
-        if len(fields) != 4 or not fields[0]:
-            continue
-        gid = _number(fields[2])
-        if gid is None:
-            continue
-        members = tuple(m for m in fields[3].split(",") if m)
-        entries.append(GroupEntry(fields[0], gid, members))
-    return tuple(entries)
 
 
 def _database(root: str, path: str) -> tuple[bytes | None, str]:
@@ -120,7 +63,7 @@ def resolve_user(root: str, value: str) -> tuple[int, PasswdEntry | None]:
         uid = _owner(root, value, "user")[0]
     else:
         by_name = next((e for e in entries if e.name == value), None)
-        number = _number(value)
+        number = id_number(value)
         if by_name is not None:
             uid = by_name.uid
         elif number is not None:
@@ -138,7 +81,7 @@ def resolve_group(root: str, value: str) -> int:
     by_name = next((e for e in entries if e.name == value), None)
     if by_name is not None:
         return by_name.gid
-    number = _number(value)
+    number = id_number(value)
     if number is not None:
         return number
     raise _unresolved("group", value, "/etc/group", problem)

@@ -82,11 +82,10 @@ static void note_oom(struct plan *plan, struct app *a)
 
 static void record(struct plan *plan, struct app *a)
 {
-	char name[300], text[16];
+	char text[16];
 	note_oom(plan, a);
-	snprintf(name, sizeof name, "status/%s", a->name);
 	snprintf(text, sizeof text, "%d\n", a->status);
-	write_file(plan->rkt_dir, name, text);
+	write_file(plan->status_dir, a->name, text);
 	a->done = ++recorded; /* the order the apps finished in */
 }
 
@@ -144,10 +143,12 @@ static pid_t start(struct plan *plan, struct app *a, char *const *argv, pid_t *p
 
 static void link_status(struct plan *plan, const char *state)
 {
-	unlinkat(plan->rkt_dir, "supervisor-status.tmp", 0);
-	if (symlinkat(state, plan->rkt_dir, "supervisor-status.tmp") < 0 ||
-	    renameat(plan->rkt_dir, "supervisor-status.tmp", plan->rkt_dir, "supervisor-status") < 0)
-		fail(errno, "cannot write supervisor-status");
+	char tmp[300];
+	snprintf(tmp, sizeof tmp, "%s.tmp", plan->ready_link);
+	unlinkat(plan->rkt_dir, tmp, 0);
+	if (symlinkat(state, plan->rkt_dir, tmp) < 0 ||
+	    renameat(plan->rkt_dir, tmp, plan->rkt_dir, plan->ready_link) < 0)
+		fail(errno, "cannot write %s", plan->ready_link);
 }
 
 /* rkt status --wait-ready, and systemd's Type=notify through the monitor: the pod is ready

@@ -3,7 +3,8 @@
  * (rkt.stage1.executor.planfile); it is a sequence of netstrings, "LEN:BYTES,", that starts with
  * "rkt-stage1-plan", the version "1" and the role, then keys each followed by their values:
  *
- *   init:    pivot PATH  rkt-dir FD  oom-dir FD  last-cap N  stop-timeout S  post-stop-timeout S
+ *   init:    pivot PATH  rkt-dir FD  ready-link NAME  status-dir FD  oom-dir FD  last-cap N
+ *            stop-timeout S  post-stop-timeout S
  *            app NAME, then for that app: mntns FD  workdir P  uid N  gid N  groups N G...
  *            caps B E P I A  nnp 0|1  filter BYTES  filter-early 0|1  console 0|1
  *            oom-score-adj N  cgroup FD  oom FD  stdio FD FD FD
@@ -205,8 +206,10 @@ static void check(struct plan *plan, const char *role)
 		}
 		return;
 	}
-	if (plan->rkt_dir < 0 || !plan->napps || plan->last_cap < 0) {
-		fail(0, "plan: init needs \"rkt-dir\", \"last-cap\" and at least one app");
+	if (plan->rkt_dir < 0 || plan->status_dir < 0 || !plan->ready_link ||
+	    strchr(plan->ready_link, '/') || !plan->napps || plan->last_cap < 0) {
+		fail(0, "plan: init needs \"rkt-dir\", \"ready-link\" (a name), \"status-dir\", "
+			"\"last-cap\" and at least one app");
 		exit(FAILURE);
 	}
 	for (size_t i = 0; i < plan->napps; i++) {
@@ -243,7 +246,7 @@ int plan_read(int fd, struct plan *plan, const char *role)
 	close(fd);
 	memset(plan, 0, sizeof *plan);
 	plan->rkt_dir = plan->oom_dir = plan->pty_master = plan->pty_slave = plan->ready_pipe = -1;
-	plan->log_dir = plan->started_pipe = -1;
+	plan->log_dir = plan->started_pipe = plan->status_dir = -1;
 	plan->last_cap = -1;
 	plan->stop_timeout = plan->post_stop_timeout = 10;
 	struct cursor c = {buf, buf + size, "header"};
@@ -255,6 +258,10 @@ int plan_read(int fd, struct plan *plan, const char *role)
 		const char *key = c.key = str(&c);
 		if (!strcmp(key, "rkt-dir"))
 			plan->rkt_dir = fd_value(&c);
+		else if (!strcmp(key, "ready-link"))
+			plan->ready_link = str(&c);
+		else if (!strcmp(key, "status-dir"))
+			plan->status_dir = fd_value(&c);
 		else if (!strcmp(key, "pivot"))
 			plan->pivot = str(&c);
 		else if (!strcmp(key, "ready-pipe"))

@@ -74,7 +74,9 @@ struct stream {
 struct plan {
 	/* init */
 	const char *pivot; /* where PID 1 mounts the empty root it pivots into */
-	int rkt_dir;  /* stage1 rootfs's /rkt: status/<app>, supervisor-status */
+	int rkt_dir;  /* where the readiness link goes (stage1 rootfs's /rkt) */
+	const char *ready_link; /* its name there: supervisor-status, from rkt.pod.layout */
+	int status_dir; /* where each app's exit status goes, as a file named for the app */
 	int oom_dir;  /* where an OOM-killed app gets a note, -1: none */
 	int ready_pipe; /* init writes one byte once the pod is ready; the monitor reads it */
 	int last_cap;
