@@ -33,8 +33,6 @@ import signal
 import sys
 from collections.abc import Callable
 
-import msgspec.structs
-
 from rkt.linux import cgroup, mount, namespace, netif, notify, process
 from rkt.linux import seccomp as linux_seccomp
 from rkt.linux.capability import last_cap
@@ -142,7 +140,7 @@ def _place_cgroups(plan: PodPlan, pod_dir: str, first: int) -> cgroup.PodCgroups
     subtree, or our own), the pod's first process ``first`` moved into its runtime leaf, one
     leaf per app, limits written and recorded for status and gc; None on a host without
     cgroups when no app asked for a limit."""
-    apps = {app.name: cgroup.Limits(**msgspec.structs.asdict(app.limits)) for app in plan.apps}
+    apps = {app.name: app.limits for app in plan.apps}
     try:
         host = cgroup.host_layout()
     except OSError as err:
@@ -151,8 +149,7 @@ def _place_cgroups(plan: PodPlan, pod_dir: str, first: int) -> cgroup.PodCgroups
         return None
     uuid = os.path.basename(pod_dir.rstrip("/"))
     placed = cgroup.place_pod(host, uuid, first, created=lambda pod: cgroup.save(pod, pod_dir))
-    pod_limits = cgroup.Limits(**msgspec.structs.asdict(plan.limits))
-    made = cgroup.finish_pod(placed, pod_limits, apps)
+    made = cgroup.finish_pod(placed, plan.limits, apps)
     cgroup.save(made, pod_dir)
     return made
 

@@ -125,8 +125,9 @@ MIN_CPU_QUOTA = 1_000
 
 
 class CgroupLimits(msgspec.Struct, frozen=True):
-    """Limits of a cgroup (``rkt.linux.cgroup.Limits`` has the same fields); None: no limit.
-    ``memory`` in bytes, ``cpu_quota`` in µs per ``cpu_period``, ``pids`` processes."""
+    """Limits of a cgroup; None: no limit. ``memory`` in bytes, ``cpu_quota`` in µs per
+    ``cpu_period``, ``pids`` processes. The one type of them: the executor hands it to
+    rkt.linux.cgroup as it is (that module's ``Limits`` protocol names what it reads)."""
 
     memory: int | None = None
     cpu_quota: int | None = None
@@ -137,6 +138,18 @@ class CgroupLimits(msgspec.Struct, frozen=True):
     block_bps: int | None = None
     #: I/O operations per second on each block device (resource/block-iops)
     block_iops: int | None = None
+
+    def __bool__(self) -> bool:
+        """Whether any limit is set (``cpu_period`` alone limits nothing)."""
+        values = (
+            self.memory,
+            self.cpu_quota,
+            self.cpu_shares,
+            self.pids,
+            self.block_bps,
+            self.block_iops,
+        )
+        return any(v is not None for v in values)
 
 
 class AppPlan(msgspec.Struct, frozen=True):
