@@ -521,6 +521,8 @@ def remove(
 def save(pod: PodCgroups, pod_dir: str) -> None:
     path = os.path.join(pod_dir, RECORD)
     os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    # rkt.atomicfile's write, which rkt.linux may not import; unsynced as stage1's other
+    # records of the running pod are (a crash of the host ends the cgroups it names too).
     tmp = f"{path}.tmp{os.getpid()}"
     _write(tmp, pod.to_json() + "\n")
     os.rename(tmp, path)

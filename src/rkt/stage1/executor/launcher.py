@@ -33,6 +33,7 @@ import signal
 import sys
 from collections.abc import Callable
 
+from rkt.atomicfile import write_atomically
 from rkt.linux import cgroup, mount, namespace, netif, notify, process
 from rkt.linux import seccomp as linux_seccomp
 from rkt.linux.capability import last_cap
@@ -48,7 +49,6 @@ from rkt.stage1.executor.setup import (
     build_filter,
     prepare_mounts,
     prepare_pod_files,
-    write_atomically,
 )
 from rkt.stage1.planner import isolator_report, seccomp_groups
 from rkt.stage1.planner.load import LoadError, load
