@@ -49,6 +49,7 @@ from rkt.linux import tty as linux_tty
 from rkt.pod import layout
 from rkt.stage1.executor.setup import build_filter
 from rkt.stage1.planner import seccomp_groups
+from rkt.stage1.planner.plan import PlanError
 
 FAILURE = 254
 APP_NAME_ENV = b"AC_APP_NAME"
@@ -290,7 +291,7 @@ def app_filter(pod_dir: str, app: str, mode: int) -> linux_seccomp.Stack | None:
         raise EnterError(f"cannot read the app's seccomp filter {path}: {err}") from err
     try:
         return build_filter(seccomp_groups.Filter.from_json(data))
-    except (seccomp_groups.SeccompError, OSError) as err:
+    except (PlanError, OSError) as err:
         raise EnterError(f"cannot rebuild the app's seccomp filter: {err}") from err
 
 

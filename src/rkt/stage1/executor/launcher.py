@@ -115,7 +115,7 @@ def _record_isolators(plan: PodPlan, pod_dir: str, debug: bool) -> dict[str, lis
 def _save_filter(app: AppPlan, pod_dir: str, debug: bool) -> list[bytes]:
     try:
         resolved = seccomp_groups.resolve(app.seccomp)
-    except seccomp_groups.SeccompError as err:
+    except PlanError as err:
         raise ExecutorError(f'app "{app.name}": {err}') from err
     directory = os.path.join(pod_dir, SECCOMP_DIR)
     os.makedirs(directory, mode=0o755, exist_ok=True)
