@@ -43,6 +43,7 @@ import termios
 import msgspec
 
 from rkt import jsondoc
+from rkt.errors import Stage1Error
 from rkt.linux import capability, cgroup, namespace, process
 from rkt.linux import seccomp as linux_seccomp
 from rkt.linux import tty as linux_tty
@@ -79,7 +80,7 @@ PR_SET_KEEPCAPS = 8
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
-class EnterError(Exception):
+class EnterError(Stage1Error):
     """enter's own failure: one line on stderr, exit 254."""
 
 

@@ -34,6 +34,7 @@ import sys
 from collections.abc import Callable
 
 from rkt.atomicfile import write_atomically
+from rkt.errors import Stage1Error
 from rkt.linux import cgroup, mount, namespace, netif, notify, process
 from rkt.linux import seccomp as linux_seccomp
 from rkt.linux.capability import last_cap
@@ -51,7 +52,7 @@ from rkt.stage1.executor.setup import (
     prepare_pod_files,
 )
 from rkt.stage1.planner import isolator_report, seccomp_groups
-from rkt.stage1.planner.load import LoadError, load
+from rkt.stage1.planner.load import load
 from rkt.stage1.planner.plan import AppPlan, PlanError, PodPlan
 from rkt.stage1.planner.pod import plan_pod
 
@@ -77,10 +78,6 @@ _NAMESPACES = {
 BLOCKED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGWINCH)
 #: An interactive app's terminal job control must not stop the monitor.
 _TERMINAL_STOPS = (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
-
-
-class StartError(Exception):
-    """The pod could not be started (one line for stderr)."""
 
 
 def _fail(message: str) -> int:
@@ -677,10 +674,8 @@ def run(
             network = None
             loaded = load(pod_dir, interactive=interactive)
         plan = plan_pod(loaded.input)
-    except (LoadError, ValueError, OSError) as err:
+    except (Stage1Error, ValueError, OSError) as err:  # LoadError, PlanError
         return _fail(str(err))
-    except PlanError as err:
-        return _fail(err.message + (f" ({err.hint})" if err.hint else ""))
     if debug:
         for app in plan.apps:
             for line in app.describe_mounts():

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 import msgspec
 
 from rkt.atomicfile import write_atomically
+from rkt.errors import Stage1Error
 from rkt.linux import lookup
 from rkt.linux import seccomp as linux_seccomp
 from rkt.linux.kernel import Kernel
@@ -52,7 +53,7 @@ _FLAG_OPTIONS = {
 }
 
 
-class ExecutorError(Exception):
+class ExecutorError(Stage1Error):
     """A plan step that cannot be performed (an unsupported mount kind, a bad option)."""
 
 

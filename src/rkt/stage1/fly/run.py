@@ -170,18 +170,16 @@ def main(argv: list[str] | None = None) -> int:
         # The app has the terminal: its ^Z (or a background read or write) must not stop us.
         for signum in _TERMINAL_STOPS:
             signal.signal(signum, signal.SIG_IGN)
+    from rkt.errors import Stage1Error
     from rkt.stage1.fly.plan import plan_fly
-    from rkt.stage1.planner.load import LoadError, load
-    from rkt.stage1.planner.plan import PlanError
+    from rkt.stage1.planner.load import load
 
     try:
         lock = lock_fd()  # the app inherits it
         loaded = load(pod_dir)
         plan = plan_fly(loaded.input, os.uname().nodename)
-    except (LoadError, ValueError, OSError) as err:
+    except (Stage1Error, ValueError, OSError) as err:  # LoadError, PlanError
         return _fail(str(err))
-    except PlanError as err:
-        return _fail(err.message + (f" ({err.hint})" if err.hint else ""))
     if args.debug:
         for line in plan.describe_mounts():
             print(f"stage1-fly: {plan.name}: {line}", file=sys.stderr)

@@ -17,6 +17,7 @@ from appc.schema.environment import EnvironmentVariable
 from appc.schema.image import ImageManifest
 from appc.schema.pod import PodManifest
 from rkt import jsondoc
+from rkt.errors import Stage1Error
 from rkt.pod import layout
 from rkt.stage1.planner.plan import AppInput, PodInput, PodOptions
 
@@ -37,7 +38,7 @@ LISTEN_FDNAMES_ENV = "RKT_LISTEN_FDNAMES"
 _RUNTIME_FIELDS = frozenset({"journal", "listen_sockets"})
 
 
-class LoadError(Exception):
+class LoadError(Stage1Error):
     """The pod directory does not hold what the interface promises."""
 
 

@@ -12,7 +12,7 @@ import msgspec
 from appc.schema.environment import EnvironmentVariable
 from appc.schema.image import ImageManifest
 from appc.schema.pod import PodManifest, RuntimeApp
-from rkt.errors import RktError
+from rkt.errors import Stage1Error
 
 MOUNT_KINDS = frozenset(
     {
@@ -30,7 +30,7 @@ MOUNT_KINDS = frozenset(
 )
 
 
-class PlanError(RktError):
+class PlanError(Stage1Error):
     """A pod cannot be planned: a user, executable, path or isolator is invalid or unsafe."""
 
 
