@@ -66,6 +66,7 @@ def whole_command(bench: Bench, runs: int) -> dict[str, float]:
 def cgroup_share(runs: int) -> float | None:
     sys.path.insert(0, str(ROOT / "src"))
     from rkt.linux import cgroup
+    from rkt.stage1.planner.plan import CgroupLimits
 
     try:
         host = cgroup.host_layout()
@@ -82,11 +83,11 @@ def cgroup_share(runs: int) -> float | None:
         for directory in sorted(set(bases.values())):
             os.mkdir(directory)
             made.append(directory)
-        apps = {"bench": cgroup.Limits()}
+        apps = {"bench": CgroupLimits()}
         for _ in range(runs):
             pod_uuid = str(uuid.uuid4())
             start = time.perf_counter()
-            pod = cgroup.create_pod(layout, pod_uuid, cgroup.Limits(), apps)
+            pod = cgroup.create_pod(layout, pod_uuid, CgroupLimits(), apps)
             errors += cgroup.remove(pod, timeout=1.0)
             times.append(time.perf_counter() - start)
     except OSError as err:

@@ -15,10 +15,26 @@ pass through ``rkt run`` unchanged).
     │   └── SignatureError   an image's signature is missing, bad, or by an untrusted key
     ├── NetworkError         a CNI plugin failed or a pod network could not be set up
     ├── ServiceError         the metadata or API service cannot be reached, started or used
-    └── PodError             a pod directory is missing, busy, or in the wrong state
-        ├── InvalidTransition  a pod cannot move from its state to the one asked for
-        └── PodNotFound      no pod matches a UUID or UUID prefix
-            └── AmbiguousPod   a UUID prefix matches several pods
+    ├── PodError             a pod directory is missing, busy, or in the wrong state
+    │   ├── InvalidTransition  a pod cannot move from its state to the one asked for
+    │   └── PodNotFound      no pod matches a UUID or UUID prefix
+    │       └── AmbiguousPod   a UUID prefix matches several pods
+    └── Stage1Error          stage1 cannot load, plan, set up or enter a pod
+        ├── LoadError        the pod directory lacks what the interface promises
+        │                    (rkt.stage1.planner.load)
+        ├── PlanError        a user, executable, path or isolator is invalid or unsafe
+        │                    (rkt.stage1.planner.plan)
+        ├── ExecutorError    a plan step cannot be performed (rkt.stage1.executor.setup)
+        └── EnterError       a command cannot be run in an app's jail
+                             (rkt.stage1.executor.enter)
+
+stage1's entry points (the ``main`` of its run and enter modules, which stage0 runs in a
+process of their own or, for run, in ``rkt run``'s) print a Stage1Error as
+``stage1: <message>`` and return 254 themselves, as the CLI does for the rest.
+
+``rkt.linux`` raises ``OSError`` (its ``CgroupError``, ``DBusError`` and ``SeccompError``
+subclass it, with the errno): the kernel's failures, outside this tree, which its callers
+catch as ``OSError`` and turn into one of these where they know what failed.
 """
 
 from __future__ import annotations
@@ -96,4 +112,8 @@ class PodNotFound(PodError):
 
 
 class AmbiguousPod(PodNotFound):
+    pass
+
+
+class Stage1Error(RktError):
     pass

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rkt.linux import cgroup
-from rkt.linux.cgroup import Limits
+from rkt.stage1.planner.plan import CgroupLimits
 
 V1_MOUNTINFO = """\
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
@@ -79,14 +79,14 @@ def test_conversions() -> None:
     ]
 
 
-LIMITS = Limits(memory=32 << 20, cpu_quota=20_000, cpu_shares=512, pids=32)
+LIMITS = CgroupLimits(memory=32 << 20, cpu_quota=20_000, cpu_shares=512, pids=32)
 
 
 def _create(
     layout: cgroup.Layout,
     uuid: str,
-    pod_limits: Limits,
-    apps: dict[str, Limits],
+    pod_limits: CgroupLimits,
+    apps: dict[str, CgroupLimits],
     devices: list[str] | None = None,
 ) -> cgroup.PodCgroups:
     """place_pod as on a host without systemd (pid 4321 moved into a temp dir's files), then
@@ -110,7 +110,7 @@ def _v1(tmp_path: Path) -> cgroup.Layout:
 
 def test_v1_create_writes_limits_in_each_hierarchy(tmp_path: Path) -> None:
     layout = _v1(tmp_path)
-    pod = _create(layout, "u-1", Limits(pids=100), {"web": LIMITS, "db": Limits()})
+    pod = _create(layout, "u-1", CgroupLimits(pids=100), {"web": LIMITS, "db": CgroupLimits()})
     memory = tmp_path / "sys/fs/cgroup/memory/outer/job/rkt/u-1"
     cpu = tmp_path / "sys/fs/cgroup/cpu,cpuacct/rkt/u-1"
     pids = tmp_path / "sys/fs/cgroup/pids/rkt/u-1"
@@ -134,7 +134,7 @@ def test_v1_memsw_follows_the_memory_limit_when_present(tmp_path: Path) -> None:
     directory = tmp_path / "app"
     directory.mkdir()
     (directory / "memory.memsw.limit_in_bytes").write_text("max")
-    written = cgroup.write_limits(cgroup.V1, {"memory": str(directory)}, Limits(memory=4096))
+    written = cgroup.write_limits(cgroup.V1, {"memory": str(directory)}, CgroupLimits(memory=4096))
     assert [os.path.basename(p) for p in written] == [
         "memory.limit_in_bytes",
         "memory.memsw.limit_in_bytes",
@@ -153,7 +153,7 @@ def _v2(tmp_path: Path) -> tuple[cgroup.Layout, Path]:
 def test_v2_without_systemd_owns_rkt_at_the_root(tmp_path: Path) -> None:
     layout, top = _v2(tmp_path)
     devices: list[str] = []
-    pod = _create(layout, "u-2", Limits(pids=100), {"web": LIMITS}, devices)
+    pod = _create(layout, "u-2", CgroupLimits(pids=100), {"web": LIMITS}, devices)
     root = top / "rkt/u-2"
     assert pod.version == cgroup.V2 and pod.roots() == (str(root),)
     assert pod.mode == "root" and pod.unit == ""
@@ -177,7 +177,7 @@ def test_v2_without_systemd_owns_rkt_at_the_root(tmp_path: Path) -> None:
 
 def test_v2_swap_is_capped_when_the_file_exists(tmp_path: Path) -> None:
     (tmp_path / "memory.swap.max").write_text("max")
-    cgroup.write_limits(cgroup.V2, {"memory": str(tmp_path)}, Limits(memory=1 << 20))
+    cgroup.write_limits(cgroup.V2, {"memory": str(tmp_path)}, CgroupLimits(memory=1 << 20))
     assert (tmp_path / "memory.swap.max").read_text() == "0"
 
 
@@ -185,15 +185,15 @@ def test_create_fails_cleanly(tmp_path: Path) -> None:
     layout, top = _v2(tmp_path)
     (top / "rkt/cgroup.subtree_control").mkdir(parents=True)  # unwritable: as EBUSY would be
     with pytest.raises(cgroup.CgroupError):
-        _create(layout, "u-3", Limits(), {"web": Limits()})
+        _create(layout, "u-3", CgroupLimits(), {"web": CgroupLimits()})
     assert not (top / "rkt/u-3/web").exists()
     assert not (top / "rkt/u-3" / cgroup.SUPERVISOR / "cgroup.procs").exists()
     with pytest.raises(cgroup.CgroupError):
-        _create(layout, "../x", Limits(), {})
+        _create(layout, "../x", CgroupLimits(), {})
 
 
 def test_attach_writes_the_pid_to_every_hierarchy(tmp_path: Path) -> None:
-    pod = _create(_v1(tmp_path), "u-4", Limits(), {"web": Limits()})
+    pod = _create(_v1(tmp_path), "u-4", CgroupLimits(), {"web": CgroupLimits()})
     cgroup.attach(pod.procs("web"), 1234)
     for path in pod.procs("web"):
         assert Path(path).read_text() == "1234"
@@ -226,7 +226,7 @@ def _fake_rmdir(removed: list[str]) -> Callable[[str], None]:
 
 
 def test_remove_deepest_first_and_record_round_trip(tmp_path: Path) -> None:
-    pod = _create(_v1(tmp_path), "u-5", Limits(pids=9), {"web": LIMITS})
+    pod = _create(_v1(tmp_path), "u-5", CgroupLimits(pids=9), {"web": LIMITS})
     for root in pod.roots():
         os.makedirs(f"{root}/old/deeper")  # left by an earlier run of the same pod
     cgroup.save(pod, str(tmp_path / "pod"))
@@ -279,7 +279,7 @@ def test_block_devices_from_sys_block(tmp_path: Path) -> None:
 
 
 def test_v1_block_limits_throttle_every_device_both_ways(tmp_path: Path) -> None:
-    limits = Limits(block_bps=1 << 20, block_iops=100)
+    limits = CgroupLimits(block_bps=1 << 20, block_iops=100)
     written = cgroup.write_limits(
         cgroup.V1, {"blkio": str(tmp_path)}, limits, devices=["254:0", "7:0"]
     )
@@ -293,16 +293,18 @@ def test_v1_block_limits_throttle_every_device_both_ways(tmp_path: Path) -> None
 
 
 def test_v2_block_limits_go_to_io_max(tmp_path: Path) -> None:
-    limits = Limits(block_bps=2048)
+    limits = CgroupLimits(block_bps=2048)
     cgroup.write_limits(cgroup.V2, {"io": str(tmp_path)}, limits, devices=["254:0"])
     assert (tmp_path / "io.max").read_text() == "254:0 rbps=2048 wbps=2048"
-    both = Limits(block_bps=2048, block_iops=7)
+    both = CgroupLimits(block_bps=2048, block_iops=7)
     cgroup.write_limits(cgroup.V2, {"io": str(tmp_path)}, both, devices=["254:0"])
     assert (tmp_path / "io.max").read_text() == "254:0 rbps=2048 wbps=2048 riops=7 wiops=7"
 
 
 def test_block_limits_need_the_controller_and_a_device(tmp_path: Path) -> None:
     with pytest.raises(cgroup.CgroupError, match="blkio"):
-        cgroup.write_limits(cgroup.V1, {"memory": str(tmp_path)}, Limits(block_iops=5))
+        cgroup.write_limits(cgroup.V1, {"memory": str(tmp_path)}, CgroupLimits(block_iops=5))
     with pytest.raises(cgroup.CgroupError, match="no block device"):
-        cgroup.write_limits(cgroup.V1, {"blkio": str(tmp_path)}, Limits(block_iops=5), devices=[])
+        cgroup.write_limits(
+            cgroup.V1, {"blkio": str(tmp_path)}, CgroupLimits(block_iops=5), devices=[]
+        )

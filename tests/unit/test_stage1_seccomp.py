@@ -7,14 +7,13 @@ import errno
 import pytest
 
 from rkt.stage1.planner.capabilities import DEFAULT_SECCOMP
-from rkt.stage1.planner.plan import Seccomp
+from rkt.stage1.planner.plan import PlanError, Seccomp
 from rkt.stage1.planner.seccomp_groups import (
     DOCKER_DEFAULT_BLACKLIST,
     DOCKER_DEFAULT_WHITELIST,
     MODERN_WHITELIST_ADDITIONS,
     RKT_ARM_WHITELIST_ADDITIONS,
     Filter,
-    SeccompError,
     groups,
     resolve,
 )
@@ -85,7 +84,7 @@ def test_degenerate_wildcards_block_everything() -> None:
     ],
 )
 def test_errors(spec: Seccomp, message: str) -> None:
-    with pytest.raises(SeccompError, match=message):
+    with pytest.raises(PlanError, match=message):
         resolve(spec)
 
 
@@ -93,7 +92,7 @@ def test_json_round_trip() -> None:
     resolved = Filter("remove", ("mkdir",), "EPERM")
     assert Filter.from_json(resolved.to_json()) == resolved
     for bad in ([], {"mode": "x", "syscalls": []}, {"mode": "retain", "syscalls": [1]}):
-        with pytest.raises(SeccompError):
+        with pytest.raises(PlanError):
             Filter.from_json(bad)
 
 
@@ -152,7 +151,7 @@ def test_namespaces_allowance_survives_the_record() -> None:
     again = Filter.from_json(resolved.to_json())
     assert again == resolved
     assert Filter.from_json({"mode": "retain", "syscalls": []}).namespaces is False
-    with pytest.raises(SeccompError):
+    with pytest.raises(PlanError):
         Filter.from_json({"mode": "retain", "syscalls": [], "namespaces": "yes"})
 
 

@@ -103,13 +103,10 @@ def _prepare_and_run(args: Namespace, config: Config, primer: MovePrimer) -> int
 
 def _save_uuid(path: str, uuid: str) -> None:
     """Write the UUID through a temporary name so that readers never see half of it."""
-    import os
+    from rkt.atomicfile import write_atomically
 
-    tmp = f"{path}.tmp{os.getpid()}"
     try:
-        with open(tmp, "w", encoding="ascii") as f:
-            f.write(uuid)
-        os.replace(tmp, path)
+        write_atomically(path, uuid.encode("ascii"), durable=False)
     except OSError as err:
         raise ConfigError(f"cannot save the UUID to {path}: {err.strerror}") from err
 

@@ -28,6 +28,7 @@ from typing import BinaryIO, TextIO
 
 import msgspec
 
+from rkt.atomicfile import write_atomically
 from rkt.errors import FetchError
 from rkt.fetch.cache import max_age
 from rkt.fetch.http import Response, Transport, read_small
@@ -91,9 +92,7 @@ class PartialDownload:
         if validator is None:
             self._validator_path.unlink(missing_ok=True)
             return
-        temporary = self._validator_path.with_suffix(".validator-new")
-        temporary.write_text(validator)
-        os.replace(temporary, self._validator_path)
+        write_atomically(self._validator_path, validator.encode(), durable=False)
 
     def close(self, *, keep: bool = False) -> None:
         """Close; unless ``keep``, remove the file first, while the lock is still held."""

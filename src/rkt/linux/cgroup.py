@@ -23,7 +23,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -51,29 +51,26 @@ class CgroupError(OSError):
     """The pod's cgroups cannot be set up as asked."""
 
 
-class Limits(msgspec.Struct, frozen=True):
-    """Limits of one cgroup; ``None`` leaves the kernel's default (no limit)."""
+class Limits(Protocol):
+    """What :func:`write_limits` reads of one cgroup's limits; ``None`` leaves the kernel's
+    default (no limit). The one type that holds them is stage1's plan's
+    (``rkt.stage1.planner.plan.CgroupLimits``): a protocol here rather than a twin, since the
+    planner may not import rkt.linux and this package imports nothing above it."""
 
-    memory: int | None = None
-    cpu_quota: int | None = None
-    cpu_period: int = CFS_PERIOD
-    cpu_shares: int | None = None
-    pids: int | None = None
-    #: bytes per second read and written on each block device (ace.md resource/block-bandwidth)
-    block_bps: int | None = None
-    #: I/O operations per second on each block device (resource/block-iops)
-    block_iops: int | None = None
-
-    def __bool__(self) -> bool:
-        values = (
-            self.memory,
-            self.cpu_quota,
-            self.cpu_shares,
-            self.pids,
-            self.block_bps,
-            self.block_iops,
-        )
-        return any(v is not None for v in values)
+    @property
+    def memory(self) -> int | None: ...
+    @property
+    def cpu_quota(self) -> int | None: ...
+    @property
+    def cpu_period(self) -> int: ...
+    @property
+    def cpu_shares(self) -> int | None: ...
+    @property
+    def pids(self) -> int | None: ...
+    @property
+    def block_bps(self) -> int | None: ...
+    @property
+    def block_iops(self) -> int | None: ...
 
 
 def quota_from_millicores(millicores: int, period: int = CFS_PERIOD) -> int:
@@ -384,8 +381,10 @@ def finish_pod(pod: PodCgroups, pod_limits: Limits, app_limits: Mapping[str, Lim
         for name in (SUPERVISOR, *app_limits):
             for directory in pod.sub(name):
                 os.makedirs(directory, mode=0o755, exist_ok=True)
-            leaf = {c: os.path.join(d, name) for c, d in pod.dirs.items()}
-            write_limits(pod.version, leaf, app_limits.get(name, Limits()))
+            limits = app_limits.get(name)  # none for the supervisor's leaf
+            if limits is not None:
+                leaf = {c: os.path.join(d, name) for c, d in pod.dirs.items()}
+                write_limits(pod.version, leaf, limits)
     except OSError as err:
         raise CgroupError(err.errno, f"cannot set the pod's cgroup limits: {err}") from err
     return msgspec.structs.replace(pod, apps=tuple(app_limits))
@@ -518,6 +517,8 @@ def remove(
 def save(pod: PodCgroups, path: str) -> None:
     """Record the pod's cgroups in the file ``path``."""
     os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    # rkt.atomicfile's write, which rkt.linux may not import; unsynced as stage1's other
+    # records of the running pod are (a crash of the host ends the cgroups it names too).
     tmp = f"{path}.tmp{os.getpid()}"
     _write(tmp, pod.to_json() + "\n")
     os.rename(tmp, path)

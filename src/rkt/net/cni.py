@@ -25,6 +25,7 @@ from typing import Any
 import msgspec
 
 from rkt import jsondoc
+from rkt.atomicfile import write_atomically
 from rkt.errors import NetworkError
 from rkt.net.config import NetworkConfig, parse_network
 from rkt.net.netns import is_netns
@@ -152,9 +153,7 @@ class Client:
             "runtimeConfig": None if entry.runtime_config is None else dict(entry.runtime_config),
         }
         # Write-then-rename: a crash leaves the old entry or the new one, never half of one.
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(doc))
-        os.replace(tmp, path)
+        write_atomically(path, json.dumps(doc).encode(), durable=False)
 
     def _read_cache(self, path: Path) -> Attachment:
         try:

@@ -8,13 +8,13 @@ its ``net.IP``). ``rkt list``, ``rkt status`` and stage1 read it.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import msgspec
 from msgspec.structs import asdict
 
 from rkt import jsondoc
+from rkt.atomicfile import write_atomically
 from rkt.net.result import Result
 from rkt.pod import layout
 
@@ -45,10 +45,8 @@ def from_result(
 
 
 def save(pod_dir: Path, infos: list[NetInfo]) -> None:
-    path = pod_dir / layout.NET_INFO
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps([asdict(i) for i in infos]))
-    os.replace(tmp, path)
+    write_atomically(pod_dir / layout.NET_INFO, json.dumps([asdict(i) for i in infos]).encode(),
+                     durable=False)  # fmt: skip
 
 
 def load(pod_dir: Path) -> list[NetInfo]:

@@ -22,12 +22,12 @@ and its SNAT masquerades the connections coming from 127.0.0.1, which the pod co
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from rkt import jsondoc
+from rkt.atomicfile import write_atomically
 from rkt.config import ConfigDirs
 from rkt.errors import ConfigError, NetworkError
 from rkt.net.config import NetList, NetworkConfig, load_networks, parse_net_list, parse_network
@@ -136,9 +136,7 @@ def save_selection(
 
 
 def _write_json(path: Path, doc: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1))
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps(doc, indent=1).encode(), durable=False)
 
 
 def load_selection(

@@ -20,6 +20,7 @@ from msgspec.structs import replace
 from appc.schema.app import ExposedPort
 from appc.schema.pod import Mount
 from appc.schema.volume import Volume
+from rkt.atomicfile import write_atomically
 from rkt.errors import ConfigError, PodError
 from rkt.pod import layout
 from rkt.pod.pod import Pod
@@ -76,16 +77,10 @@ def _listed(filesystem: str) -> bool:
 
 
 def write_file(path: Path, data: bytes, mode: int = 0o640) -> None:
-    """Write through a temporary name and fsync, so a crash never leaves half a file."""
+    """Write through a temporary name and fsync (rkt.atomicfile), so a crash never leaves half
+    a file; its directory is made first."""
     path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
+    write_atomically(path, data, mode)
 
 
 def _mount_overlay(

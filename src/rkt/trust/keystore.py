@@ -20,7 +20,6 @@ does not load pysequoia; :mod:`rkt.trust.signature` parses what it is about to u
 from __future__ import annotations
 
 import builtins
-import contextlib
 import os
 import re
 import time
@@ -213,31 +212,13 @@ def _make_dirs(directory: Path, base: Path) -> None:
 def _write_atomically(path: Path, data: bytes) -> None:
     """Write to a temporary name, fsync, rename, fsync the directory (DESIGN.md): a
     ``rkt trust`` killed at any moment leaves either the old file or the new one."""
-    import tempfile  # only writers pay for it
+    from rkt.atomicfile import write_atomically  # only writers pay for it
 
     _remove_stale_temporaries(path.parent)
     try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        write_atomically(path, data, _KEY_MODE, sync_dir=True)
     except OSError as error:
-        raise TrustError(f"{path.parent}: cannot write a key: {error.strerror}") from error
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fchmod(file.fileno(), _KEY_MODE)
-            os.fsync(file.fileno())
-        os.rename(temporary, path)
-        directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-    except OSError as error:
-        _unlink_quietly(temporary)
         raise TrustError(f"{path}: cannot write key: {error.strerror}") from error
-    except BaseException:
-        _unlink_quietly(temporary)
-        raise
 
 
 def _remove_stale_temporaries(directory: Path) -> None:
@@ -253,8 +234,3 @@ def _remove_stale_temporaries(directory: Path) -> None:
                     os.unlink(entry.path)
             except OSError:
                 continue
-
-
-def _unlink_quietly(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)

@@ -43,12 +43,14 @@ import termios
 import msgspec
 
 from rkt import jsondoc
+from rkt.errors import Stage1Error
 from rkt.linux import capability, cgroup, namespace, process
 from rkt.linux import seccomp as linux_seccomp
 from rkt.linux import tty as linux_tty
 from rkt.pod import layout
 from rkt.stage1.executor.setup import build_filter
 from rkt.stage1.planner import seccomp_groups
+from rkt.stage1.planner.plan import PlanError
 
 FAILURE = 254
 APP_NAME_ENV = b"AC_APP_NAME"
@@ -78,7 +80,7 @@ PR_SET_KEEPCAPS = 8
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
-class EnterError(Exception):
+class EnterError(Stage1Error):
     """enter's own failure: one line on stderr, exit 254."""
 
 
@@ -290,7 +292,7 @@ def app_filter(pod_dir: str, app: str, mode: int) -> linux_seccomp.Stack | None:
         raise EnterError(f"cannot read the app's seccomp filter {path}: {err}") from err
     try:
         return build_filter(seccomp_groups.Filter.from_json(data))
-    except (seccomp_groups.SeccompError, OSError) as err:
+    except (PlanError, OSError) as err:
         raise EnterError(f"cannot rebuild the app's seccomp filter: {err}") from err
 
 

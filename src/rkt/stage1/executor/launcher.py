@@ -33,8 +33,8 @@ import signal
 import sys
 from collections.abc import Callable
 
-import msgspec.structs
-
+from rkt.atomicfile import write_atomically
+from rkt.errors import Stage1Error
 from rkt.linux import cgroup, mount, namespace, netif, notify, process
 from rkt.linux import seccomp as linux_seccomp
 from rkt.linux.capability import last_cap
@@ -50,11 +50,10 @@ from rkt.stage1.executor.setup import (
     build_filter,
     prepare_mounts,
     prepare_pod_files,
-    write_atomically,
 )
 from rkt.stage1.interface import LOCK_FD_ENV
 from rkt.stage1.planner import isolator_report, seccomp_groups
-from rkt.stage1.planner.load import LoadError, load
+from rkt.stage1.planner.load import load
 from rkt.stage1.planner.plan import AppPlan, PlanError, PodPlan
 from rkt.stage1.planner.pod import plan_pod
 
@@ -80,10 +79,6 @@ _NAMESPACES = {
 BLOCKED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGWINCH)
 #: An interactive app's terminal job control must not stop the monitor.
 _TERMINAL_STOPS = (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
-
-
-class StartError(Exception):
-    """The pod could not be started (one line for stderr)."""
 
 
 def _fail(message: str) -> int:
@@ -118,7 +113,7 @@ def _record_isolators(plan: PodPlan, pod_dir: str, debug: bool) -> dict[str, lis
 def _save_filter(app: AppPlan, pod_dir: str, debug: bool) -> list[bytes]:
     try:
         resolved = seccomp_groups.resolve(app.seccomp)
-    except seccomp_groups.SeccompError as err:
+    except PlanError as err:
         raise ExecutorError(f'app "{app.name}": {err}') from err
     directory = os.path.join(pod_dir, SECCOMP_DIR)
     os.makedirs(directory, mode=0o755, exist_ok=True)
@@ -143,7 +138,7 @@ def _place_cgroups(plan: PodPlan, pod_dir: str, first: int) -> cgroup.PodCgroups
     subtree, or our own), the pod's first process ``first`` moved into its runtime leaf, one
     leaf per app, limits written and recorded for status and gc; None on a host without
     cgroups when no app asked for a limit."""
-    apps = {app.name: cgroup.Limits(**msgspec.structs.asdict(app.limits)) for app in plan.apps}
+    apps = {app.name: app.limits for app in plan.apps}
     try:
         host = cgroup.host_layout()
     except OSError as err:
@@ -153,8 +148,7 @@ def _place_cgroups(plan: PodPlan, pod_dir: str, first: int) -> cgroup.PodCgroups
     uuid = os.path.basename(pod_dir.rstrip("/"))
     record = os.path.join(pod_dir, layout.CGROUP_RECORD)
     placed = cgroup.place_pod(host, uuid, first, created=lambda pod: cgroup.save(pod, record))
-    pod_limits = cgroup.Limits(**msgspec.structs.asdict(plan.limits))
-    made = cgroup.finish_pod(placed, pod_limits, apps)
+    made = cgroup.finish_pod(placed, plan.limits, apps)
     cgroup.save(made, record)
     return made
 
@@ -687,10 +681,8 @@ def run(
             network = None
             loaded = load(pod_dir, interactive=interactive)
         plan = plan_pod(loaded.input)
-    except (LoadError, ValueError, OSError) as err:
+    except (Stage1Error, ValueError, OSError) as err:  # LoadError, PlanError
         return _fail(str(err))
-    except PlanError as err:
-        return _fail(err.message + (f" ({err.hint})" if err.hint else ""))
     if debug:
         for app in plan.apps:
             for line in app.describe_mounts():

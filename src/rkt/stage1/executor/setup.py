@@ -21,6 +21,8 @@ from collections.abc import Iterable
 
 import msgspec
 
+from rkt.atomicfile import write_atomically
+from rkt.errors import Stage1Error
 from rkt.linux import lookup
 from rkt.linux import seccomp as linux_seccomp
 from rkt.linux.kernel import Kernel
@@ -51,7 +53,7 @@ _FLAG_OPTIONS = {
 }
 
 
-class ExecutorError(Exception):
+class ExecutorError(Stage1Error):
     """A plan step that cannot be performed (an unsupported mount kind, a bad option)."""
 
 
@@ -192,25 +194,6 @@ def apply_sysctls(sysctls: tuple[tuple[str, str], ...], proc_sys: str = "/proc/s
                 os.close(fd)
         except OSError as err:
             raise ExecutorError(f'sysctl "{key}": cannot set "{value}": {err.strerror}') from err
-
-
-def write_atomically(path: str, content: bytes, mode: int, *, durable: bool = True) -> None:
-    """Write ``path`` through a temporary name, so that readers see all of it or none.
-
-    ``durable=False`` skips the fsync, for files that serve only the running pod (generated
-    /etc files, its pid, the resolved seccomp filters, the isolator report): a crash of the
-    host that could lose them ends the pod too, and their fsyncs were 2-3 ms of every start
-    on the bench VM's disk. Records that outlive the pod (exit statuses) stay durable."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, mode)
-    try:
-        os.write(fd, content)
-        os.fchmod(fd, mode)
-        if durable:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
 
 
 def prepare_pod_files(files: Iterable[GeneratedFile], volumes: Iterable[VolumeDirectory]) -> None:

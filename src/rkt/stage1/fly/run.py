@@ -30,6 +30,7 @@ import signal
 import sys
 from types import FrameType
 
+from rkt.atomicfile import write_atomically
 from rkt.pod import layout
 from rkt.stage1.executor.run import lock_fd
 from rkt.stage1.fly.plan import FlyPlan
@@ -115,12 +116,6 @@ class _Forwarder:
             os.kill(self.pid, signum)
 
 
-def _write_atomically(path: str, content: bytes) -> None:
-    from rkt.stage1.executor.setup import write_atomically
-
-    write_atomically(path, content, 0o644)
-
-
 def execute(plan: FlyPlan, pod_dir: str, lock: int | None) -> int:
     """Start the app, wait for it, record its status; the app's status."""
     from rkt.stage1.executor.setup import prepare_pod_files
@@ -145,7 +140,7 @@ def execute(plan: FlyPlan, pod_dir: str, lock: int | None) -> int:
     signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
     os.close(write)
     # The stage1 interface: the pod's process in the host's pid namespace, for stop and enter.
-    _write_atomically(os.path.join(pod_dir, layout.PID), f"{pid}\n".encode())
+    write_atomically(os.path.join(pod_dir, layout.PID), f"{pid}\n".encode(), 0o644)
     chunks = []
     while chunk := os.read(read, 4096):
         chunks.append(chunk)
@@ -160,7 +155,7 @@ def execute(plan: FlyPlan, pod_dir: str, lock: int | None) -> int:
     _, status = os.waitpid(pid, 0)
     code = os.waitstatus_to_exitcode(status)
     code = 128 - code if code < 0 else code  # a signal's, as a shell shows it
-    _write_atomically(layout.app_status(stage1_root, plan.name), f"{code}\n".encode())
+    write_atomically(layout.app_status(stage1_root, plan.name), f"{code}\n".encode(), 0o644)
     return code
 
 
@@ -175,18 +170,16 @@ def main(argv: list[str] | None = None) -> int:
         # The app has the terminal: its ^Z (or a background read or write) must not stop us.
         for signum in _TERMINAL_STOPS:
             signal.signal(signum, signal.SIG_IGN)
+    from rkt.errors import Stage1Error
     from rkt.stage1.fly.plan import plan_fly
-    from rkt.stage1.planner.load import LoadError, load
-    from rkt.stage1.planner.plan import PlanError
+    from rkt.stage1.planner.load import load
 
     try:
         lock = lock_fd()  # the app inherits it
         loaded = load(pod_dir)
         plan = plan_fly(loaded.input, os.uname().nodename)
-    except (LoadError, ValueError, OSError) as err:
+    except (Stage1Error, ValueError, OSError) as err:  # LoadError, PlanError
         return _fail(str(err))
-    except PlanError as err:
-        return _fail(err.message + (f" ({err.hint})" if err.hint else ""))
     if args.debug:
         for line in plan.describe_mounts():
             print(f"stage1-fly: {plan.name}: {line}", file=sys.stderr)

@@ -15,7 +15,7 @@ from msgspec.structs import asdict, replace
 from appc.schema.environment import EnvironmentVariable
 from appc.schema.image import ImageManifest
 from appc.schema.pod import PodManifest
-from rkt.errors import PodError
+from rkt.errors import PodError, Stage1Error
 from rkt.pod import layout
 from rkt.stage1.interface import (
     HOST_NETS,
@@ -33,7 +33,7 @@ from rkt.stage1.planner.plan import AppInput, PodInput, PodOptions
 MAX_FILE_SIZE = MAX_OPTIONS_SIZE
 
 
-class LoadError(Exception):
+class LoadError(Stage1Error):
     """The pod directory does not hold what the interface promises."""
 
 

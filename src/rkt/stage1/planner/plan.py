@@ -12,7 +12,7 @@ import msgspec
 from appc.schema.environment import EnvironmentVariable
 from appc.schema.image import ImageManifest
 from appc.schema.pod import PodManifest, RuntimeApp
-from rkt.errors import RktError
+from rkt.errors import Stage1Error
 from rkt.stage1.interface import RunOptions
 
 MOUNT_KINDS = frozenset(
@@ -31,7 +31,7 @@ MOUNT_KINDS = frozenset(
 )
 
 
-class PlanError(RktError):
+class PlanError(Stage1Error):
     """A pod cannot be planned: a user, executable, path or isolator is invalid or unsafe."""
 
 
@@ -126,8 +126,9 @@ MIN_CPU_QUOTA = 1_000
 
 
 class CgroupLimits(msgspec.Struct, frozen=True):
-    """Limits of a cgroup (``rkt.linux.cgroup.Limits`` has the same fields); None: no limit.
-    ``memory`` in bytes, ``cpu_quota`` in µs per ``cpu_period``, ``pids`` processes."""
+    """Limits of a cgroup; None: no limit. ``memory`` in bytes, ``cpu_quota`` in µs per
+    ``cpu_period``, ``pids`` processes. The one type of them: the executor hands it to
+    rkt.linux.cgroup as it is (that module's ``Limits`` protocol names what it reads)."""
 
     memory: int | None = None
     cpu_quota: int | None = None
@@ -138,6 +139,18 @@ class CgroupLimits(msgspec.Struct, frozen=True):
     block_bps: int | None = None
     #: I/O operations per second on each block device (resource/block-iops)
     block_iops: int | None = None
+
+    def __bool__(self) -> bool:
+        """Whether any limit is set (``cpu_period`` alone limits nothing)."""
+        values = (
+            self.memory,
+            self.cpu_quota,
+            self.cpu_shares,
+            self.pids,
+            self.block_bps,
+            self.block_iops,
+        )
+        return any(v is not None for v in values)
 
 
 class AppPlan(msgspec.Struct, frozen=True):

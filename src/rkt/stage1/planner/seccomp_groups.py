@@ -36,7 +36,9 @@ Two filters rather than one because libseccomp cannot refuse some values of a ca
 same filter allows unconditionally (an unconditional rule wins); the hardening filter allows
 by default, and the kernel runs every filter and takes the most restrictive answer.
 
-Pure data and pure functions: nothing here touches the kernel.
+Pure data and pure functions: nothing here touches the kernel. A filter that cannot be
+resolved (an unknown group, errno or mode) is a PlanError; rkt.linux.seccomp's SeccompError is
+libseccomp missing or refusing one.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from collections.abc import Iterable, Mapping
 
 import msgspec
 
-from rkt.stage1.planner.plan import Seccomp
+from rkt.stage1.planner.plan import PlanError, Seccomp
 
 #: rkt's DockerDefaultSeccompWhitelist (Docker's default.json, 2016).
 DOCKER_DEFAULT_WHITELIST: tuple[str, ...] = (
@@ -512,10 +514,6 @@ def hardening_rules(namespaces: bool, machine: str | None = None) -> tuple[ArgRu
     return tuple(rules)
 
 
-class SeccompError(ValueError):
-    """A filter that cannot be resolved: an unknown group or errno name."""
-
-
 class Filter(msgspec.Struct, frozen=True):
     """A resolved filter. ``mode`` "retain": only ``syscalls`` are allowed; "remove": only they
     are blocked. A blocked call fails with ``errno`` (a name such as "EPERM") or, when that is
@@ -546,22 +544,22 @@ class Filter(msgspec.Struct, frozen=True):
     @classmethod
     def from_json(cls, data: object) -> Filter:
         if not isinstance(data, dict):
-            raise SeccompError("a seccomp filter must be a JSON object")
+            raise PlanError("a seccomp filter must be a JSON object")
         mode, syscalls, errno = data.get("mode"), data.get("syscalls"), data.get("errno", "")
         namespaces = data.get("namespaces", False)
         if mode not in ("retain", "remove") or not isinstance(errno, str):
-            raise SeccompError(f"bad seccomp filter {data!r}")
+            raise PlanError(f"bad seccomp filter {data!r}")
         if not isinstance(syscalls, list) or not all(isinstance(s, str) for s in syscalls):
-            raise SeccompError(f"bad seccomp filter {data!r}")
+            raise PlanError(f"bad seccomp filter {data!r}")
         if not isinstance(namespaces, bool):
-            raise SeccompError(f"bad seccomp filter {data!r}")
+            raise PlanError(f"bad seccomp filter {data!r}")
         return cls(str(mode), tuple(syscalls), errno, namespaces)
 
 
 def errno_number(name: str) -> int:
     number = getattr(errno_names, name.upper(), None)
     if not isinstance(number, int) or not name.upper().startswith("E"):
-        raise SeccompError(f'unknown errno "{name}"')
+        raise PlanError(f'unknown errno "{name}"')
     return number
 
 
@@ -571,7 +569,7 @@ def _expand(names: Iterable[str], table: Mapping[str, tuple[str, ...]]) -> tuple
         if name.startswith("@"):
             if name not in table:
                 known = ", ".join(sorted([*table, ALL, EMPTY]))
-                raise SeccompError(f'unknown seccomp group "{name}" (known: {known})')
+                raise PlanError(f'unknown seccomp group "{name}" (known: {known})')
             out.update(dict.fromkeys(table[name]))
         elif name:
             out[name] = None
@@ -588,7 +586,7 @@ def resolve(spec: Seccomp | None, machine: str | None = None) -> Filter | None:
     if spec is None:
         return None
     if spec.mode not in ("retain", "remove"):
-        raise SeccompError(f'unknown seccomp mode "{spec.mode}"')
+        raise PlanError(f'unknown seccomp mode "{spec.mode}"')
     if spec.errno:
         errno_number(spec.errno)
     errno = spec.errno.upper()
