@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from rkt.linux import cgroup
+from rkt.stage1.executor.machine import cgroup_names
 from rkt.stage1.planner.plan import CgroupLimits
 
 V1_MOUNTINFO = """\
@@ -93,7 +94,7 @@ def _create(
     the limits; the v2 device program's attachments recorded in ``devices``."""
     pod = cgroup.place_pod(
         layout,
-        uuid,
+        cgroup_names(uuid),
         4321,
         systemd_dir="/nonexistent/systemd",
         device_policy=(devices if devices is not None else []).append,

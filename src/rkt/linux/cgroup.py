@@ -366,12 +366,29 @@ def write_limits(
     return written
 
 
-def place_pod(layout: Layout, uuid: str, pid: int, **options: Any) -> PodCgroups:
+class PodNames(msgspec.Struct, frozen=True):
+    """What the caller names a pod's cgroups (rkt.stage1.executor.machine.cgroup_names): this
+    module knows no pods. ``group``: its cgroup below the runtime's :data:`PARENT` (v1, and v2
+    without systemd); ``delegated``: below a ``Delegate=yes`` unit's; ``scope``: the systemd
+    scope made for it, described as ``description``."""
+
+    group: str
+    delegated: str
+    scope: str
+    description: str = ""
+
+    def check(self) -> None:
+        for name in (self.group, self.delegated, self.scope):
+            if "/" in name or name in ("", ".", ".."):
+                raise CgroupError(errno.EINVAL, f"bad pod cgroup name {name!r}")
+
+
+def place_pod(layout: Layout, names: PodNames, pid: int, **options: Any) -> PodCgroups:
     """Make the pod's cgroups where they belong and move ``pid`` into its runtime leaf:
     rkt.linux.placement.place_pod (imported here lazily: it brings the D-Bus client)."""
     from rkt.linux.placement import place_pod as place
 
-    return place(layout, uuid, pid, **options)
+    return place(layout, names, pid, **options)
 
 
 def finish_pod(pod: PodCgroups, pod_limits: Limits, app_limits: Mapping[str, Limits]) -> PodCgroups:

@@ -47,6 +47,7 @@ from rkt.linux.cgroup import (
     CgroupError,
     Layout,
     PodCgroups,
+    PodNames,
     attach,
     detect,
     remove,
@@ -62,10 +63,6 @@ IN_SCOPE = "pod"
 #: How long systemd may take to move ``pid`` into a new scope (the job runs after the call).
 SCOPE_TIMEOUT = 10.0
 MODE_ROOT, MODE_SCOPE, MODE_DELEGATED, MODE_CALLER = "root", "scope", "delegated", "caller"
-
-
-def scope_name(uuid: str) -> str:
-    return f"rkt-{uuid}.scope"
 
 
 def _read(path: str) -> str:
@@ -85,16 +82,16 @@ def _wait_in_scope(pid: int, unit: str, timeout: float = SCOPE_TIMEOUT) -> None:
         time.sleep(0.002)
 
 
-def _systemd_base(uuid: str, pid: int, slice_name: str) -> tuple[str, str]:
+def _systemd_base(names: PodNames, pid: int, slice_name: str) -> tuple[str, str]:
     """(mode, unit): use the delegating unit ``pid`` is in, else make the pod's scope."""
     with systemd.manager() as bus:
         unit, path = systemd.unit_of_pid(bus, pid)
         top = systemd.cgroup_of(pid)
         if systemd.delegated_by_xattr("/sys/fs/cgroup" + top) or systemd.delegates(bus, unit, path):
             return MODE_DELEGATED, unit
-        name = scope_name(uuid)
+        name = names.scope
         systemd.start_scope(
-            bus, name, slice_name=slice_name, pids=[pid], description=f"rkt pod {uuid}"
+            bus, name, slice_name=slice_name, pids=[pid], description=names.description
         )
     _wait_in_scope(pid, name)
     return MODE_SCOPE, name
@@ -146,7 +143,7 @@ def _attach_bpf(directory: str) -> None:
 
 def place_pod(
     layout: Layout,
-    uuid: str,
+    names: PodNames,
     pid: int,
     *,
     slice_name: str = DEFAULT_SLICE,
@@ -155,7 +152,7 @@ def place_pod(
     prefix: str = "",
     device_policy: Callable[[str], None] | None = None,
 ) -> PodCgroups:
-    """Decide where the pod ``uuid`` goes (see the module's docstring), make its cgroup and
+    """Decide where the pod named ``names`` goes (see the module's docstring), make its cgroup and
     the leaf of the runtime (:data:`SUPERVISOR`), set the device policy, move ``pid`` into that
     leaf, and return the pod's cgroups (no limits yet: ``rkt.linux.cgroup.finish_pod``).
 
@@ -164,13 +161,12 @@ def place_pod(
     ``prefix`` goes before every cgroup path and ``device_policy`` replaces the v2 BPF
     program's attachment (rkt.linux.bpf), for tests. A half-made pod cgroup is removed on
     failure (a scope goes with its processes)."""
-    if "/" in uuid or uuid in ("", ".", ".."):
-        raise CgroupError(errno.EINVAL, f"bad pod cgroup name {uuid!r}")
+    names.check()
     unit = ""
     origin: dict[str, str] = {}
     if systemd.booted(systemd_dir):
         try:
-            mode, unit = _systemd_base(uuid, pid, slice_name)
+            mode, unit = _systemd_base(names, pid, slice_name)
         except OSError as err:
             raise CgroupError(err.errno or errno.EIO, f"systemd: {err}") from err
         layout = _layout_of(pid, prefix)
@@ -178,7 +174,7 @@ def place_pod(
         if mode == MODE_DELEGATED:
             bases = {c: os.path.dirname(b) if os.path.basename(b) == CALLER else b
                      for c, b in bases.items()}  # fmt: skip
-            dirs = {c: os.path.join(b, f"rkt-{uuid}") for c, b in bases.items()}
+            dirs = {c: os.path.join(b, names.delegated) for c, b in bases.items()}
             origin = {c: os.path.join(b, CALLER) for c, b in bases.items()}
             unit = ""  # the delegating unit is not the pod's: never stopped for it
         else:
@@ -188,12 +184,12 @@ def place_pod(
         mode = MODE_ROOT
         top = layout.top.rstrip("/") or "/"
         bases = dict.fromkeys(layout.bases, os.path.join(top, PARENT))
-        dirs = {c: os.path.join(b, uuid) for c, b in bases.items()}
+        dirs = {c: os.path.join(b, names.group) for c, b in bases.items()}
         origin = dict(layout.bases)
         chain = [top, os.path.join(top, PARENT)]
     else:
         mode = MODE_CALLER
-        dirs = {c: os.path.join(b, PARENT, uuid) for c, b in layout.bases.items()}
+        dirs = {c: os.path.join(b, PARENT, names.group) for c, b in layout.bases.items()}
         origin = dict(layout.bases)
         chain = []
     version = V2 if layout.version == V2 else V1

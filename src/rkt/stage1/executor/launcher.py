@@ -147,7 +147,10 @@ def _place_cgroups(plan: PodPlan, pod_dir: str, first: int) -> cgroup.PodCgroups
         return None
     uuid = os.path.basename(pod_dir.rstrip("/"))
     record = os.path.join(pod_dir, layout.CGROUP_RECORD)
-    placed = cgroup.place_pod(host, uuid, first, created=lambda pod: cgroup.save(pod, record))
+    from rkt.stage1.executor.machine import cgroup_names
+
+    names = cgroup_names(uuid)
+    placed = cgroup.place_pod(host, names, first, created=lambda pod: cgroup.save(pod, record))
     made = cgroup.finish_pod(placed, plan.limits, apps)
     cgroup.save(made, record)
     return made

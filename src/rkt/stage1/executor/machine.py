@@ -15,8 +15,7 @@ from __future__ import annotations
 import os
 import uuid as uuid_module
 
-from rkt.linux import systemd
-from rkt.linux.dbus import Connection, DBusError
+from rkt.linux.cgroup import PodNames
 from rkt.pod import layout
 
 #: machined is not running or not installed: the pod runs unregistered, silently.
@@ -31,9 +30,21 @@ def machine_name(uuid: str) -> str:
     return f"rkt-{uuid}"
 
 
+def cgroup_names(uuid: str) -> PodNames:
+    """The pod's cgroups' names, as rkt had them: its UUID below the runtime's parent, the
+    machine's name below a delegated unit, and the machine's scope under systemd."""
+    name = machine_name(uuid)
+    return PodNames(
+        group=uuid, delegated=name, scope=f"{name}.scope", description=f"rkt pod {uuid}"
+    )
+
+
 def register(pod_dir: str, leader: int) -> str:
     """Register the pod whose PID 1 is ``leader`` (a host pid); "" when done or when there is
     nothing to register with, else why it failed (for a warning)."""
+    from rkt.linux import systemd
+    from rkt.linux.dbus import Connection, DBusError
+
     if not systemd.booted():
         return ""
     uuid = os.path.basename(pod_dir.rstrip("/"))
