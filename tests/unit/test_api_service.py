@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from rkt.activation import listen_sockets
 from rkt.errors import ServiceError
+from rkt.linux.activation import listen_sockets
 from rkt.linux.flocks import LockTable, parse
 
 pb = pytest.importorskip("rkt.api.v1alpha_pb2", reason="needs the rocket[api] extra")

@@ -15,7 +15,7 @@ import socket
 import threading
 from collections.abc import Sequence
 
-from rkt.activation import ListenSocket
+from rkt.linux.activation import Listener
 
 __all__ = ["Relay"]
 
@@ -49,7 +49,7 @@ def _relay(client: socket.socket, target: str) -> None:
 
 
 class Relay:
-    def __init__(self, listeners: Sequence[ListenSocket], target: str) -> None:
+    def __init__(self, listeners: Sequence[Listener], target: str) -> None:
         """``target``: the path of the unix socket the gRPC server listens on."""
         self.listeners = list(listeners)
         self.target = target

@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -37,7 +37,6 @@ from rkt.errors import (
 )
 
 if TYPE_CHECKING:
-    from rkt.activation import ListenSocket
     from rkt.config import Config
 
 __all__ = ["API_VERSION", "DEFAULT_LISTEN", "WORKERS", "Servicer", "serve"]
@@ -162,12 +161,15 @@ def _bound(server: grpc.Server, address: str) -> int:
 def serve(
     config: Config,
     listen: str | None,
-    handed: Sequence[ListenSocket],
     log: Log,
     stop: threading.Event,
 ) -> None:
     """Serve until ``stop`` is set: on ``listen`` (default localhost:15441), or on the sockets
-    systemd handed over, not both (rkt refused --listen under socket activation)."""
+    systemd handed over (rkt.linux.activation), not both (rkt refused --listen under socket
+    activation)."""
+    from rkt.linux.activation import listen_sockets
+
+    handed = listen_sockets()
     if handed and listen:
         raise ServiceError("started with sockets from systemd (LISTEN_FDS) and --listen: use one")
     # SO_REUSEPORT is grpc's default: a second service on the same port would start and share

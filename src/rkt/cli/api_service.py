@@ -41,7 +41,6 @@ def _log(line: str) -> None:
 
 
 def run(args: Namespace, config: Config) -> int:
-    from rkt.activation import listen_sockets
     from rkt.errors import ServiceError
 
     try:
@@ -51,7 +50,6 @@ def run(args: Namespace, config: Config) -> int:
             f"the API service needs grpcio and protobuf: {err}",
             hint="pip install 'rocket[api]'",
         ) from err
-    handed = listen_sockets()
     stop = threading.Event()
 
     def request_stop(_signum: int, _frame: FrameType | None) -> None:
@@ -59,5 +57,5 @@ def run(args: Namespace, config: Config) -> int:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, request_stop)
-    serve(config, args.listen or None, handed, _log, stop)
+    serve(config, args.listen or None, _log, stop)
     return 0

@@ -14,7 +14,6 @@ service off the host's other interfaces. Each request is logged on stderr, token
 from __future__ import annotations
 
 import signal
-import socket
 import sys
 import threading
 from types import FrameType
@@ -58,45 +57,17 @@ def _log(line: str) -> None:
 
 
 def run(args: Namespace, config: Config) -> int:
-    from rkt.activation import listen_sockets
     from rkt.errors import ServiceError
-    from rkt.metadata.client import socket_path
-    from rkt.metadata.registry import Registry
-    from rkt.metadata.server import MetadataService, bind_tcp, bind_unix
+    from rkt.metadata.server import serve
 
     if not 0 < args.listen_port < 65536:
         raise ServiceError(f"--listen-port={args.listen_port}: expected 1 to 65535")
-    handed = listen_sockets()
-    registration = [s for s in handed if s.family == socket.AF_UNIX]
-    public = [s for s in handed if s.family in (socket.AF_INET, socket.AF_INET6)]
-    made = []
-    try:
-        if not registration:
-            path = socket_path()
-            registration = [bind_unix(path)]
-            made.append(path)  # ours to remove; systemd's (RemoveOnStop=) is not
-        if not public:
-            public = [bind_tcp(args.listen_address, args.listen_port)]
-        service = MetadataService(Registry(), public, registration, _log)
-        stop = threading.Event()
+    stop = threading.Event()
 
-        def request_stop(_signum: int, _frame: FrameType | None) -> None:
-            stop.set()
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
 
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, request_stop)
-        service.start()
-        where = ", ".join([*service.public_addresses(), *(s.describe() for s in registration)])
-        _log(f"metadata service running on {where}")
-        while not stop.wait(1.0):
-            pass
-        _log("metadata service exiting")
-        service.stop()
-    finally:
-        import contextlib
-        import os
-
-        for path in made:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, request_stop)
+    serve(args.listen_address, args.listen_port, _log, stop)
     return 0

@@ -3,7 +3,7 @@
 Two servers, a thread per request each (the standard library's threading HTTP server): the
 public one on TCP, where pods ask (:mod:`rkt.metadata.public`), and the registration one on a
 unix socket (:mod:`rkt.metadata.private`). Sockets come from systemd socket activation
-(:mod:`rkt.activation`; a unix socket is the registration one, TCP ones are public) or are
+(:mod:`rkt.linux.activation`; a unix socket is the registration one, TCP ones are public) or are
 opened here: TCP on ``--listen-address``:``--listen-port``, with ``IP_FREEBIND`` so that the
 address may be a pod network's gateway that exists only once its first pod is up; the unix
 socket at the registration path, mode 0660, root's, replacing a stale one (nobody listening)
@@ -25,8 +25,8 @@ from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
 
-from rkt.activation import ListenSocket
 from rkt.errors import ServiceError
+from rkt.linux.activation import Listener
 from rkt.metadata import private, public
 from rkt.metadata.registry import Registry, parse_address
 
@@ -187,8 +187,8 @@ class MetadataService:
     def __init__(
         self,
         registry: Registry,
-        public_sockets: Sequence[ListenSocket],
-        registration_sockets: Sequence[ListenSocket],
+        public_sockets: Sequence[Listener],
+        registration_sockets: Sequence[Listener],
         log: Log,
     ) -> None:
         if not public_sockets:
@@ -218,7 +218,7 @@ class MetadataService:
             server.server_close()
 
 
-def bind_tcp(address: str, port: int) -> ListenSocket:
+def bind_tcp(address: str, port: int) -> Listener:
     """A listening TCP socket on ``address`` (IPv4 or IPv6, no brackets) and ``port``."""
     try:
         ip = ipaddress.ip_address(address)
@@ -236,7 +236,7 @@ def bind_tcp(address: str, port: int) -> ListenSocket:
         sock.close()
         where = f"[{address}]:{port}" if ip.version == 6 else f"{address}:{port}"
         raise ServiceError(f"cannot listen on {where}: {err.strerror}") from err
-    return ListenSocket(sock, "")
+    return Listener(sock, "")
 
 
 def _listening(path: str) -> bool:
@@ -250,7 +250,7 @@ def _listening(path: str) -> bool:
     return True
 
 
-def bind_unix(path: str) -> ListenSocket:
+def bind_unix(path: str) -> Listener:
     """The registration socket at ``path``, mode 0660 (rkt-metadata.socket's SocketMode)."""
     directory = Path(path).parent
     try:
@@ -279,4 +279,37 @@ def bind_unix(path: str) -> ListenSocket:
         raise ServiceError(f"cannot listen on {path}: {err.strerror}") from err
     finally:
         os.umask(old)
-    return ListenSocket(sock, "")
+    return Listener(sock, "")
+
+
+def serve(listen_address: str, listen_port: int, log: Log, stop: threading.Event) -> None:
+    """``rkt metadata-service``: serve until ``stop`` is set. Of the sockets systemd handed over,
+    a unix one is the registration socket and TCP ones are public; what was not handed over is
+    opened here (the registration socket at rkt.metadata.client.socket_path, removed at the
+    end; systemd's stay, RemoveOnStop= is theirs), as rkt did."""
+    from rkt.linux.activation import listen_sockets
+    from rkt.metadata.client import socket_path
+
+    handed = listen_sockets()
+    registration = [s for s in handed if s.family == socket.AF_UNIX]
+    public_ones = [s for s in handed if s.family in (socket.AF_INET, socket.AF_INET6)]
+    made = []
+    try:
+        if not registration:
+            path = socket_path()
+            registration = [bind_unix(path)]
+            made.append(path)
+        if not public_ones:
+            public_ones = [bind_tcp(listen_address, listen_port)]
+        service = MetadataService(Registry(), public_ones, registration, log)
+        service.start()
+        where = ", ".join([*service.public_addresses(), *(s.describe() for s in registration)])
+        log(f"metadata service running on {where}")
+        while not stop.wait(1.0):
+            pass
+        log("metadata service exiting")
+        service.stop()
+    finally:
+        for path in made:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
