@@ -5,6 +5,10 @@ and ``data`` (a test's rkt data dir, cleaned up afterwards). A module whose pods
 than the common base says so by overriding ``base_applets`` (more busybox applets) or
 ``base`` itself (requesting this one by name and adding to it), or by overriding ``data`` to
 do more before the common cleanup.
+
+Fetch servers: ``http_server`` and ``https_server`` (test_fetch_servers.LocalServer on
+127.0.0.1, the latter with a certificate of ``test_ca``), and ``no_proxies``, which a module
+applies to all its tests with ``pytest.mark.usefixtures("no_proxies")``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,10 @@ from pathlib import Path
 import pytest
 
 from tests.integration import podkit
+from tests.integration.test_fetch_servers import LocalServer
+from tests.integration.tls import Authority, clear_proxies, make_ca, server_context
+
+# --- pods ---------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -37,3 +45,29 @@ def data(tmp_path: Path) -> Iterator[Path]:
     is detached afterwards, pass or fail."""
     yield tmp_path / "data"
     podkit.cleanup(tmp_path / "data", tmp_path)
+
+
+# --- fetch servers ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy from the environment would send requests elsewhere than 127.0.0.1."""
+    clear_proxies(monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def test_ca(tmp_path_factory: pytest.TempPathFactory) -> Authority:
+    return make_ca(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture
+def https_server(test_ca: Authority) -> Iterator[LocalServer]:
+    with LocalServer(server_context(test_ca.cert, test_ca.key)) as server:
+        yield server
+
+
+@pytest.fixture
+def http_server() -> Iterator[LocalServer]:
+    with LocalServer() as server:
+        yield server
