@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,18 +31,11 @@ pytestmark = [
     pytest.mark.skipif(not os.path.isdir("/sys/fs/cgroup"), reason="needs cgroups"),
 ]
 
-APPLETS = ("head", "tr", "kill", "true", "dd", "mount", "mkdir")
-
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return podkit.make_base_rootfs(tmp_path_factory.mktemp("base") / "rootfs", APPLETS)
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "data"
-    podkit.cleanup(tmp_path / "data", tmp_path)
+def base_applets() -> tuple[str, ...]:
+    """What the hogs, the direct reads and the cgroup mount attempts run."""
+    return ("head", "tr", "kill", "true", "dd", "mount", "mkdir")
 
 
 def _isolators(**values: Any) -> list[dict[str, Any]]:

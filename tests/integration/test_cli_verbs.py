@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,14 +24,8 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return podkit.make_base_rootfs(tmp_path_factory.mktemp("base") / "rootfs", ("readlink",))
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "data"
-    podkit.cleanup(tmp_path / "data", tmp_path)
+def base_applets() -> tuple[str, ...]:
+    return ("readlink",)  # the --ipc test reads the pod's IPC namespace
 
 
 def sh(base: Path, tmp_path: Path, name: str, script: str) -> str:

@@ -33,6 +33,8 @@ from appc.discovery import (
 from appc.errors import DiscoveryError
 from tests.integration.tls import Certificate, self_signed, server_context
 
+pytestmark = pytest.mark.usefixtures("no_proxies")
+
 REFERENCE_ACTOOL = "/usr/bin/actool"
 
 PAGE = """<!DOCTYPE html>
@@ -117,21 +119,13 @@ class LocalServer:
         self.thread.join()
 
 
-@pytest.fixture(autouse=True)
-def no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A proxy from the environment would send our requests elsewhere than 127.0.0.1."""
-    for name in ("http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
-    monkeypatch.setenv("no_proxy", "*")
-    monkeypatch.setenv("NO_PROXY", "*")
-
-
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
     return self_signed(tmp_path_factory.mktemp("tls"))
 
 
+# http_server and https_server override conftest.py's: this module's own LocalServer (discovery
+# routes), and a self-signed certificate that the clients trust directly.
 @pytest.fixture
 def http_server() -> Iterator[LocalServer]:
     with LocalServer() as server:

@@ -17,14 +17,10 @@ from tests.integration.test_fetch_servers import (
     Image,
     LocalServer,
     build_image,
-    http_server,
-    https_server,
-    no_proxies,
-    test_ca,
 )
 from tests.trustkit import Signer
 
-__all__ = ["http_server", "https_server", "no_proxies", "test_ca"]  # fixtures, used by name
+pytestmark = pytest.mark.usefixtures("no_proxies")
 
 NAME = "127.0.0.1/app"
 

@@ -31,16 +31,12 @@ from tests.integration.test_fetch_servers import (
     LocalServer,
     build_image,
     discovery_page,
-    http_server,
-    https_server,
     image_path,
-    no_proxies,
-    test_ca,
     write_auth,
 )
 from tests.trustkit import Signer
 
-__all__ = ["http_server", "https_server", "no_proxies", "test_ca"]  # fixtures, used by name
+pytestmark = pytest.mark.usefixtures("no_proxies")
 
 NAME = "127.0.0.1/app"
 

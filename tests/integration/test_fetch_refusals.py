@@ -29,16 +29,11 @@ from tests.integration.test_fetch_servers import (
     Authority,
     LocalServer,
     discovery_page,
-    https_server,
     image_path,
-    no_proxies,
-    test_ca,
 )
 from tests.trustkit import Signer
 
-__all__ = ["https_server", "no_proxies", "test_ca"]  # fixtures, used by name
-
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_proxies")]
 
 State = tuple[tuple[str, ...], tuple[tuple[object, ...], ...]]
 

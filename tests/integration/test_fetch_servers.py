@@ -1,13 +1,15 @@
 """Real HTTP(S) servers, images and configuration for the fetch tests, and tests of the servers.
 
 Everything listens on 127.0.0.1, port 0, and nothing here talks to any other address (proxies
-from the environment are switched off by :func:`no_proxies`). The HTTPS server's certificate
-is issued by a CA made for the test run with the ``openssl`` CLI, so verification can stay on
-by trusting that CA. The server can require credentials, answer ``If-None-Match`` with 304,
-serve ``Range`` requests (with ``If-Range``) and cut the connection in the middle of a body,
-and it records every request so that tests can assert on what was (not) asked.
+from the environment are switched off by the ``no_proxies`` fixture). The HTTPS server's
+certificate is issued by a CA made for the test run with the ``openssl`` CLI, so verification
+can stay on by trusting that CA. The server can require credentials, answer ``If-None-Match``
+with 304, serve ``Range`` requests (with ``If-Range``) and cut the connection in the middle of
+a body, and it records every request so that tests can assert on what was (not) asked.
 
-Other fetch test modules import these helpers as ``tests.integration.test_fetch_servers``.
+Other fetch test modules import these helpers as ``tests.integration.test_fetch_servers``;
+the fixtures serving them (``http_server``, ``https_server``, ``test_ca``, ``no_proxies``)
+are in conftest.py.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import ssl
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,7 +30,9 @@ import pytest
 
 from appc.aci import build
 from appc.schema.labels import host_os_arch
-from tests.integration.tls import Authority, clear_proxies, make_ca, server_context
+from tests.integration.tls import Authority
+
+pytestmark = pytest.mark.usefixtures("no_proxies")
 
 HOST_OS, HOST_ARCH = host_os_arch()
 
@@ -279,32 +283,6 @@ def discovery_page(
 
 def image_path(name: str, version: str) -> str:
     return f"/images/{name}-{version}-{HOST_OS}-{HOST_ARCH}.aci"
-
-
-# --- certificates and fixtures ------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A proxy from the environment would send requests elsewhere than 127.0.0.1."""
-    clear_proxies(monkeypatch)
-
-
-@pytest.fixture(scope="module")
-def test_ca(tmp_path_factory: pytest.TempPathFactory) -> Authority:
-    return make_ca(tmp_path_factory.mktemp("ca"))
-
-
-@pytest.fixture
-def https_server(test_ca: Authority) -> Iterator[LocalServer]:
-    with LocalServer(server_context(test_ca.cert, test_ca.key)) as server:
-        yield server
-
-
-@pytest.fixture
-def http_server() -> Iterator[LocalServer]:
-    with LocalServer() as server:
-        yield server
 
 
 def write_auth(config_dir: Path, domain: str, kind: str, credentials: Mapping[str, str]) -> None:

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,16 +54,15 @@ def attacker(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory, attacker: Path) -> Path:
-    root = podkit.make_base_rootfs(tmp_path_factory.mktemp("doors") / "rootfs", APPLETS)
-    shutil.copy(attacker, root / "bin/attacker")
-    return root
+def base_applets() -> tuple[str, ...]:
+    return APPLETS  # what the attacks run besides the attacker
 
 
-@pytest.fixture
-def data(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "data"
-    podkit.cleanup(tmp_path / "data", tmp_path)
+@pytest.fixture(scope="module")
+def base(base: Path, attacker: Path) -> Path:
+    """The common base with the attacker as /bin/attacker."""
+    shutil.copy(attacker, base / "bin/attacker")
+    return base
 
 
 def image(

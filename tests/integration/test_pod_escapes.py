@@ -16,7 +16,6 @@ import socket
 import stat
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,18 +49,15 @@ REFUSED = (
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = podkit.make_base_rootfs(tmp_path_factory.mktemp("escbase") / "rootfs")
-    for applet in ATTACK_APPLETS:
-        (root / "bin" / applet).symlink_to("busybox")
-    (root / "mnt").mkdir()
-    return root
+def base_applets() -> tuple[str, ...]:
+    return ATTACK_APPLETS  # the attacks' tools
 
 
-@pytest.fixture
-def data(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "data"
-    podkit.cleanup(tmp_path / "data", tmp_path)
+@pytest.fixture(scope="module")
+def base(base: Path) -> Path:
+    """The common base with /mnt, a mount point for the mount attacks."""
+    (base / "mnt").mkdir()
+    return base
 
 
 @pytest.fixture

@@ -9,14 +9,12 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.integration.podkit import (
     RKT,
-    cleanup,
     is_root_with_busybox,
     make_base_rootfs,
     make_image,
@@ -31,12 +29,6 @@ pytestmark = [
 ]
 
 APP = {"exec": ["/bin/sh", "-c", "echo hello; exit 4"]}
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "data"
-    cleanup(tmp_path / "data", tmp_path)
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,18 +31,11 @@ pytestmark = [
 ]
 
 COUNT = 65536
-EXTRA = ("stat", "ls", "nc", "mknod", "head", "chown")
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return podkit.make_base_rootfs(tmp_path_factory.mktemp("base") / "rootfs", EXTRA)
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "data"
-    podkit.cleanup(tmp_path / "data", tmp_path)
+def base_applets() -> tuple[str, ...]:
+    return ("stat", "ls", "nc", "mknod", "head", "chown")  # owners, ports, devices
 
 
 def _image(base: Path, tmp_path: Path, script: str, **app: object) -> Path:

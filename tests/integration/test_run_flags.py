@@ -10,7 +10,6 @@ Documentation/subcommands/run.md and the appc spec (ace.md, aci.md).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +26,6 @@ pytestmark = [
 ]
 
 ACE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shared rootfs: busybox, its applets, /etc/passwd (root, app=1000) and /etc/group
-    (root, app=1000, extra=2000)."""
-    return podkit.make_base_rootfs(tmp_path_factory.mktemp("base") / "rootfs")
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Iterator[Path]:
-    """The rkt data directory; every pod in it is gc'd and every mount detached afterwards."""
-    yield tmp_path / "data"
-    podkit.cleanup(tmp_path / "data", tmp_path)
 
 
 @pytest.fixture

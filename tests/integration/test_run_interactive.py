@@ -36,21 +36,11 @@ pytestmark = [
 
 ROWS, COLUMNS = 37, 101
 TIMEOUT = 60.0
-TERMINAL_APPLETS = ("tty", "stty", "ps")
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = podkit.make_base_rootfs(tmp_path_factory.mktemp("base") / "rootfs")
-    for name in TERMINAL_APPLETS:
-        (root / "bin" / name).symlink_to("busybox")
-    return root
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "data"
-    podkit.cleanup(tmp_path / "data", tmp_path)
+def base_applets() -> tuple[str, ...]:
+    return ("tty", "stty", "ps")  # the app's view of its terminal
 
 
 def sh_image(base: Path, tmp_path: Path, script: str) -> str:

@@ -16,7 +16,7 @@ import select
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,17 +34,6 @@ pytestmark = [
 #: Nomad's default kill_timeout: what the driver waits after the kill signal before SIGKILL.
 KILL_TIMEOUT = 5.0
 READY_TIMEOUT = 60.0
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return podkit.make_base_rootfs(tmp_path_factory.mktemp("base") / "rootfs")
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "data"
-    podkit.cleanup(tmp_path / "data", tmp_path)
 
 
 def _image(base: Path, tmp_path: Path, script: str) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +26,6 @@ pytestmark = [
 ]
 
 SIGSYS_STATUS = 128 + 31
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return podkit.make_base_rootfs(tmp_path_factory.mktemp("base") / "rootfs")
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "data"
-    podkit.cleanup(tmp_path / "data", tmp_path)
 
 
 def image(base: Path, tmp_path: Path, script: str, *isolators: dict[str, Any], **app: Any) -> str:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from appc.aci.builder import build
 from rkt.cli.main import main
-from rkt.linux.mount import MNT_DETACH, umount2
+from tests.integration.podkit import mounts_under
 
 pytestmark = [
     pytest.mark.integration,
@@ -28,24 +27,6 @@ MANIFEST = {
     "labels": [{"name": "version", "value": "1.0.0"}],
     "app": {"exec": ["/bin/sh", "-c", "echo hi"], "user": "0", "group": "0"},
 }
-
-
-def mounts_under(path: Path) -> list[str]:
-    with open("/proc/self/mountinfo", encoding="utf-8") as f:
-        targets = [line.split()[4] for line in f]
-    return [t for t in targets if t.startswith(str(path) + "/")]
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Iterator[Path]:
-    """The rkt data dir; its pods are gc'd (their cgroups too) and every mount under tmp_path
-    is detached afterwards, pass or fail."""
-    yield tmp_path / "data"
-    from tests.integration import podkit
-
-    podkit.cleanup(tmp_path / "data", tmp_path)
-    for target in sorted(mounts_under(tmp_path), key=len, reverse=True):
-        umount2(target, MNT_DETACH)
 
 
 @pytest.fixture

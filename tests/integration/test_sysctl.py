@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +26,6 @@ pytestmark = [
 
 SHMMAX = "/proc/sys/kernel/shmmax"
 PORT_START = "/proc/sys/net/ipv4/ip_unprivileged_port_start"
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return podkit.make_base_rootfs(tmp_path_factory.mktemp("base") / "rootfs")
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "data"
-    podkit.cleanup(tmp_path / "data", tmp_path)
 
 
 def _read(path: str) -> str:

@@ -12,7 +12,6 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,19 +39,13 @@ EXEC_WITH_LISTEN_PID = (
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = podkit.make_base_rootfs(tmp_path_factory.mktemp("base") / "rootfs")
+def base(base: Path) -> Path:
+    """The common base with the test helper, built static, as /bin/sdhelper."""
     subprocess.run(
-        ["gcc", "-static", "-O2", "-o", str(root / "bin/sdhelper"), str(HELPER_SOURCE)],
+        ["gcc", "-static", "-O2", "-o", str(base / "bin/sdhelper"), str(HELPER_SOURCE)],
         check=True,
     )
-    return root
-
-
-@pytest.fixture
-def data(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "data"
-    podkit.cleanup(tmp_path / "data", tmp_path)
+    return base
 
 
 def test_passed_sockets_reach_the_socket_activated_app(

@@ -28,7 +28,7 @@ from rkt.trust import Keystore, verify
 from tests.integration.tls import Certificate, self_signed, server_context
 from tests.trustkit import Signer
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("no_proxies")]
 
 
 class QuietServer(ThreadingHTTPServer):
@@ -90,13 +90,9 @@ class LocalServer:
 
 
 @pytest.fixture(autouse=True)
-def no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A proxy from the environment would send our requests elsewhere than 127.0.0.1."""
-    for name in ("http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
-    monkeypatch.setenv("no_proxy", "*")
-    monkeypatch.setenv("NO_PROXY", "*")
+def no_host_trust_or_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trust only what a test sets (an ``SSL_CERT_DIR`` from the environment would add its
+    CAs), and let no prompt of ``rkt trust`` read the real stdin."""
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
 
@@ -106,6 +102,8 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
     return self_signed(tmp_path_factory.mktemp("tls"))
 
 
+# https_server and http_server override conftest.py's: this module's own LocalServer, and a
+# self-signed certificate that the clients trust directly.
 @pytest.fixture
 def https_server(certificate: Certificate) -> Iterator[LocalServer]:
     with LocalServer(server_context(certificate.cert, certificate.key)) as server:
