@@ -1,7 +1,7 @@
 """The compiled stage1 program for tests: the package build's, and a sanitizer build.
 
 ``sanitized()`` compiles native/*.c once more with AddressSanitizer and UndefinedBehaviorSanitizer
-(every report fatal), as DESIGN.md asks of the C part; the pod tests run against it when
+(every report fatal), as the C part is held to; the pod tests run against it when
 ``RKT_STAGE1_BINARY`` names it (scripts/test.sh does, for the pod test files).
 """
 

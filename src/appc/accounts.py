@@ -1,6 +1,6 @@
 """An image's /etc/passwd and /etc/group, parsed as ace.md resolves an app's ``user`` and
 ``group`` names with them (aci.md "app"); never through NSS or getpwnam, whose modules would
-run code of the image's choosing (SECURITY.md 3, CVE-2019-14271). Shared by the executor's plan
+run code of the image's choosing (docs/security.md 3, CVE-2019-14271). Shared by the executor's plan
 (rkt.stage1.planner.user) and Docker image conversion (rkt.fetch.oci.conversion).
 """
 

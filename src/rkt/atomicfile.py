@@ -1,7 +1,7 @@
 """Writing a file so that readers, and a crash, see the old content or the new, never part.
 
-DESIGN.md: "every write that must survive a crash goes to a temporary name, is fsynced, then
-renamed". :func:`write_atomically` is that one way for every layer above ``rkt.linux`` (which
+Every write that must survive a crash goes to a temporary name, is fsynced, then renamed:
+:func:`write_atomically` is that one way for every layer above ``rkt.linux`` (which
 imports nothing of rkt but its errors, and keeps its own few lines for the cgroup record):
 pod files, stage1's records, network files, trusted keys, the CLI's UUID file.
 

@@ -82,7 +82,7 @@ class DataDir(msgspec.Struct, frozen=True):
     def create(self) -> None:
         """Create the directories that are missing, with the modes rkt's packaging gave them
         (dist/scripts/setup-data-dir.sh): nothing is traversable by other users, since images
-        may carry setuid files and device nodes (SECURITY.md 11, moby CVE-2021-41091), while
+        may carry setuid files and device nodes (docs/security.md 11, moby CVE-2021-41091), while
         the group of an existing data dir (rkt's packaging: "rkt") keeps what it was given.
 
         An existing directory is never changed: its owner, group and mode are the

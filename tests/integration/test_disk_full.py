@@ -1,7 +1,7 @@
 """A full disk: with the data dir on a small tmpfs, ``fetch``, ``prepare``, ``run`` and ``gc``
 fail with one clear line when space runs out (or, for gc, succeed), and once space is freed the
 store verifies clean and every earlier image and pod still works (issue "Faults: disk full";
-SECURITY.md: "A full disk gives a clear error naming the path")."""
+docs/security.md: "A full disk gives a clear error naming the path")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""``rkt enter`` and ``rkt stop`` on real pods: enter joins the app's jail (SECURITY.md 10), stop
-ends the pod through its PID 1."""
+"""``rkt enter`` and ``rkt stop`` on real pods: enter joins the app's jail (docs/security.md
+10), stop ends the pod through its PID 1."""
 
 from __future__ import annotations
 

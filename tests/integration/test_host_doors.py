@@ -1,4 +1,4 @@
-"""The host doors of the red-team pass (SECURITY.md 9, 10, 12, 13), each tried for real from a
+"""The host doors of the red-team pass (docs/security.md 9, 10, 12, 13), each tried for real from a
 default pod: the attack itself runs in the pod (tests/integration/attacker.c, built static)
 or, for the terminal, in a bash on a real pty that runs ``rkt``. Each test failed on the code
 before its fix. docs/security.md lists them with the class each guards.

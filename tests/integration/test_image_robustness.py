@@ -1,6 +1,6 @@
 """The image half under stress, through the real CLI: concurrent fetches, gc racing fetches,
-and fetches killed with SIGKILL at many moments (issue acceptance; SECURITY.md "Reliability
-promises"). Every case ends with ``rkt image verify`` clean and no partial image visible.
+and fetches killed with SIGKILL at many moments (issue acceptance; README "Reliability").
+Every case ends with ``rkt image verify`` clean and no partial image visible.
 
 The server is on 127.0.0.1 only and streams slowly on purpose, so that the kills land in the
 download as well as in the import and the render that follow it.

@@ -162,7 +162,7 @@ def test_app_has_the_terminal_as_controlling_terminal(
     stat = next(line for line in out if line.startswith("stat:")).split()
     pid, pgrp, session, tpgid = stat[0].split(":")[1], stat[4], stat[5], stat[7]
     # The leader of a session of its own whose terminal is the pod's pty (relayed by rkt), not
-    # rkt's own terminal (SECURITY.md 12); the foreground process group of that terminal.
+    # rkt's own terminal (docs/security.md 12); the foreground process group of that terminal.
     assert pgrp == tpgid == pid == session, stat
 
 

@@ -1,4 +1,4 @@
-"""``rkt.fetch`` is cheap to import: urllib3 loads only when a URL is fetched (DESIGN.md)."""
+"""``rkt.fetch`` is cheap to import: urllib3 loads only when a URL is fetched."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """``appc`` stands alone: importing all of it pulls in no ``rkt`` module and nothing outside the
-standard library and msgspec (DESIGN.md)."""
+standard library and msgspec."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Resolving paths inside a root (SECURITY.md 7): symlinks and ``..`` never leave it."""
+"""Resolving paths inside a root (docs/security.md 7): symlinks and ``..`` never leave it."""
 
 from __future__ import annotations
 

@@ -114,7 +114,7 @@ def test_mode_from_status() -> None:
     assert seccomp.mode(b"Name:\tsh\n") == 0
 
 
-# --- hardening (SECURITY.md 12; Docker's default profile) --------------------------------------
+# --- hardening (docs/security.md 12; Docker's default profile) ---------------------------------
 
 
 def test_hardening_refuses_tty_injection_vsock_and_namespaces() -> None:

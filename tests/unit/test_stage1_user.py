@@ -1,4 +1,5 @@
-"""User and group resolution from the image's own account files (aci.md "app", SECURITY.md 3)."""
+"""User and group resolution from the image's own account files (aci.md "app",
+docs/security.md 3)."""
 
 from __future__ import annotations
 

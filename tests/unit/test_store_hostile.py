@@ -1,5 +1,5 @@
 """Hostile archives: each attack is refused or contained, and nothing outside the target
-changes (SECURITY.md 1-6). Attacks the archive reader already refuses are checked at import
+changes (docs/security.md 1-6). Attacks the archive reader already refuses are checked at import
 and, where it matters, again against the extractor alone (defence in depth)."""
 
 from __future__ import annotations

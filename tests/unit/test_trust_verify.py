@@ -1,5 +1,5 @@
 """``rkt.trust.verify``: good signatures pass; every other case is a SignatureError that names
-the image and the reason (SECURITY.md 12: signature checks fail closed)."""
+the image and the reason (docs/security.md 12: signature checks fail closed)."""
 
 from __future__ import annotations
 

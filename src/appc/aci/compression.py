@@ -6,7 +6,7 @@ The file name says nothing (the spec demands the suffix ``.aci`` "irrespective o
 so we look at the first bytes, as the reference ``aci.DetectFileType`` does.
 
 Only the stdlib decompressors are used, never a program found on the host or in the image
-(SECURITY.md principle 3). The modules ``zlib``, ``bz2`` and ``lzma`` are imported only when an
+(docs/security.md principle 3). The modules ``zlib``, ``bz2`` and ``lzma`` are imported only when an
 archive needs them, which keeps ``actool`` start-up cheap for plain tar archives.
 """
 

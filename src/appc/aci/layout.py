@@ -33,7 +33,7 @@ def normalize_name(raw: str) -> str:
 
     Divergence: the reference cleans ``rootfs/../manifest`` into ``manifest``; we refuse any
     ``..`` component and absolute names outright. Such a name is never needed in an image, and
-    refusing it here means no later stage has to interpret it (SECURITY.md principle 1).
+    refusing it here means no later stage has to interpret it (docs/security.md principle 1).
     """
     if raw.startswith("/"):
         raise ArchiveError("absolute member name; expected a path relative to the image", raw)

@@ -1,4 +1,4 @@
-"""Caps on what an image archive may make us hold in memory or read (SECURITY.md principle 5)."""
+"""Caps on what an image archive may make us hold in memory or read (docs/security.md 5)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ We parse headers ourselves instead of using :mod:`tarfile` for two reasons. Spee
 image ID must run at the speed of SHA-512, and tarfile's per-member objects and small reads cost
 more than the hashing for archives of small files. Control: the reader must see raw names to
 reject ``..`` and absolute paths before anything else looks at them, and cap every buffer an
-image controls (SECURITY.md principle 5).
+image controls (docs/security.md principle 5).
 
 Formats follow POSIX.1-2001 (ustar and pax ``x`` headers) and the GNU extensions readers meet in
 practice: ``L``/``K`` long names and base-256 numbers. What we write is ustar, with a pax header

@@ -17,7 +17,7 @@ import msgspec
 
 from appc.errors import ValidationError
 
-#: manifests larger than this are refused before parsing (SECURITY.md: limits on everything an
+#: manifests larger than this are refused before parsing (docs/security.md: limits on everything an
 #: image controls); real manifests are a few kilobytes.
 MAX_MANIFEST_SIZE = 1 << 20
 #: nesting deeper than this is refused (isolator values are arbitrary JSON).

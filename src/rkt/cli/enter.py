@@ -2,7 +2,7 @@
 
 stage0 checks that the pod is running and picks the app (``--app`` is needed when the pod has
 several), then execs stage1's ``enter`` entry, which joins the app's namespaces, root,
-credentials and capability sets (SECURITY.md 10) and runs CMD (``/bin/sh`` when none is given);
+credentials and capability sets (docs/security.md 10) and runs CMD (``/bin/sh`` when none is given);
 the status is CMD's, or 254 when entering failed (rkt/enter.go).
 """
 

@@ -1,7 +1,7 @@
 """Text meant for a terminal: what a pod or an image controls is escaped before it is shown.
 
 Image names, labels, app names, annotations and error messages quoting them come from images
-and pod manifests, which are hostile (SECURITY.md "Image content is hostile"). Printed raw, an
+and pod manifests, which are hostile (docs/security.md, "Images are hostile"). Printed raw, an
 escape sequence in a label can retitle the window, rewrite what is on the screen or, on some
 terminals, answer back into the shell's input; a newline forges a row of ``rkt list``. Human
 output therefore shows C0 and C1 control characters, DEL and the Unicode bidirectional

@@ -2,7 +2,7 @@
 
 Beside an image, ``x.aci`` is signed by ``x.aci.asc`` (rkt's ``ascURLFromImgURL``); discovery
 names the signature with ``{ext}=aci.asc``; ``--signature`` names a local file. Missing is a
-:class:`~rkt.errors.SignatureError` (the check fails closed, SECURITY.md 12); a network
+:class:`~rkt.errors.SignatureError` (the check fails closed, docs/security.md 12); a network
 failure or another status stays a :class:`~rkt.errors.FetchError`, since it says nothing
 about the signature.
 """

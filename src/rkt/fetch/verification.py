@@ -1,4 +1,4 @@
-"""Checks on a downloaded image before it may enter the store (SECURITY.md 4 and 12).
+"""Checks on a downloaded image before it may enter the store (docs/security.md 4 and 12).
 
 The manifest is read from the downloaded file (it comes first in an ACI, so this is cheap),
 its name and labels are compared with what was asked for when the image was found through

@@ -281,7 +281,7 @@ def message_length(head: bytes) -> int:
 
 def _path_of(address: str) -> str:
     """The socket path of a ``unix:path=...`` address (the first of ``;``-separated ones).
-    Abstract sockets are refused on purpose (SECURITY.md 11)."""
+    Abstract sockets are refused on purpose (docs/security.md 11)."""
     for entry in address.split(";"):
         transport, _, rest = entry.partition(":")
         if transport != "unix":

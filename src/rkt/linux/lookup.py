@@ -1,4 +1,4 @@
-"""Resolving a path inside a root without ever leaving it (SECURITY.md 7).
+"""Resolving a path inside a root without ever leaving it (docs/security.md 7).
 
 A pod's tree is hostile: ``<root>/etc`` may be a symlink to ``/etc`` or ``../../..``. Resolving
 ``<root>/etc/x`` with the host's rules would reach the host's ``/etc``. :func:`open_in_root`

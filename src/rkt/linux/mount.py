@@ -5,8 +5,8 @@ An operation (``Bind``, ``Tmpfs``, ``Overlay``, ``Proc``, ``Sysfs``, ``Devpts``,
 ``Remount``, ``MaskPath``, ``ReadOnlyPath``) is frozen data with ``describe()`` for humans and
 ``apply(kernel, root)`` to perform it through the :class:`rkt.linux.kernel.Kernel` seam. Every
 target is a path *inside* ``root``, resolved there by ``Kernel.open_in_root`` (never following a
-symlink out of the root) and mounted through its ``/proc/self/fd/N`` (SECURITY.md 7). Sources of
-binds are host paths chosen by the runtime and are used as given.
+symlink out of the root) and mounted through its ``/proc/self/fd/N`` (docs/security.md 7).
+Sources of binds are host paths chosen by the runtime and are used as given.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Where a pod's cgroups go, and making them: :func:`place_pod`. Knows no pods beyond a UUID.
 
-Rocket never writes into a cgroup it does not own (DESIGN.md "cgroups and systemd"). Three
+Rocket never writes into a cgroup it does not own (docs/architecture.md, README "Hosts"). Three
 cases, decided from the host and the cgroup of the process to place (``pid``: the runtime
 process that becomes the pod's first member):
 

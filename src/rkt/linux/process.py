@@ -161,7 +161,7 @@ def sealed_copy(path: str, name: str) -> int:
     """A close-on-exec memfd holding a copy of the file at ``path``, sealed against every
     change, to exec instead of the file (runc's answer to CVE-2019-5736): a process that runs
     in a pod's namespaces shows the pod that copy as ``/proc/<pid>/exe``, never a host file
-    the pod could open and rewrite once the process is gone (SECURITY.md 9)."""
+    the pod could open and rewrite once the process is gone (docs/security.md 9)."""
     flags = os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING
     try:
         fd = os.memfd_create(name, flags | MFD_EXEC)

@@ -1,7 +1,7 @@
 """Terminals: the foreground process group, the controlling terminal, the window size
 (tty_ioctl(4), credentials(7)), and relaying a pty to the caller's terminal.
 
-A pod never gets a terminal of the host's (SECURITY.md 12): ``rkt run --interactive`` gives
+A pod never gets a terminal of the host's (docs/security.md 12): ``rkt run --interactive`` gives
 the app a new pty that rkt-stage1's monitor relays, and ``rkt enter -t`` a new pty that
 :func:`relay` copies to and from the caller's terminal, in raw mode so that the pty's own line
 discipline (^C, ^Z, echo) is the only one, with window size changes passed on. Everything here

@@ -1,4 +1,4 @@
-"""Keeping the host's loopback the host's while pods forward ports (SECURITY.md 13).
+"""Keeping the host's loopback the host's while pods forward ports (docs/security.md 13).
 
 CNI's portmap plugin with ``snat`` (which rkt always asks for, rkt.net.selection) turns on
 ``net.ipv4.conf.<host end of the pod's veth>.route_localnet``, so that the host's own

@@ -68,7 +68,7 @@ def _invalid(source: str, where: str, message: str, hint: str = "") -> ConfigErr
 
 
 def read(path: str) -> bytes:
-    """The file's bytes, refusing one larger than any manifest (SECURITY.md: limits)."""
+    """The file's bytes, refusing one larger than any manifest (docs/security.md: limits)."""
     try:
         with open(path, "rb") as f:
             data = f.read(MAX_MANIFEST_SIZE + 1)

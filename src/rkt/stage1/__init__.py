@@ -1,11 +1,11 @@
 """The default stage1's planning half: a pod manifest, each app's image manifest and rendered
 rootfs, and the run options become a frozen :class:`~rkt.stage1.planner.plan.PodPlan`
-(STYLE.md "Plan, then execute"). The executor (elsewhere) performs it in a fresh process.
+(docs/architecture.md, step 5). The executor (elsewhere) performs it in a fresh process.
 
 How the parts fit:
 
 - ``plan``: the data (PodPlan, AppPlan, Mount, …), the inputs and PlanError.
-- ``rootfs``: looking at paths inside an app's rootfs without leaving it (SECURITY.md 1, 3, 7).
+- ``rootfs``: looking at paths inside an app's rootfs without leaving it (docs/security.md 1, 3, 7).
 - ``user``: user and group from the image's own /etc/passwd and /etc/group (aci.md "app").
 - ``environment``: the final environment (rkt run's precedence, ace.md's required variables).
 - ``executable``: exec[0] along PATH inside the rootfs.

@@ -1,6 +1,6 @@
 """Extraction of image members into a directory that nothing in the image can escape.
 
-Image content is hostile (SECURITY.md 1-6). Every member goes through :class:`Extractor`:
+Image content is hostile (docs/security.md 1-6). Every member goes through :class:`Extractor`:
 
 - Its name is checked (relative, no ``..``, length, depth) and resolved component by component
   from a directory fd of the target with ``O_NOFOLLOW|O_DIRECTORY``: a symlink or a file on the

@@ -80,7 +80,7 @@ def check_prefix(prefix: str) -> str:
 def prefixes_of(name: str) -> list[str]:
     """The prefixes of ``name`` on whole path segments, shortest first: ``a.com/b`` →
     ``["a.com", "a.com/b"]``. A prefix never ends inside a segment, so the key of
-    ``example.com/app`` does not cover ``example.com/application`` (SECURITY.md 12)."""
+    ``example.com/app`` does not cover ``example.com/application`` (docs/security.md 12)."""
     parts = name.split("/")
     return ["/".join(parts[:end]) for end in range(1, len(parts) + 1)]
 
@@ -210,7 +210,7 @@ def _make_dirs(directory: Path, base: Path) -> None:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary name, fsync, rename, fsync the directory (DESIGN.md): a
+    """Write to a temporary name, fsync, rename, fsync the directory: a
     ``rkt trust`` killed at any moment leaves either the old file or the new one."""
     from rkt.atomicfile import write_atomically  # only writers pay for it
 

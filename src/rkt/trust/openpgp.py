@@ -2,7 +2,7 @@
 
 pysequoia is a compiled extension that takes a few milliseconds to load, so it is imported
 inside the functions here, never at module level: ``rkt image list`` and ``rkt run`` of a
-stored image must not pay for it (DESIGN.md, "Dependencies"). Its errors are ``RuntimeError``
+stored image must not pay for it. Its errors are ``RuntimeError``
 carrying a Rust backtrace when ``RUST_BACKTRACE`` is set; :func:`_first_line` keeps the part
 a user can act on.
 """

@@ -4,7 +4,7 @@ Every way out of :func:`verify` other than returning the signer is a
 :class:`~rkt.errors.SignatureError` whose message names the image and the reason: no key
 trusted for the name, a signature by a key that is not trusted (or trusted only for another
 prefix), a signature that does not match the data, a corrupt or empty signature, a trusted key
-file that is itself broken. Nothing is ever let through for lack of a check (SECURITY.md 12).
+file that is itself broken. Nothing is ever let through for lack of a check (docs/security.md 12).
 """
 
 from __future__ import annotations

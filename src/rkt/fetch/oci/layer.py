@@ -4,7 +4,7 @@ The tar is read by appc's own reader (:class:`appc.aci.reader.ArchiveReader` wit
 layout rules: names are normalised, ``..`` and absolute names refused, pax and GNU headers
 capped) and written by the store's :class:`~rkt.store.extract.Extractor`, which resolves every
 path inside the root without following links, replaces rather than writes through, and allows
-hard links only to files of the same layer (SECURITY.md 1-6). Whiteouts (image-spec layer.md
+hard links only to files of the same layer (docs/security.md 1-6). Whiteouts (image-spec layer.md
 "Whiteouts") go through the same extractor: ``.wh.NAME`` removes NAME as earlier layers left
 it, ``.wh..wh..opq`` empties its directory of earlier layers' entries, and neither can name
 anything outside the root or pass a symlink. Other ``.wh..wh.`` names (aufs bookkeeping) are

@@ -1,6 +1,6 @@
 """A pull: an OCI source's image into the store as one squashed, rendered ACI.
 
-The order is what makes a failed pull leave nothing behind (SECURITY.md 4):
+The order is what makes a failed pull leave nothing behind (docs/security.md 4):
 
 1. the store answers when the pull policy lets it (``new``: the reference is remembered;
    ``update``: the source's digest, a ``HEAD`` for a registry, is what the store remembers);
@@ -317,7 +317,7 @@ def _pack(store: Store, tree: StagedTree, manifest: bytes) -> StagedBlob:
 
 def _image_file_reader(rootfs: Path) -> Callable[[str], bytes | None]:
     """Small regular files of the rendered tree by absolute path, resolved inside it without
-    following any link (SECURITY.md 3: the image's account database is parsed, never NSS)."""
+    following any link (docs/security.md 3: the image's account database is parsed, never NSS)."""
 
     def read(path: str) -> bytes | None:
         parts = [p for p in path.split("/") if p and p != "."]

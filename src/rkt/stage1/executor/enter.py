@@ -1,6 +1,6 @@
 """``python -m rkt.stage1.executor.enter --pod-dir=DIR --app=NAME -- CMD...``: CMD in an app's jail.
 
-The entered process gets what the app has (SECURITY.md 10; rkt CVE-2019-10144/-10145/-10147):
+The entered process gets what the app has (docs/security.md 10; rkt CVE-2019-10144/-10145/-10147):
 its namespaces (ipc, uts, net, pid, then mnt), its root and working directory, its uids, gids
 and supplementary groups, exactly its five capability sets, its no_new_privs bit and its
 environment; it is not dumpable until it execs, and it inherits no fd but 0-2.
@@ -23,7 +23,7 @@ It joins the app's cgroups (on every hierarchy, from the pod's record ``stage1/c
 which only the host can write) before anything else, so that what CMD runs and forks counts
 against the app's and the pod's limits (pids, memory, cpu; rkt CVE-2019-10147).
 
-CMD runs in a session of its own, with no controlling terminal (SECURITY.md 12): a terminal it
+CMD runs in a session of its own, with no controlling terminal (docs/security.md 12): a terminal it
 was handed as 0-2 cannot be used to push input into the caller's shell (TIOCSTI needs it to
 be the controlling terminal, and the app's seccomp filter refuses it besides).
 
@@ -332,7 +332,7 @@ def _exec_in_child(
         for signum in _RESET_SIGNALS:
             signal.signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
-        os.setsid()  # no controlling terminal of the caller's (SECURITY.md 12)
+        os.setsid()  # no controlling terminal of the caller's (docs/security.md 12)
         if terminal is not None:
             fcntl.ioctl(terminal, termios.TIOCSCTTY, 0)
             for fd in (0, 1, 2):
@@ -390,7 +390,7 @@ def enter(pod_dir: str, app: str, argv: list[str], *, tty: bool = False) -> int:
     except EnterError:
         target.close()
         raise
-    # Not dumpable before anything of the pod can see us (SECURITY.md 9); exec resets it.
+    # Not dumpable before anything of the pod can see us (docs/security.md 9); exec resets it.
     process.set_dumpable(False)
     try:
         for fd, nstype in target.namespaces:

@@ -12,7 +12,7 @@ PID 1 starts in Python as a fork: it makes each app's mounts in its mount namesp
 inside each app's root, rkt.linux.lookup), sets the hostname, waits for the pod's networks
 (stage0 ADDs them meanwhile) and applies the pod's sysctls, opens what the compiled side needs
 (the status directory, each app's cgroup.procs and OOM counter) and execs ``rkt-stage1 init``
-from a sealed copy of the program (SECURITY.md 9) with the plan (rkt.stage1.executor.planfile).
+from a sealed copy of the program (docs/security.md 9) with the plan (rkt.stage1.executor.planfile).
 The caller then execs ``rkt-stage1 monitor``: no Python stays while the pod runs.
 
 Signals: SIGTERM, SIGINT, SIGHUP (and SIGCHLD, SIGWINCH) are blocked from before the first fork
@@ -20,7 +20,7 @@ until the compiled programs read them from a signalfd, so a stop sent at any mom
 never lost: PID 1 starts no app once it has seen one (status 128 + the signal).
 
 ``--interactive``: the app's terminal is a new pty (its /dev/console); the monitor relays it to
-the caller's terminal (SECURITY.md 12).
+the caller's terminal (docs/security.md 12).
 """
 
 from __future__ import annotations
@@ -261,7 +261,7 @@ class Start:
     def first_process(self) -> None:
         code = FAILURE
         try:
-            # Not dumpable: inherited by PID 1 until it execs (SECURITY.md 9).
+            # Not dumpable: inherited by PID 1 until it execs (docs/security.md 9).
             process.set_dumpable(False)
             os.close(self.placed.write)
             if os.read(self.placed.read, 1) != b"1":

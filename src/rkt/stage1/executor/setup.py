@@ -4,7 +4,7 @@ volumes, and the seccomp filters built for rkt-stage1 to load.
 
 Mounts are applied by the pod's PID 1 (still Python, rkt.stage1.executor.launcher) in the pod's
 mount namespace, with every target resolved inside the app's root (``rkt.linux.lookup``;
-SECURITY.md 7). Each app's process then gets a mount namespace of its own and pivots into its
+docs/security.md 7). Each app's process then gets a mount namespace of its own and pivots into its
 root (native/app.c), rather than chroot'ing: the default capability set keeps CAP_SYS_CHROOT,
 with which a chroot'ed root app walks out of its chroot.
 

@@ -7,7 +7,7 @@ with the app's credentials; we also join the app's mount namespace, where its /d
 The app's process is the pod's ``pid``. Its ``/proc/<pid>`` directory is opened once and
 everything is read and opened through it before anything is joined; the process must have the
 app's root as its root (same device and inode as stage0's app root), so a recycled pid is
-refused rather than entered. We are not dumpable from then until the exec (SECURITY.md 9), and
+refused rather than entered. We are not dumpable from then until the exec (docs/security.md 9), and
 CMD inherits no fd but 0-2. We exec CMD in place: it is in the host's pid namespace already.
 
 Exit status: CMD's, or 254 with one line on stderr for our own failures.

@@ -1,5 +1,5 @@
 """The fly flavor's plan: what :mod:`rkt.stage1.fly.run` does for the pod's single app, built
-purely from what stage0 left in the pod directory (STYLE.md "Plan, then execute").
+purely from what stage0 left in the pod directory (docs/architecture.md, step 5).
 
 The app's identity, environment, exec and working directory are resolved exactly as the default
 flavor resolves them (the same planning modules), so an image behaves the same under both. The

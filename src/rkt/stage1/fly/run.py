@@ -84,7 +84,8 @@ def _exec_app(plan: FlyPlan, report: int, lock: int | None) -> None:
     from rkt.linux import process
 
     try:
-        # Not dumpable while the runtime's memory is still ours (SECURITY.md 9); exec resets it.
+        # Not dumpable while the runtime's memory is still ours (docs/security.md 9); exec
+        # resets it.
         process.set_dumpable(False)
         for signum in _RESET_SIGNALS:
             signal.signal(signum, signal.SIG_DFL)

@@ -1,5 +1,5 @@
-"""Building a :class:`PodPlan`: the pure half of the default stage1 (STYLE.md "Plan, then
-execute"). It reads only the apps' rendered rootfs trees (lstat, readlink, capped reads of
+"""Building a :class:`PodPlan`: the pure half of the default stage1 (docs/architecture.md,
+step 5). It reads only the apps' rendered rootfs trees (lstat, readlink, capped reads of
 /etc/passwd and /etc/group) and never mounts, forks or changes anything.
 """
 

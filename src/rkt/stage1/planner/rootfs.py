@@ -1,6 +1,6 @@
 """Looking at paths inside an app's rendered rootfs without ever leaving it.
 
-Image content is hostile (SECURITY.md 1, 6, 7): an absolute symlink in the image means a path
+Image content is hostile (docs/security.md 1, 6, 7): an absolute symlink in the image means a path
 inside the image, so symlinks are resolved component by component against the app root, the
 way openat2's RESOLVE_IN_ROOT would, and one that climbs above the root with ".." is refused
 rather than clamped, because an image that does that is either broken or attacking. Only

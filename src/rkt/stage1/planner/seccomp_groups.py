@@ -23,7 +23,7 @@ one, loaded before it, that refuses what no default pod needs and what reached h
 
 - ``ioctl(TIOCSTI)`` and ``ioctl(TIOCLINUX)`` (EPERM): pushing keystrokes into a terminal's
   input, or a console's selection back into it (TIOCSTI injection into the caller's shell:
-  bubblewrap CVE-2017-5226; SECURITY.md 12). Apps have no controlling terminal of the host's
+  bubblewrap CVE-2017-5226; docs/security.md 12). Apps have no controlling terminal of the host's
   either; this covers a terminal fd they were handed.
 - ``clone``/``unshare`` with any ``CLONE_NEW*`` flag (EPERM) and ``clone3`` (ENOSYS, so that
   libcs fall back to ``clone``, whose flags a filter can see; clone3's are in memory): a new

@@ -5,7 +5,7 @@ rootfs; otherwise the image's own /etc/passwd or /etc/group is searched by name 
 then is an all-numeric value taken as a number (POSIX allows all-numeric names). rkt 1.30 tries
 the number first; we follow the spec, which differs only for images with numeric names.
 
-The image's files are parsed here, never through NSS or getpwnam (SECURITY.md 3,
+The image's files are parsed here, never through NSS or getpwnam (docs/security.md 3,
 CVE-2019-14271), and read only as size-capped regular files inside the root (rootfs.py).
 """
 

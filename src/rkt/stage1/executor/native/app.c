@@ -125,7 +125,7 @@ static void reduce_privileges(const struct plan *plan, const struct app *a)
 static void close_others(int from, int keep)
 {
 	/* Only 0-2 (and passed sockets) reach the app: the pod lock and every runtime fd stay
-	 * behind (SECURITY.md 8). */
+	 * behind (docs/security.md 8). */
 	if (keep > from)
 		check((int)syscall(SYS_close_range, from, keep - 1, 0), "close_range");
 	check((int)syscall(SYS_close_range, keep + 1, ~0U, 0), "close_range");
@@ -182,7 +182,7 @@ void app_exec(struct plan *plan, struct app *a, char *const *argv, int report)
 		signal(sig, SIG_DFL); /* execve keeps SIG_IGN */
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	/* A session of its own: a host terminal it holds as 0-2 cannot take pushed input (TIOCSTI
-	 * needs the controlling terminal) nor send it signals (SECURITY.md 12). */
+	 * needs the controlling terminal) nor send it signals (docs/security.md 12). */
 	check(setsid(), "setsid");
 	for (size_t i = 0; i < a->ncgroups; i++)
 		write_all(a->cgroup_fds[i], "0", "join the app's cgroup");

@@ -302,7 +302,7 @@ static int pivot(const char *where)
 
 int init_main(struct plan *plan)
 {
-	/* Nothing of the pod may open us through /proc (SECURITY.md 9); the name the apps see. */
+	/* Nothing of the pod may open us through /proc (docs/security.md 9); the name the apps see. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	prctl(PR_SET_NAME, "rkt-supervisor", 0, 0, 0);
 	sigset_t set;

@@ -5,7 +5,7 @@
  *
  * - SIGTERM, SIGINT and SIGHUP go on to PID 1, which stops the pod in order; a second SIGTERM
  *   or SIGINT kills the pod at once (SIGKILL to PID 1 ends its whole pid namespace).
- * - --interactive: the app's terminal is a pty of ours (SECURITY.md 12); we relay it to our
+ * - --interactive: the app's terminal is a pty of ours (docs/security.md 12); we relay it to our
  *   own terminal, in raw mode, with its window size, until PID 1 has exited.
  * - When PID 1 has exited, the pod is gone: we exec the teardown the plan names (Python: the
  *   networks' DEL, with the lock still held) with --status=N, or exit with the pod's status.

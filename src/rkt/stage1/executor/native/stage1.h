@@ -1,5 +1,5 @@
 /*
- * rkt-stage1: the processes that live as long as a pod (DESIGN.md "Python decides, one small
+ * rkt-stage1: the processes that live as long as a pod (docs/architecture.md, "Why the split between Python and C"
  * compiled program waits"). Python plans everything and hands this program a finished plan;
  * it decides nothing.
  *
