@@ -1,21 +1,15 @@
-"""The default stage1's planning half: a pod manifest, each app's image manifest and rendered
-rootfs, and the run options become a frozen :class:`~rkt.stage1.planner.plan.PodPlan`
-(docs/architecture.md, step 5). The executor (elsewhere) performs it in a fresh process.
+"""stage1: the executors of pods, behind one interface (docs/stage1-interface.md).
 
-How the parts fit:
+- ``interface``: all that stage0 knows of stage1 and the only module of this package stage0
+  imports: the flavors and their entry points, the builder of their command lines, gc and the
+  host sweep, the versioned ``stage1/options.json``.
+- ``planner/``: the pure half of the default flavor: pod directory in, frozen plan out, no
+  kernel calls.
+- ``executor/``: the default flavor's entry points (``run``, ``stop``, ``enter``, ``gc``), which
+  perform the plan through rkt.linux and start the compiled ``rkt-stage1`` (``native/``).
+- ``fly/``: the chroot-only flavor's entry points and its own small plan.
 
-- ``plan``: the data (PodPlan, AppPlan, Mount, …), the inputs and PlanError.
-- ``rootfs``: looking at paths inside an app's rootfs without leaving it (docs/security.md 1, 3, 7).
-- ``user``: user and group from the image's own /etc/passwd and /etc/group (aci.md "app").
-- ``environment``: the final environment (rkt run's precedence, ace.md's required variables).
-- ``executable``: exec[0] along PATH inside the rootfs.
-- ``capabilities``: capability sets, seccomp and no_new_privs from isolators (ace.md).
-- ``mounts``: the ordered mounts of an app: rootfs, /proc, /sys, /dev, /tmp, volumes, masks.
-- ``hosts``: /etc/hosts and /etc/resolv.conf from --hosts-entry and --dns*.
-- ``pod``: plan_pod() ties them together.
-
-Nothing here imports rkt.linux, rkt.store, rkt.fetch or rkt.cli, mounts, forks or writes.
-
-The package itself imports nothing: ``python -m rkt.stage1.executor.run`` starts the pod's cgroup
-before the planning modules are loaded (rkt.stage1.executor.run).
+Nothing outside stage0 imports this package (tests/unit/test_import_rules.py). The package
+itself imports nothing: ``python -m rkt.stage1.executor.run`` starts the pod's cgroup before
+the planning modules are loaded.
 """
