@@ -93,9 +93,10 @@ def allocate(pods: Path, pod_dir: Path) -> UserRange:
         for step in range(blocks):
             candidate = UserRange(FIRST_BASE + (start + step) % blocks * COUNT)
             if not any(r.overlaps(candidate) for r in used):
-                from rkt.stage0.prepare import write_file
+                from rkt.atomicfile import write_atomically
 
-                write_file(pod_dir / layout.PRIVATE_USERS_PREPARED, candidate.serialize(), 0o644)
+                path = pod_dir / layout.PRIVATE_USERS_PREPARED  # the pod directory exists
+                write_atomically(path, candidate.serialize(), 0o644)
                 return candidate
         raise PodError("--private-users: every range of host ids is held by a pod; run rkt gc")
     finally:
