@@ -69,7 +69,7 @@ def run(args: Namespace, config: Config) -> int:
             raise PodError(f'pod "{pod.uuid}" isn\'t currently running', hint=str(pod.state))
         app = choose_app(pod, args.app, "attach")
         pod_dir = pod.path
-    annotations = _modes(pod_dir, app)
+    annotations = attach.stream_modes(pod_dir, app)
     tty = annotations.get("stdout") == "tty" if args.mode == "auto" else args.mode == "tty"
     send_input = args.mode != "output" and (tty or annotations.get("stdin") == "stream")
     sock = attach.connect(pod_dir, app)
@@ -87,26 +87,3 @@ def run(args: Namespace, config: Config) -> int:
     if detached:
         sys.stderr.write("\ndetached\n")
     return 0
-
-
-def _modes(pod_dir: object, app: str) -> dict[str, str]:
-    """The app's stream modes, from its annotations in the pod manifest."""
-    import json
-    from pathlib import Path
-
-    from rkt.pod import layout
-
-    try:
-        manifest = json.loads((Path(str(pod_dir)) / layout.MANIFEST).read_bytes())
-        entry = next(a for a in manifest.get("apps", []) if a.get("name") == app)
-    except (OSError, ValueError, StopIteration):
-        return {}
-    prefix = "coreos.com/rkt/stage1/"
-    found = {}
-    for annotation in entry.get("annotations") or []:
-        name = str(annotation.get("name", ""))
-        if name.startswith(prefix):
-            found[name[len(prefix) :]] = str(annotation.get("value", ""))
-    if "tty" in found.values():
-        found = dict.fromkeys(("stdin", "stdout", "stderr"), "tty")
-    return found

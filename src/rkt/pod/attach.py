@@ -124,3 +124,24 @@ def _relay(
                     sock.sendall(data[: cut - (len(detach_keys) - 1)])
                 return True
             sock.sendall(data)
+
+
+def stream_modes(pod_dir: Path, app: str) -> dict[str, str]:
+    """The app's stream modes (stdin, stdout, stderr: "tty", "stream", "log", ...) from its
+    annotations in the pod manifest; {} when it has none or the manifest is unreadable."""
+    import json
+
+    try:
+        manifest = json.loads((pod_dir / layout.MANIFEST).read_bytes())
+        entry = next(a for a in manifest.get("apps", []) if a.get("name") == app)
+    except (OSError, ValueError, StopIteration):
+        return {}
+    prefix = "coreos.com/rkt/stage1/"
+    found = {}
+    for annotation in entry.get("annotations") or []:
+        name = str(annotation.get("name", ""))
+        if name.startswith(prefix):
+            found[name[len(prefix) :]] = str(annotation.get("value", ""))
+    if "tty" in found.values():
+        found = dict.fromkeys(("stdin", "stdout", "stderr"), "tty")
+    return found
