@@ -89,7 +89,7 @@ def _exec_app(plan: FlyPlan, report: int, lock: int | None) -> None:
             signal.signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
         _enter_root(plan)
-        process.set_ids(plan.uid, plan.gid, plan.groups)
+        process.set_ids((plan.uid, plan.uid, plan.uid), (plan.gid, plan.gid, plan.gid), plan.groups)
         keep = [0, 1, 2, report]
         if lock is not None:
             os.set_inheritable(lock, True)
