@@ -7,7 +7,8 @@ by any user can assert the *order* of mounts and namespace changes a plan produc
 
 The seam covers every call whose order makes a process's jail: namespaces, mounts, its root and
 working directory, ids, capabilities, prctl(2) switches, seccomp filters, and the signal
-dispositions and fds an exec'ed program inherits.
+dispositions and fds an exec'ed program inherits. Each method is used by stage1's executors
+(rkt.stage1.executor, rkt.stage1.fly); one that is not is removed.
 """
 
 from __future__ import annotations
@@ -66,7 +67,6 @@ class Kernel(Protocol):
     def set_no_new_privs(self) -> None: ...
     def set_dumpable(self, dumpable: bool) -> None: ...
     def set_child_subreaper(self, on: bool) -> None: ...
-    def set_pdeathsig(self, signum: int) -> None: ...
     def set_keepcaps(self, keep: bool) -> None: ...
     def set_ids(self, uids: Ids, gids: Ids, groups: tuple[int, ...]) -> None: ...
     # capabilities
@@ -76,7 +76,6 @@ class Kernel(Protocol):
     def bounding_drop(self, number: int) -> None: ...
     def ambient_clear(self) -> None: ...
     def ambient_raise(self, number: int) -> None: ...
-    def reduce_capabilities(self, keep: tuple[int, ...]) -> None: ...
     # the last steps before execve(2)
     def load_seccomp(self, filters: Stack) -> None: ...
     def reset_signals(self, signums: Iterable[int], *, unblock: bool) -> None: ...
@@ -142,9 +141,6 @@ class RealKernel:
     def set_child_subreaper(self, on: bool) -> None:
         process.set_child_subreaper(on)
 
-    def set_pdeathsig(self, signum: int) -> None:
-        process.set_pdeathsig(signum)
-
     def set_keepcaps(self, keep: bool) -> None:
         process.set_keepcaps(keep)
 
@@ -168,9 +164,6 @@ class RealKernel:
 
     def ambient_raise(self, number: int) -> None:
         capability.ambient_raise(number)
-
-    def reduce_capabilities(self, keep: tuple[int, ...]) -> None:
-        capability.reduce_to(keep)
 
     def load_seccomp(self, filters: Stack) -> None:
         filters.load()
@@ -274,9 +267,6 @@ class RecordingKernel:
     def set_child_subreaper(self, on: bool) -> None:
         self.calls.append(("set_child_subreaper", on))
 
-    def set_pdeathsig(self, signum: int) -> None:
-        self.calls.append(("set_pdeathsig", signum))
-
     def set_keepcaps(self, keep: bool) -> None:
         self.calls.append(("set_keepcaps", keep))
 
@@ -302,9 +292,6 @@ class RecordingKernel:
 
     def ambient_raise(self, number: int) -> None:
         self.calls.append(("ambient_raise", number))
-
-    def reduce_capabilities(self, keep: tuple[int, ...]) -> None:
-        self.calls.append(("reduce_capabilities", keep))
 
     def load_seccomp(self, filters: Stack) -> None:
         self.calls.append(("load_seccomp", filters))
