@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from rkt.linux import capability, mount, namespace, process
 from rkt.linux.lookup import Kind, fd_path, open_in_root
+from rkt.linux.namespace import IdMap
 from rkt.linux.process import Ids
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ class Kernel(Protocol):
     # namespaces and mounts
     def unshare(self, flags: int) -> None: ...
     def setns(self, fd: int, nstype: int) -> None: ...
+    def write_id_maps(self, pid: int, uids: IdMap, gids: IdMap) -> None: ...
     def mount(
         self, source: str | None, target: str, fstype: str | None, flags: int, data: str | None
     ) -> None: ...
@@ -90,6 +92,9 @@ class RealKernel:
 
     def setns(self, fd: int, nstype: int) -> None:
         namespace.setns(fd, nstype)
+
+    def write_id_maps(self, pid: int, uids: IdMap, gids: IdMap) -> None:
+        namespace.write_id_maps(pid, uids, gids)
 
     def mount(
         self, source: str | None, target: str, fstype: str | None, flags: int, data: str | None
@@ -211,6 +216,9 @@ class RecordingKernel:
 
     def setns(self, fd: int, nstype: int) -> None:
         self.calls.append(("setns", fd, nstype))
+
+    def write_id_maps(self, pid: int, uids: IdMap, gids: IdMap) -> None:
+        self.calls.append(("write_id_maps", pid, uids, gids))
 
     def mount(
         self, source: str | None, target: str, fstype: str | None, flags: int, data: str | None

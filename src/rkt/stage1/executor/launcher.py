@@ -535,7 +535,7 @@ def start(
         unshared, mapped = state.unshared, state.mapped
         if unshared and mapped and plan.user_range and os.read(unshared.read, 1) == b"1":
             id_map = namespace.IdMap(*plan.user_range)
-            namespace.write_id_maps(child, id_map, id_map)
+            kernel.write_id_maps(child, id_map, id_map)
             os.write(mapped.write, b"1")
         if network is not None and state.ready is not None and failed is None:
             try:
