@@ -55,7 +55,7 @@ def pod_init(root: str, write: int) -> None:
     kernel.pivot_root(".", ".")
     kernel.umount2(".", MNT_DETACH)
     kernel.chdir("/")
-    kernel.reduce_capabilities(KEEP)
+    capability.reduce_to(KEEP)
     kernel.set_no_new_privs()
     os.dup2(write, 1)
     os.dup2(write, 2)

@@ -152,20 +152,37 @@ def test_failure_names_the_operation_and_root() -> None:
 
 
 def test_namespace_and_process_calls_are_recorded_in_order() -> None:
-    kernel = RecordingKernel()
+    kernel = RecordingKernel(cap_last_cap=37, capabilities=(1, 3, 0))
     kernel.unshare(0x20000)
     kernel.sethostname("pod")
     kernel.pivot_root(".", ".")
     kernel.umount2(".", 2)
     kernel.chdir("/")
-    kernel.reduce_capabilities((0, 5))
+    assert kernel.capget() == (1, 3, 0)
+    assert kernel.last_cap() == 37
+    kernel.capset(1, 3, 3)
     kernel.set_no_new_privs()
+    kernel.close_fds([0, 1, 2])
     assert kernel.calls == [
         ("unshare", 0x20000),
         ("sethostname", "pod"),
         ("pivot_root", ".", "."),
         ("umount2", ".", 2),
         ("chdir", "/"),
-        ("reduce_capabilities", (0, 5)),
+        ("capget",),
+        ("last_cap",),
+        ("capset", 1, 3, 3),
         ("set_no_new_privs",),
+        ("close_fds", (0, 1, 2)),
     ]
+
+
+def test_the_recorder_has_every_method_of_the_seam() -> None:
+    """RealKernel and RecordingKernel implement exactly the protocol's methods (a method
+    removed from one is removed from all three)."""
+
+    def methods(cls: type) -> set[str]:
+        return {name for name in vars(cls) if not name.startswith("_")}
+
+    assert methods(RealKernel) == methods(Kernel)
+    assert methods(RecordingKernel) - {"names", "FIRST_FD"} == methods(Kernel)

@@ -1,4 +1,5 @@
-"""The calling process: prctl(2) switches, hostname, ids, and file descriptors.
+"""The calling process: prctl(2) switches, hostname, ids, signal dispositions and file
+descriptors.
 
 These are the last steps before exec'ing an app: no_new_privs (so setuid files and file
 capabilities cannot regain what was dropped), not dumpable (so the pod cannot open
@@ -25,17 +26,21 @@ __all__ = [
     "PR_GET_NO_NEW_PRIVS",
     "PR_SET_CHILD_SUBREAPER",
     "PR_SET_DUMPABLE",
+    "PR_SET_KEEPCAPS",
     "PR_SET_NO_NEW_PRIVS",
     "PR_SET_PDEATHSIG",
+    "Ids",
     "close_fds",
     "get_dumpable",
     "get_no_new_privs",
     "prctl",
+    "reset_signals",
     "sealed_copy",
     "set_child_subreaper",
     "set_cloexec_from",
     "set_dumpable",
     "set_ids",
+    "set_keepcaps",
     "set_no_new_privs",
     "set_pdeathsig",
     "sethostname",
@@ -45,6 +50,7 @@ __all__ = [
 PR_SET_PDEATHSIG = 1
 PR_GET_DUMPABLE = 3
 PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
 PR_SET_CHILD_SUBREAPER = 36  # Linux 3.4
 PR_SET_NO_NEW_PRIVS = 38  # Linux 3.5
 PR_GET_NO_NEW_PRIVS = 39
@@ -94,13 +100,34 @@ def sethostname(name: str) -> None:
     check(libc().sethostname(raw, ctypes.c_size_t(len(raw))), "sethostname", name)
 
 
-def set_ids(uid: int, gid: int, groups: Iterable[int] = ()) -> None:
-    """Become ``uid``/``gid`` with exactly ``groups``: groups, then gid, then uid, because after
-    the uid changes there is no CAP_SETGID left to change the others (man 2 setresuid).
+#: A real, an effective and a saved id, as setresuid(2) and setresgid(2) take them.
+Ids = tuple[int, int, int]
+
+
+def set_ids(uids: Ids, gids: Ids, groups: Iterable[int] = ()) -> None:
+    """Become ``uids``/``gids`` with exactly ``groups``: groups, then gids, then uids, because
+    after the uid changes there is no CAP_SETGID left to change the others (man 2 setresuid).
     """
     os.setgroups(list(groups))
-    os.setresgid(gid, gid, gid)
-    os.setresuid(uid, uid, uid)
+    os.setresgid(*gids)
+    os.setresuid(*uids)
+
+
+def set_keepcaps(keep: bool) -> None:
+    """Whether the permitted set survives a change that leaves no uid 0 among the real,
+    effective and saved uids (man 7 capabilities, "Effect of user ID changes on capabilities");
+    the effective set is emptied all the same, and execve(2) clears the flag."""
+    prctl(PR_SET_KEEPCAPS, int(keep), what="PR_SET_KEEPCAPS")
+
+
+def reset_signals(signums: Iterable[int], *, unblock: bool) -> None:
+    """Default dispositions for ``signums`` (Python sets handlers or SIG_IGN for some, which
+    execve(2) would pass on as ignored), and with ``unblock`` an empty signal mask: what a
+    program exec'ed from here starts with."""
+    for signum in signums:
+        signal.signal(signum, signal.SIG_DFL)
+    if unblock:
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
 def close_fds(keep: Iterable[int] = (0, 1, 2)) -> None:

@@ -44,9 +44,10 @@ import msgspec
 
 from rkt import jsondoc
 from rkt.errors import Stage1Error
-from rkt.linux import capability, cgroup, namespace, process
+from rkt.linux import capability, cgroup, namespace
 from rkt.linux import seccomp as linux_seccomp
 from rkt.linux import tty as linux_tty
+from rkt.linux.kernel import Kernel, RealKernel
 from rkt.pod import layout
 from rkt.stage1.executor.setup import build_filter
 from rkt.stage1.planner import seccomp_groups
@@ -75,7 +76,6 @@ _RESET_SIGNALS = (
     signal.SIGPIPE,
     signal.SIGXFSZ,
 )
-PR_SET_KEEPCAPS = 8
 #: Passed on to CMD when it has no terminal of its own (it is in a session of its own).
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
@@ -296,57 +296,76 @@ def app_filter(pod_dir: str, app: str, mode: int) -> linux_seccomp.Stack | None:
         raise EnterError(f"cannot rebuild the app's seccomp filter: {err}") from err
 
 
-def _set_credentials(creds: Credentials, early: linux_seccomp.Stack | None = None) -> None:
+def _set_credentials(
+    creds: Credentials, kernel: Kernel, early: linux_seccomp.Stack | None = None
+) -> None:
     """Exactly the app's ids and capability sets. Bounding first (needs CAP_SETPCAP); keepcaps
     so that the uid change keeps the permitted set; capset; then ambient. ``early`` is loaded
     before capset, while CAP_SYS_ADMIN is still effective (an app without no_new_privs)."""
     caps = creds.caps
-    top = capability.last_cap()
-    capability.ambient_clear()
+    top = kernel.last_cap()
+    kernel.ambient_clear()
     for number in range(top + 1):
         if not caps.bounding >> number & 1:
-            capability.bounding_drop(number)
-    process.prctl(PR_SET_KEEPCAPS, 1, what="PR_SET_KEEPCAPS")
-    os.setgroups(list(creds.groups))
-    os.setresgid(*creds.gids)
-    os.setresuid(*creds.uids)
+            kernel.bounding_drop(number)
+    kernel.set_keepcaps(True)
+    kernel.set_ids(creds.uids, creds.gids, creds.groups)
     if early is not None:
-        early.load()
-    capability.capset(caps.effective, caps.permitted, caps.inheritable)
+        kernel.load_seccomp(early)
+    kernel.capset(caps.effective, caps.permitted, caps.inheritable)
     for number in range(top + 1):
         if caps.ambient >> number & 1:
-            capability.ambient_raise(number)
-    process.prctl(PR_SET_KEEPCAPS, 0, what="PR_SET_KEEPCAPS")
+            kernel.ambient_raise(number)
+    kernel.set_keepcaps(False)
+
+
+def join(target: Target, app: str, kernel: Kernel) -> None:
+    """Not dumpable before anything of the pod can see us (docs/security.md 9; exec resets it), then
+    the app's namespaces, opened before (``target``), in their order (:data:`NAMESPACES`)."""
+    kernel.set_dumpable(False)
+    try:
+        for fd, nstype in target.namespaces:
+            kernel.setns(fd, nstype)
+    except OSError as err:
+        raise EnterError(f"cannot join the namespaces of app {app!r}: {err}") from err
+
+
+def take_jail(
+    target: Target, report: int, kernel: Kernel, filter_: linux_seccomp.Stack | None = None
+) -> None:
+    """In the forked child, in the pod's namespaces: the app's root (through the fd opened
+    before, as nsenter does: fchdir + chroot(".")) and cwd, its credentials, its no_new_privs
+    bit, no fd but 0-2 and ``report``, and its seccomp filter last: what is left is execve."""
+    kernel.fchdir(target.root)
+    kernel.chroot(".")
+    kernel.fchdir(target.cwd)
+    nnp = target.creds.no_new_privs
+    _set_credentials(target.creds, kernel, None if nnp else filter_)
+    if nnp:
+        kernel.set_no_new_privs()
+    kernel.close_fds((0, 1, 2, report))
+    if filter_ is not None and nnp:
+        kernel.load_seccomp(filter_)
 
 
 def _exec_in_child(
     target: Target,
     argv: list[str],
     report: int,
+    kernel: Kernel,
     filter_: linux_seccomp.Stack | None = None,
     terminal: int | None = None,
 ) -> None:
     """In the forked child (already in the pod's namespaces). Never returns. ``terminal``: the
     slave of the pty made for ``enter -t``, CMD's controlling terminal and 0-2."""
     try:
-        for signum in _RESET_SIGNALS:
-            signal.signal(signum, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        kernel.reset_signals(_RESET_SIGNALS, unblock=True)
         os.setsid()  # no controlling terminal of the caller's (docs/security.md 12)
         if terminal is not None:
             fcntl.ioctl(terminal, termios.TIOCSCTTY, 0)
             for fd in (0, 1, 2):
                 os.dup2(terminal, fd)
-        os.fchdir(target.root)
-        os.chroot(".")
-        os.fchdir(target.cwd)
-        nnp = target.creds.no_new_privs
-        _set_credentials(target.creds, None if nnp else filter_)
-        if nnp:
-            process.set_no_new_privs()
-        process.close_fds(keep=(0, 1, 2, report))
-        if filter_ is not None and nnp:
-            filter_.load()
+        take_jail(target, report, kernel, filter_)
         os.execve(argv[0], argv, target.env)
     except BaseException as err:
         message = f"cannot execute {argv[0]}: {err}"
@@ -371,9 +390,14 @@ def _join_cgroups(pod_dir: str, app: str) -> None:
         raise EnterError(f"cannot join the cgroups of app {app!r}: {err}") from err
 
 
-def enter(pod_dir: str, app: str, argv: list[str], *, tty: bool = False) -> int:
+def enter(
+    pod_dir: str, app: str, argv: list[str], *, tty: bool = False, kernel: Kernel | None = None
+) -> int:
     """Run ``argv`` in the app's jail; its status. ``tty``: on a pty of its own, relayed to
-    ours (``rkt enter -t``), rather than on our 0-2 in a session without a terminal."""
+    ours (``rkt enter -t``), rather than on our 0-2 in a session without a terminal.
+    ``kernel``: what joins the jail (a RealKernel by default)."""
+    if kernel is None:
+        kernel = RealKernel()
     pid1 = read_pod_pid(pod_dir)
     pid, proc = find_app(pid1, app)
     try:
@@ -390,19 +414,13 @@ def enter(pod_dir: str, app: str, argv: list[str], *, tty: bool = False) -> int:
     except EnterError:
         target.close()
         raise
-    # Not dumpable before anything of the pod can see us (docs/security.md 9); exec resets it.
-    process.set_dumpable(False)
-    try:
-        for fd, nstype in target.namespaces:
-            namespace.setns(fd, nstype)
-    except OSError as err:
-        raise EnterError(f"cannot join the namespaces of app {app!r}: {err}") from err
+    join(target, app, kernel)
     pty = os.openpty() if tty else None
     read, write = os.pipe2(os.O_CLOEXEC)
     child = os.fork()
     if child == 0:
         os.close(read)
-        _exec_in_child(target, argv, write, filter_, pty[1] if pty else None)
+        _exec_in_child(target, argv, write, kernel, filter_, pty[1] if pty else None)
     os.close(write)
     target.close()
     chunks = []

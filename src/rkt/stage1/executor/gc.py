@@ -11,11 +11,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from rkt.linux import cgroup
-from rkt.linux.mount import MNT_DETACH, umount2
+from rkt.linux.mount import MNT_DETACH
 from rkt.linux.mountinfo import MOUNTINFO, mount_points
 from rkt.pod import layout
+
+if TYPE_CHECKING:
+    from rkt.linux.kernel import Kernel
 
 #: A mount detached in one pass may uncover others (stacked mounts); a few passes end it.
 MAX_PASSES = 8
@@ -73,9 +77,14 @@ def teardown_network(pod_dir: str) -> list[str]:
     return errors
 
 
-def gc(pod_dir: str) -> list[str]:
+def gc(pod_dir: str, kernel: Kernel | None = None) -> list[str]:
     """DEL the pod's networks, detach every mount under ``pod_dir`` and remove the pod's
-    cgroups; the errors met (none fatal), for --debug."""
+    cgroups; the errors met (none fatal), for --debug. ``kernel``: what unmounts (a
+    RealKernel by default)."""
+    if kernel is None:
+        from rkt.linux.kernel import RealKernel
+
+        kernel = RealKernel()
     top = os.path.realpath(pod_dir)
     errors: list[str] = teardown_network(top)
     for _ in range(MAX_PASSES):
@@ -84,7 +93,7 @@ def gc(pod_dir: str) -> list[str]:
             break
         for target in targets:
             try:
-                umount2(target, MNT_DETACH)
+                kernel.umount2(target, MNT_DETACH)
             except OSError as err:
                 # EINVAL: already detached with its parent; busy mounts detach lazily anyway.
                 errors.append(str(err))

@@ -37,8 +37,7 @@ from rkt.atomicfile import write_atomically
 from rkt.errors import Stage1Error
 from rkt.linux import cgroup, mount, namespace, netif, notify, process
 from rkt.linux import seccomp as linux_seccomp
-from rkt.linux.capability import last_cap
-from rkt.linux.kernel import RealKernel
+from rkt.linux.kernel import Kernel, RealKernel
 from rkt.linux.mount import Bind
 from rkt.pod import layout
 from rkt.stage1.executor import planfile
@@ -159,7 +158,7 @@ def _place_cgroups(plan: PodPlan, pod_dir: str, first: int) -> cgroup.PodCgroups
 # --- the pod's processes -------------------------------------------------------------------
 
 
-def _join_netns(path: str, *, unprivileged_ports: bool = False) -> None:
+def _join_netns(path: str, kernel: Kernel, *, unprivileged_ports: bool = False) -> None:
     """Enter the network namespace stage0 made for the pod's CNI networks; bring ``lo`` up.
 
     ``unprivileged_ports``: the pod's apps will be in a user namespace that does not own this
@@ -168,7 +167,7 @@ def _join_netns(path: str, *, unprivileged_ports: bool = False) -> None:
     podman does), so that a server in the pod can still listen on port 80."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        namespace.setns(fd, namespace.CLONE_NEWNET)
+        kernel.setns(fd, namespace.CLONE_NEWNET)
     finally:
         os.close(fd)
     netif.link_up("lo")
@@ -206,9 +205,11 @@ class Start:
         netns: str,
         console: str | None,
         networks: bool,
+        kernel: Kernel,
     ) -> None:
         self.plan = plan
         self.pod_dir = pod_dir
+        self.kernel = kernel  # the first process's and PID 1's calls go through it
         self.cgroups: cgroup.PodCgroups | None = None  # placed once the first process exists
         self.filters = filters
         self.netns = netns
@@ -262,34 +263,14 @@ class Start:
         code = FAILURE
         try:
             # Not dumpable: inherited by PID 1 until it execs (docs/security.md 9).
-            process.set_dumpable(False)
+            self.kernel.set_dumpable(False)
             os.close(self.placed.write)
             if os.read(self.placed.read, 1) != b"1":
                 os._exit(FAILURE)  # the caller could not place the pod's cgroups: it says why
             self.cgroups = cgroup.load(
                 os.path.join(self.pod_dir, layout.CGROUP_RECORD)
             )  # placed meanwhile, by the caller
-            plan = self.plan
-            flags = 0
-            for name in plan.namespaces:
-                flags |= _NAMESPACES[name]
-            if self.netns:
-                _join_netns(self.netns, unprivileged_ports=plan.user_range is not None)
-                flags &= ~namespace.CLONE_NEWNET
-            if plan.user_range is not None:
-                # A mount namespace of the host's user namespace first, for what the one made
-                # with the user namespace below (a copy of it) cannot create (prepare_mounts).
-                namespace.unshare(namespace.CLONE_NEWNS)
-                mount.make_rprivate("/")
-                kernel = RealKernel()
-                for app in plan.apps:
-                    prepare_mounts(app, kernel, plan.user_range[0])
-            namespace.unshare(flags)
-            if self.unshared is not None and self.mapped is not None:
-                os.write(self.unshared.write, b"1")
-                if os.read(self.mapped.read, 1) != b"1":
-                    raise ExecutorError("the user namespace's id maps were not written")
-            mount.make_rprivate("/")
+            _make_namespaces(self.plan, self.netns, self.kernel, self._wait_for_id_maps)
             pid = os.fork()
             if pid == 0:
                 self.pid1()
@@ -300,22 +281,21 @@ class Start:
         finally:
             os._exit(code)
 
+    def _wait_for_id_maps(self) -> None:
+        """With a user namespace: tell the caller it exists and wait until the caller has
+        written its id maps (mapping a range takes CAP_SETUID outside the namespace)."""
+        if self.unshared is not None and self.mapped is not None:
+            os.write(self.unshared.write, b"1")
+            if os.read(self.mapped.read, 1) != b"1":
+                raise ExecutorError("the user namespace's id maps were not written")
+
     def pid1(self) -> None:
         """PID 1 until it execs rkt-stage1 init. Never returns."""
         code = FAILURE
         try:
-            plan, kernel = self.plan, RealKernel()
-            for app in plan.apps:
-                apply_mounts(app, kernel, prepared=plan.user_range is not None,
-                             console=self.console)  # fmt: skip
-                made = self.streams.get(app.name)
-                if made is not None and made.ctty:
-                    # A tty app's own pty is its /dev/console, as --interactive's app's is.
-                    console = os.ttyname(made.app[0])
-                    Bind(console, "/dev/console", kind="file", recursive=False).apply(
-                        kernel, app.root
-                    )
-            kernel.sethostname(plan.hostname)
+            plan, kernel = self.plan, self.kernel
+            ttys = {name: made.app[0] for name, made in self.streams.items() if made.ctty}
+            _mount_apps(plan, kernel, console=self.console, ttys=ttys)
             if self.ready is not None:
                 os.close(self.ready.write)
                 if os.read(self.ready.read, 1) != b"1":
@@ -323,7 +303,7 @@ class Start:
             apply_sysctls(plan.sysctls)
             plan_fd = self._write_init_plan()
             if plan.user_range is not None:
-                _keep_capabilities_across_exec()
+                _keep_capabilities_across_exec(kernel)
             lock = os.environ.get(LOCK_FD_ENV)
             if lock:
                 # PID 1 holds the pod's lock too, so that the pod reads as running for as long
@@ -344,7 +324,8 @@ class Start:
             return fd
 
         stage1_root = os.path.join(self.pod_dir, layout.STAGE1_ROOTFS)
-        namespaces = {app.name: keep(_app_namespace(app.root)) for app in self.plan.apps}
+        kernel = self.kernel
+        namespaces = {app.name: keep(_app_namespace(app.root, kernel)) for app in self.plan.apps}
         status_dir = layout.status_dir(stage1_root)
         rkt_dir, ready_link = os.path.split(layout.supervisor_status(stage1_root))
         os.makedirs(status_dir, mode=0o755, exist_ok=True)
@@ -357,7 +338,7 @@ class Start:
         plan.add("ready-link", ready_link)
         plan.add("status-dir", keep(os.open(status_dir, directory)))
         plan.add("oom-dir", keep(os.open(oom_dir, directory)))
-        plan.add("last-cap", last_cap())
+        plan.add("last-cap", kernel.last_cap())
         if self.ready_pipe is not None:
             plan.add("ready-pipe", keep(self.ready_pipe.write))
         if self.started >= 0:
@@ -405,36 +386,74 @@ class Start:
         return fd
 
 
-def _keep_capabilities_across_exec() -> None:
+def _make_namespaces(
+    plan: PodPlan, netns: str, kernel: Kernel, wait_for_id_maps: Callable[[], None]
+) -> None:
+    """The first process's part: join the CNI netns stage0 made (``netns``, when there is one)
+    and make the plan's other namespaces; with a user namespace, the mounts it could not make
+    first (prepare_mounts) and ``wait_for_id_maps`` once it exists. The mounts of the new mount
+    namespace are private: nothing the pod mounts reaches the host."""
+    flags = 0
+    for name in plan.namespaces:
+        flags |= _NAMESPACES[name]
+    if netns:
+        _join_netns(netns, kernel, unprivileged_ports=plan.user_range is not None)
+        flags &= ~namespace.CLONE_NEWNET
+    if plan.user_range is not None:
+        # A mount namespace of the host's user namespace first, for what the one made with
+        # the user namespace below (a copy of it) cannot create (prepare_mounts).
+        kernel.unshare(namespace.CLONE_NEWNS)
+        kernel.make_rprivate("/")
+        for app in plan.apps:
+            prepare_mounts(app, kernel, plan.user_range[0])
+    kernel.unshare(flags)
+    wait_for_id_maps()
+    kernel.make_rprivate("/")
+
+
+def _mount_apps(
+    plan: PodPlan, kernel: Kernel, *, console: str | None, ttys: dict[str, int]
+) -> None:
+    """PID 1's part, in the pod's namespaces: each app's mounts inside its root (``console``:
+    the pod's pty, ``--interactive``; ``ttys``: the pty fd of each app on one of its own,
+    which becomes its /dev/console), then the pod's hostname."""
+    for app in plan.apps:
+        apply_mounts(app, kernel, prepared=plan.user_range is not None, console=console)
+        if app.name in ttys:
+            # A tty app's own pty is its /dev/console, as --interactive's app's is.
+            tty = os.ttyname(ttys[app.name])
+            Bind(tty, "/dev/console", kind="file", recursive=False).apply(kernel, app.root)
+    kernel.sethostname(plan.hostname)
+
+
+def _keep_capabilities_across_exec(kernel: Kernel) -> None:
     """``--private-users``: PID 1 keeps the host's uid 0, which the pod's user namespace does
     not map (the pod directory's files stay its own), so execve(2) would take its capabilities
     there away (it is not the namespace's root); raised as ambient capabilities, they stay."""
-    from rkt.linux import capability
-
-    effective, permitted, _ = capability.capget()
-    capability.capset(effective, permitted, permitted)
-    for number in range(capability.last_cap() + 1):
+    effective, permitted, _ = kernel.capget()
+    kernel.capset(effective, permitted, permitted)
+    for number in range(kernel.last_cap() + 1):
         if permitted >> number & 1:
-            capability.ambient_raise(number)
+            kernel.ambient_raise(number)
 
 
-def _app_namespace(root: str) -> int:
+def _app_namespace(root: str, kernel: Kernel) -> int:
     """A mount namespace for the app, pivoted into ``root`` (made with its mounts in ours) with
     our root detached from it; an fd of it. The caller stays in its own namespace."""
     ours = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        namespace.unshare(namespace.CLONE_NEWNS)
+        kernel.unshare(namespace.CLONE_NEWNS)
         try:
-            mount.make_rprivate("/")
-            os.chdir(root)
+            kernel.make_rprivate("/")
+            kernel.chdir(root)
             # pivot_root(".", ".") stacks the old root under the new one; detaching it leaves
             # only the app's root (man 2 pivot_root).
-            mount.pivot_root(".", ".")
-            mount.umount2(".", mount.MNT_DETACH)
-            os.chdir("/")
+            kernel.pivot_root(".", ".")
+            kernel.umount2(".", mount.MNT_DETACH)
+            kernel.chdir("/")
             return os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
         finally:
-            namespace.setns(ours, namespace.CLONE_NEWNS)
+            kernel.setns(ours, namespace.CLONE_NEWNS)
     finally:
         os.close(ours)
 
@@ -454,12 +473,14 @@ def start(
     teardown: list[str] | None = None,
     detach: bool = False,
     log_max: int = app_streams.DEFAULT_LOG_MAX,
+    kernel: Kernel,
 ) -> int:
     """Start the pod and exec its monitor; returns only when it could not (254, said on
     stderr). ``network`` ADDs the pod's networks while its first processes start;
     ``teardown`` is what the monitor execs once the pod is gone (with ``--status=N``).
     ``detach``: the monitor goes on in a session of its own and this returns 0 once every
-    app has started (rkt run --detach). ``log_max``: a log's size before it is rotated."""
+    app has started (rkt run --detach). ``log_max``: a log's size before it is rotated.
+    ``kernel``: what the pod's setup calls (and the caller's own subreaper switch)."""
     try:
         prepare_pod_files(plan.files, plan.volumes)
         filters = _record_isolators(plan, pod_dir, debug)
@@ -480,12 +501,12 @@ def start(
     try:
         console = os.ttyname(pty[1]) if pty is not None else None
         state = Start(plan, pod_dir, filters, netns=netns, console=console,
-                      networks=network is not None)  # fmt: skip
+                      networks=network is not None, kernel=kernel)  # fmt: skip
         state.started = started
     except OSError as err:
         return _fail(f"cannot start the pod: {err}")
     _block_signals()
-    process.set_child_subreaper(True)
+    kernel.set_child_subreaper(True)
     sys.stdout.flush()
     sys.stderr.flush()
     child = os.fork()
@@ -514,7 +535,7 @@ def start(
         unshared, mapped = state.unshared, state.mapped
         if unshared and mapped and plan.user_range and os.read(unshared.read, 1) == b"1":
             id_map = namespace.IdMap(*plan.user_range)
-            namespace.write_id_maps(child, id_map, id_map)
+            kernel.write_id_maps(child, id_map, id_map)
             os.write(mapped.write, b"1")
         if network is not None and state.ready is not None and failed is None:
             try:
@@ -540,7 +561,7 @@ def start(
                 os.wait()
         _drop_cgroups(cgroups)
         state.close_streams()
-        process.set_child_subreaper(False)
+        kernel.set_child_subreaper(False)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, BLOCKED)
         if isinstance(failed, ExecutorError):
             return _fail(str(failed))
@@ -671,12 +692,13 @@ def run(
     teardown: list[str] | None = None,
     detach: bool = False,
     log_max: int = app_streams.DEFAULT_LOG_MAX,
+    kernel: Kernel | None = None,
 ) -> int:
     """Plan the pod and start it (:func:`start`); 254 (a line on stderr) when it cannot.
 
     ``network``: stage0 ADDs the pod's networks (into ``<pod>/netns``, which exists) while the
     pod's first processes start; unless the plan needs their results (DNS), in which case they
-    are ADDed first."""
+    are ADDed first. ``kernel``: what performs the pod's setup (a RealKernel by default)."""
     try:
         loaded = load(pod_dir, interactive=interactive, networks_up=network is None)
         if loaded.needs_networks and network is not None:
@@ -692,7 +714,7 @@ def run(
                 print(f"stage1: {app.name}: {line}", file=sys.stderr)
     try:
         return start(plan, pod_dir, debug=debug, netns=loaded.netns, interactive=interactive,
-                     network=network, teardown=teardown, detach=detach,
-                     log_max=log_max)  # fmt: skip
+                     network=network, teardown=teardown, detach=detach, log_max=log_max,
+                     kernel=kernel if kernel is not None else RealKernel())  # fmt: skip
     except (ExecutorError, OSError, linux_seccomp.SeccompError) as err:
         return _fail(str(err))

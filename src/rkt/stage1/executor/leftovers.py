@@ -50,6 +50,7 @@ from rkt.linux.mountinfo import MOUNTINFO, mount_points, unescape
 
 if TYPE_CHECKING:
     from rkt.config import ConfigDirs
+    from rkt.linux.kernel import Kernel
     from rkt.net.config import NetworkConfig
 
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -263,11 +264,17 @@ def sweep(
     *,
     mountinfo: str = MOUNTINFO,
     proc: str = "/proc",
+    kernel: Kernel | None = None,
 ) -> tuple[list[str], list[str]]:
     """Remove what pods that are gone left on the host (see the module's docstring); returns
     (what was removed, errors met). ``dirs``: the configuration whose networks' leases to
-    look at (None: no network sweep)."""
-    from rkt.linux.mount import MNT_DETACH, umount2
+    look at (None: no network sweep). ``kernel``: what unmounts (a RealKernel by default)."""
+    from rkt.linux.mount import MNT_DETACH
+
+    if kernel is None:
+        from rkt.linux.kernel import RealKernel
+
+        kernel = RealKernel()
 
     done: list[str] = []
     errors: list[str] = []
@@ -282,7 +289,7 @@ def sweep(
             match = _POD_PATH.search(point)
             if match and match.group(1) not in known:
                 try:
-                    umount2(point, MNT_DETACH)
+                    kernel.umount2(point, MNT_DETACH)
                     done.append(f"mount {point}")
                 except OSError as err:
                     if err.errno not in (errno.EINVAL, errno.ENOENT):

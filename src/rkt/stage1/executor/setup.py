@@ -23,7 +23,6 @@ import msgspec
 
 from rkt.atomicfile import write_atomically
 from rkt.errors import Stage1Error
-from rkt.linux import lookup
 from rkt.linux import seccomp as linux_seccomp
 from rkt.linux.kernel import Kernel
 from rkt.linux.mount import (
@@ -115,17 +114,17 @@ def operations(mount: Mount, console: str | None = None) -> list[Operation]:
     )
 
 
-def _symlink(root: str, mount: Mount) -> None:
+def _symlink(root: str, mount: Mount, kernel: Kernel) -> None:
     """Create the link ``target`` (text ``source``) inside ``root``; its parent is resolved in
     the root, and an existing entry is left alone (a fresh /dev tmpfs has none)."""
     parent, _, name = mount.target.rpartition("/")
-    fd = lookup.open_in_root(root, parent, kind="dir", create=True)
+    opened = kernel.open_in_root(root, parent, kind="dir", create=True, reject_symlink=False)
     try:
-        os.symlink(mount.source, name, dir_fd=fd)
+        kernel.symlink(mount.source, name, opened.fd)
     except FileExistsError:
         pass
     finally:
-        os.close(fd)
+        kernel.close(opened.fd)
 
 
 def _done_before(mount: Mount) -> bool:
@@ -150,7 +149,7 @@ def prepare_mounts(app: AppPlan, kernel: Kernel, owner: int) -> None:
     them all (the host's /sys, a host volume)."""
     for mount in app.mounts:
         if mount.kind == "symlink":
-            _symlink(app.root, mount)
+            _symlink(app.root, mount, kernel)
         elif _done_before(mount):
             for operation in operations(mount):
                 if isinstance(operation, Tmpfs):
@@ -174,7 +173,7 @@ def apply_mounts(
         if prepared and _done_before(mount):
             continue
         if mount.kind == "symlink":
-            _symlink(app.root, mount)
+            _symlink(app.root, mount, kernel)
             continue
         for operation in operations(mount, console):
             operation.apply(kernel, app.root)

@@ -20,8 +20,10 @@ import signal
 import sys
 from typing import NoReturn
 
-from rkt.linux import namespace, process
+from rkt.linux import namespace
+from rkt.linux.kernel import Kernel, RealKernel
 from rkt.stage1.executor.enter import (
+    Credentials,
     EnterError,
     parse_arguments,
     parse_environ,
@@ -48,8 +50,29 @@ def _check_root(proc: int, pid: int, root: str) -> None:
         raise EnterError(f"process {pid} is not the pod's app (its root is not {root})")
 
 
-def enter(pod_dir: str, app: str, argv: list[str]) -> NoReturn:
-    """Become CMD in the app's jail; returns only by raising EnterError."""
+def take_jail(app: str, mnt: int, root: int, cwd: int, creds: Credentials, kernel: Kernel) -> None:
+    """Not dumpable, then the app's mount namespace, root and cwd (the fds opened before),
+    its ids, default signals and no fd but 0-2: what is left is execve(2)."""
+    kernel.set_dumpable(False)
+    try:
+        kernel.setns(mnt, namespace.CLONE_NEWNS)
+        kernel.fchdir(root)
+        kernel.chroot(".")
+        kernel.fchdir(cwd)
+    except OSError as err:
+        raise EnterError(f"cannot enter the root of app {app!r}: {err}") from err
+    kernel.set_ids(creds.uids, creds.gids, creds.groups)
+    kernel.reset_signals(_RESET_SIGNALS, unblock=False)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    kernel.close_fds((0, 1, 2))
+
+
+def enter(pod_dir: str, app: str, argv: list[str], kernel: Kernel | None = None) -> NoReturn:
+    """Become CMD in the app's jail; returns only by raising EnterError. ``kernel``: what
+    takes the jail (a RealKernel by default)."""
+    if kernel is None:
+        kernel = RealKernel()
     if "/" in app or app.startswith("."):
         raise EnterError(f"bad app name {app!r}")
     pid = read_pod_pid(pod_dir)
@@ -69,22 +92,7 @@ def enter(pod_dir: str, app: str, argv: list[str]) -> NoReturn:
         raise EnterError(f"cannot open the app's process {pid}: {err}") from err
     finally:
         os.close(proc)
-    process.set_dumpable(False)
-    try:
-        namespace.setns(mnt, namespace.CLONE_NEWNS)
-        os.fchdir(root)
-        os.chroot(".")
-        os.fchdir(cwd)
-    except OSError as err:
-        raise EnterError(f"cannot enter the root of app {app!r}: {err}") from err
-    os.setgroups(list(creds.groups))
-    os.setresgid(*creds.gids)
-    os.setresuid(*creds.uids)
-    for signum in _RESET_SIGNALS:
-        signal.signal(signum, signal.SIG_DFL)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    process.close_fds(keep=(0, 1, 2))
+    take_jail(app, mnt, root, cwd, creds, kernel)
     try:
         # Looked up along the app's PATH inside its root, as a shell in the app would.
         os.execvpe(argv[0], argv, env)

@@ -29,11 +29,15 @@ import os
 import signal
 import sys
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from rkt.atomicfile import write_atomically
 from rkt.pod import layout
 from rkt.stage1.executor.run import lock_fd
 from rkt.stage1.fly.plan import FlyPlan
+
+if TYPE_CHECKING:
+    from rkt.linux.kernel import Kernel
 
 FAILURE = 254
 #: Reset to their defaults in the app's process before it execs.
@@ -58,45 +62,44 @@ def _fail(message: str) -> int:
     return FAILURE
 
 
-def _enter_root(plan: FlyPlan) -> None:
+def _enter_root(plan: FlyPlan, kernel: Kernel) -> None:
     """In the app's process: its own mount namespace, the plan's mounts inside the app's root
     (each target resolved there by rkt.linux.mount, never through a symlink out of it), then
     chroot into it."""
     from rkt.linux import mount, namespace
-    from rkt.linux.kernel import RealKernel
     from rkt.stage1.executor.setup import operations
 
-    namespace.unshare(namespace.CLONE_NEWNS)
+    kernel.unshare(namespace.CLONE_NEWNS)
     # A slave, not private: host tools expect to see mounts the host makes later (rkt fly
     # shared them both ways; ours stay here so nothing is left on the host after a crash).
-    mount.mount(None, "/", None, mount.MS_REC | mount.MS_SLAVE)
-    kernel = RealKernel()
+    kernel.mount(None, "/", None, mount.MS_REC | mount.MS_SLAVE, None)
     for planned in plan.mounts:
         for operation in operations(planned):
             operation.apply(kernel, plan.root)
-    os.chdir(plan.root)
-    os.chroot(".")
-    os.chdir(plan.working_directory)
+    kernel.chdir(plan.root)
+    kernel.chroot(".")
+    kernel.chdir(plan.working_directory)
 
 
-def _exec_app(plan: FlyPlan, report: int, lock: int | None) -> None:
+def prepare_app(plan: FlyPlan, report: int, lock: int | None, kernel: Kernel) -> None:
+    """The app's process up to its execve(2): not dumpable, default signals, its root
+    (:func:`_enter_root`), its ids, and no fd but 0-2, ``report`` and the pod lock ``lock``."""
+    # Not dumpable while the runtime's memory is still ours (docs/security.md 9); exec resets it.
+    kernel.set_dumpable(False)
+    kernel.reset_signals(_RESET_SIGNALS, unblock=True)
+    _enter_root(plan, kernel)
+    kernel.set_ids((plan.uid, plan.uid, plan.uid), (plan.gid, plan.gid, plan.gid), plan.groups)
+    keep = [0, 1, 2, report]
+    if lock is not None:
+        os.set_inheritable(lock, True)
+        keep.append(lock)
+    kernel.close_fds(keep)
+
+
+def _exec_app(plan: FlyPlan, report: int, lock: int | None, kernel: Kernel) -> None:
     """The forked app process. Never returns; a failure is written to ``report``."""
-    from rkt.linux import process
-
     try:
-        # Not dumpable while the runtime's memory is still ours (docs/security.md 9); exec
-        # resets it.
-        process.set_dumpable(False)
-        for signum in _RESET_SIGNALS:
-            signal.signal(signum, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_SETMASK, [])
-        _enter_root(plan)
-        process.set_ids(plan.uid, plan.gid, plan.groups)
-        keep = [0, 1, 2, report]
-        if lock is not None:
-            os.set_inheritable(lock, True)
-            keep.append(lock)
-        process.close_fds(keep=keep)
+        prepare_app(plan, report, lock, kernel)
         os.execve(plan.exec[0], list(plan.exec), plan.env())
     except BaseException as err:
         message = f'app "{plan.name}": cannot start {plan.exec[0]}: {err}'
@@ -117,10 +120,14 @@ class _Forwarder:
             os.kill(self.pid, signum)
 
 
-def execute(plan: FlyPlan, pod_dir: str, lock: int | None) -> int:
-    """Start the app, wait for it, record its status; the app's status."""
+def execute(plan: FlyPlan, pod_dir: str, lock: int | None, kernel: Kernel | None = None) -> int:
+    """Start the app, wait for it, record its status; the app's status. ``kernel``: what sets
+    the app's process up (a RealKernel by default)."""
+    from rkt.linux.kernel import RealKernel
     from rkt.stage1.executor.setup import prepare_pod_files
 
+    if kernel is None:
+        kernel = RealKernel()
     prepare_pod_files(plan.files, plan.volumes)
     stage1_root = os.path.join(pod_dir, layout.STAGE1_ROOTFS)
     os.makedirs(layout.status_dir(stage1_root), mode=0o755, exist_ok=True)
@@ -133,7 +140,7 @@ def execute(plan: FlyPlan, pod_dir: str, lock: int | None) -> int:
     pid = os.fork()
     if pid == 0:
         os.close(read)
-        _exec_app(plan, write, lock)
+        _exec_app(plan, write, lock, kernel)
     forwarder = _Forwarder(pid)
     for signum in _FORWARDED:
         signal.signal(signum, forwarder.handle)
