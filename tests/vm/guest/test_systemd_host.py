@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from rkt.linux import cgroup
+from rkt.pod import layout
 from tests.integration import podkit
 
 RKT = "/opt/rocket/bin/rkt"
@@ -94,8 +95,15 @@ class Pod:
 
     @property
     def directory(self) -> Path:
-        [found] = list((self.data / "pods").glob(f"*/{self.uuid}"))
-        return found
+        # A pod moving between phase directories (prepare/ to run/) can be listed in both by
+        # one glob: look again.
+        found: list[Path] = []
+        for _ in range(100):
+            found = list((self.data / "pods").glob(f"*/{self.uuid}"))
+            if len(found) == 1:
+                return found[0]
+            time.sleep(0.01)
+        raise AssertionError(f"pod {self.uuid}: found {found}")
 
     def status(self, *flags: str) -> subprocess.CompletedProcess[str]:
         return _run(RKT, f"--dir={self.data}", "status", *flags, self.uuid)
@@ -181,7 +189,7 @@ def test_limits_hold_in_the_pods_own_cgroups_and_gc_leaves_none(
     try:
         pod.wait_uuid()
         pod.wait_ready()
-        record = cgroup.load(str(pod.directory))
+        record = cgroup.load(str(pod.directory / layout.CGROUP_RECORD))
         assert record is not None and record.version == cgroup.V2
         assert record.mode == PLACEMENT[context]
         root = record.dirs["memory"]
