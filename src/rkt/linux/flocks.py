@@ -17,6 +17,7 @@ Standard library only, like :mod:`rkt.linux.mountinfo`.
 
 from __future__ import annotations
 
+import fcntl
 import os
 
 __all__ = ["PROC_LOCKS", "LockTable", "parse"]
@@ -75,3 +76,12 @@ class LockTable:
         """Whether some process holds an exclusive flock on the file open at ``fd``."""
         st = os.fstat(fd)
         return any((device, st.st_ino) in self.held for device in {st.st_dev, *self._extra})
+
+
+def try_lock_fd(fd: int) -> bool:
+    """Take an exclusive flock on an open file or directory without waiting."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True

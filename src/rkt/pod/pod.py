@@ -54,7 +54,7 @@ def _probe_locked(fd: int) -> bool:
 def _try_lock(fd: int) -> bool:
     """Exclusive, non-blocking. Imported on use: rkt.store's package init loads the whole
     image store, which `rkt list` and `rkt status` (which never lock) must not pay for."""
-    from rkt.store.lock import try_lock_fd
+    from rkt.linux.flocks import try_lock_fd
 
     return try_lock_fd(fd)
 

@@ -121,7 +121,7 @@ def after_stop(pod: Pod, *, wait: float = STOP_WAIT) -> list[str]:
     if not (needs_teardown(pod.path) or _registered(pod.path)):
         return []
     deadline = time.monotonic() + wait
-    from rkt.store.lock import try_lock_fd
+    from rkt.linux.flocks import try_lock_fd
 
     if not _until(lambda: try_lock_fd(pod.fd), deadline):
         return []

@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING
 import msgspec
 
 from rkt.errors import StoreError
-from rkt.store.lock import try_lock_fd
+from rkt.linux.flocks import try_lock_fd
 from rkt.store.tree import remove_tree
 
 if TYPE_CHECKING:

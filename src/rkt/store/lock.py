@@ -101,12 +101,3 @@ def locked(path: Path, *, shared: bool = False, group: bool = False) -> Iterator
         yield lock
     finally:
         lock.release()
-
-
-def try_lock_fd(fd: int) -> bool:
-    """Take an exclusive flock on an open file or directory without waiting."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
