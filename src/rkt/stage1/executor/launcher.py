@@ -40,7 +40,7 @@ from rkt.linux import seccomp as linux_seccomp
 from rkt.linux.kernel import Kernel, RealKernel
 from rkt.linux.mount import Bind
 from rkt.pod import layout
-from rkt.stage1.executor import planfile
+from rkt.stage1.executor import monitor, planfile
 from rkt.stage1.executor import streams as app_streams
 from rkt.stage1.executor.setup import (
     ExecutorError,
@@ -76,8 +76,6 @@ _NAMESPACES = {
 }
 #: Held blocked from the first fork on; the compiled side reads them from a signalfd.
 BLOCKED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGWINCH)
-#: An interactive app's terminal job control must not stop the monitor.
-_TERMINAL_STOPS = (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)
 
 
 def _fail(message: str) -> int:
@@ -488,7 +486,7 @@ def start(
         return _fail(str(err))
     started = -1
     if detach:
-        started = _detach(pod_dir)
+        started = monitor.detach(pod_dir)
         if started < 0:
             return -started - 1  # the caller's side: the pod's start, as 0 or 254
     pty = os.openpty() if interactive else None
@@ -573,7 +571,11 @@ def start(
                      durable=False)  # fmt: skip
     if cgroups is not None and cgroups.unit:
         _register_machine(pod_dir, pid1)
-    _exec_monitor(pid1, pty, teardown, state, copy=not detach, log_max=log_max)
+    streams = {name: (made.out, made.err, made.tty, made.inp, made.listen)
+               for name, made in state.streams.items()}  # fmt: skip
+    ready = state.ready_pipe.read if state.ready_pipe is not None else -1
+    monitor.exec_monitor(pid1, pty, teardown, state.pod_dir, streams, ready, state.notify_socket,
+                         copy=not detach, log_max=log_max)  # fmt: skip
     return FAILURE  # not reached
 
 
@@ -586,86 +588,6 @@ def _register_machine(pod_dir: str, pid1: int) -> None:
     problem = register(pod_dir, pid1)
     if problem:
         print(f"stage1: warning: not registered with systemd-machined: {problem}", file=sys.stderr)
-
-
-def _exec_monitor(
-    pid1: int,
-    pty: tuple[int, int] | None,
-    teardown: list[str] | None,
-    state: Start,
-    *,
-    copy: bool,
-    log_max: int,
-) -> None:
-    plan = planfile.Plan("monitor").add("pid1", pid1)
-
-    def keep(fd: int) -> int:
-        os.set_inheritable(fd, True)
-        return fd
-
-    if state.streams:
-        plan.add("log-dir", keep(app_streams.log_dir(state.pod_dir)), "log-max", log_max)
-        plan.add("copy", int(copy))
-    for name, made in state.streams.items():
-        plan.add("stream", name)
-        for key, fd in (("out", made.out), ("err", made.err), ("tty", made.tty),
-                        ("in", made.inp), ("attach", made.listen)):  # fmt: skip
-            if fd >= 0:
-                plan.add(key, keep(fd))
-    if state.ready_pipe is not None:
-        os.set_inheritable(state.ready_pipe.read, True)
-        plan.add("ready-pipe", state.ready_pipe.read)
-        if state.notify_socket:
-            plan.add("notify-socket", state.notify_socket)
-    if pty is not None:
-        for fd in pty:
-            os.set_inheritable(fd, True)
-        plan.add("pty", *pty)
-        for signum in _TERMINAL_STOPS:
-            signal.signal(signum, signal.SIG_IGN)
-    if teardown:
-        plan.add_list("teardown", teardown)
-    fd = os.memfd_create("rkt-stage1-plan", 0)
-    os.write(fd, plan.to_bytes())
-    os.lseek(fd, 0, os.SEEK_SET)
-    lock = os.environ.get(LOCK_FD_ENV)
-    if lock:
-        os.set_inheritable(int(lock), True)  # the monitor holds the pod's lock
-    sys.stdout.flush()
-    sys.stderr.flush()
-    program = planfile.program()
-    os.execv(program, [program, "monitor", str(fd)])
-
-
-def _detach(pod_dir: str) -> int:
-    """``rkt run --detach``: fork. Here (the caller, which returns) wait for the pod's PID 1 to
-    say every app has started, or to give up: -1 then (0 for the caller), -255 (254) with the
-    runtime's log of the pod on stderr. The child goes on to start the pod, as the monitor to
-    be, in a session of its own with no terminal, its messages in ``stage1/logs/stage1.log``;
-    it gets the write end of the pipe to hand to PID 1 (its return value)."""
-    read, write = os.pipe2(os.O_CLOEXEC)
-    log_path = os.path.join(pod_dir, app_streams.RUNTIME_LOG)
-    os.makedirs(os.path.dirname(log_path), mode=0o750, exist_ok=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    if os.fork() == 0:
-        os.close(read)
-        os.setsid()  # the caller's terminal may close; no terminal signals reach the pod
-        null = os.open("/dev/null", os.O_RDWR)
-        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
-        for fd, target in ((null, 0), (null, 1), (log, 2)):
-            os.dup2(fd, target)
-        os.close(null)
-        os.close(log)
-        return write
-    os.close(write)
-    with os.fdopen(read, "rb") as pipe:
-        started = pipe.read(1) == b"1"
-    if started:
-        return -1
-    with contextlib.suppress(OSError), open(log_path, "rb") as messages:
-        sys.stderr.write(messages.read()[-4096:].decode(errors="replace"))
-    return -(FAILURE + 1)
 
 
 def _drop_cgroups(cgroups: cgroup.PodCgroups | None) -> None:
