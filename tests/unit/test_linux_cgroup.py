@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from rkt.linux import cgroup
+from rkt.linux.placement import place_pod
 from rkt.stage1.executor.machine import cgroup_names
 from rkt.stage1.planner.plan import CgroupLimits
 
@@ -92,7 +93,7 @@ def _create(
 ) -> cgroup.PodCgroups:
     """place_pod as on a host without systemd (pid 4321 moved into a temp dir's files), then
     the limits; the v2 device program's attachments recorded in ``devices``."""
-    pod = cgroup.place_pod(
+    pod = place_pod(
         layout,
         cgroup_names(uuid),
         4321,

@@ -6,7 +6,7 @@ hybrid host (v1 controllers plus a controller-less cgroup2 mount) the v1 control
 
 Where a pod's cgroup goes (a systemd scope, a delegated subtree, ``/rkt/<uuid>`` at the v2
 root, or ``rkt/<uuid>`` below the caller's cgroup in each v1 hierarchy of the memory, cpu,
-cpuacct, pids, devices and blkio controllers) is decided by :func:`place_pod`
+cpuacct, pids, devices and blkio controllers) is decided by rkt.linux.placement.place_pod
 (rkt.linux.placement); everything else here takes the pod's directories as arguments. Its
 processes live in leaves only (v2's "no internal processes" rule): the runtime's in
 :data:`SUPERVISOR`, each app's in a sub-cgroup named after the app (an AC name, so it never
@@ -23,7 +23,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import msgspec
 
@@ -383,16 +383,8 @@ class PodNames(msgspec.Struct, frozen=True):
                 raise CgroupError(errno.EINVAL, f"bad pod cgroup name {name!r}")
 
 
-def place_pod(layout: Layout, names: PodNames, pid: int, **options: Any) -> PodCgroups:
-    """Make the pod's cgroups where they belong and move ``pid`` into its runtime leaf:
-    rkt.linux.placement.place_pod (imported here lazily: it brings the D-Bus client)."""
-    from rkt.linux.placement import place_pod as place
-
-    return place(layout, names, pid, **options)
-
-
 def finish_pod(pod: PodCgroups, pod_limits: Limits, app_limits: Mapping[str, Limits]) -> PodCgroups:
-    """The pod of :func:`place_pod` with one leaf per app and every limit written."""
+    """The pod of rkt.linux.placement.place_pod with one leaf per app and every limit written."""
     try:
         write_limits(pod.version, pod.dirs, pod_limits)
         for name in (SUPERVISOR, *app_limits):

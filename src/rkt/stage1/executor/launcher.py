@@ -147,7 +147,9 @@ def _place_cgroups(plan: PodPlan, pod_dir: str, first: int) -> cgroup.PodCgroups
     from rkt.stage1.executor.machine import cgroup_names
 
     names = cgroup_names(uuid)
-    placed = cgroup.place_pod(host, names, first, created=lambda pod: cgroup.save(pod, record))
+    from rkt.linux.placement import place_pod  # with the D-Bus client: only when placing
+
+    placed = place_pod(host, names, first, created=lambda pod: cgroup.save(pod, record))
     made = cgroup.finish_pod(placed, plan.limits, apps)
     cgroup.save(made, record)
     return made
