@@ -59,7 +59,6 @@ def _prepare_and_run(args: Namespace, config: Config, primer: MovePrimer) -> int
         parse_command,
         pod_request,
     )
-    from rkt.datadir import DataDir
     from rkt.stage0.request import prepare
     from rkt.stage0.run import run_prepared
 
@@ -80,7 +79,7 @@ def _prepare_and_run(args: Namespace, config: Config, primer: MovePrimer) -> int
         uuid = prepare(config, pod_request(args, config, apps, run=True), held=held)
         if args.uuid_file_save:
             _save_uuid(args.uuid_file_save, uuid)
-        pods = DataDir(config.data_dir).pods
+        pods = config.pods
         primer.reap()  # long done: no zombie child while the pod runs
         code = run_prepared(
             pods,

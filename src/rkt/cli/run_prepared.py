@@ -36,7 +36,6 @@ def run(args: Namespace, config: Config) -> int:
 
 def _run(args: Namespace, config: Config, primer: MovePrimer) -> int:
     from rkt.cli.prepare import check_run_time_flags, host_ipc
-    from rkt.datadir import DataDir
     from rkt.stage0.options import RunFlags, parse_hosts_entries, split_lists
     from rkt.stage0.run import run_prepared
 
@@ -57,7 +56,7 @@ def _run(args: Namespace, config: Config, primer: MovePrimer) -> int:
         mds_register=args.mds_register,
         host_ipc=host_ipc(args.ipc),
     )
-    pods = DataDir(config.data_dir).pods
+    pods = config.pods
     primer.reap()  # the shell only, its job goes on: no zombie child while the pod runs
     code = run_prepared(
         pods,

@@ -6,8 +6,8 @@ hybrid host (v1 controllers plus a controller-less cgroup2 mount) the v1 control
 
 Where a pod's cgroup goes (a systemd scope, a delegated subtree, ``/rkt/<uuid>`` at the v2
 root, or ``rkt/<uuid>`` below the caller's cgroup in each v1 hierarchy of the memory, cpu,
-cpuacct, pids, devices and blkio controllers) is decided by rkt.linux.placement.place_pod
-(rkt.linux.placement); everything else here takes the pod's directories as arguments. Its
+cpuacct, pids, devices and blkio controllers) is decided by rkt.linux.placement.place_pod;
+everything else here takes the pod's directories as arguments. Its
 processes live in leaves only (v2's "no internal processes" rule): the runtime's in
 :data:`SUPERVISOR`, each app's in a sub-cgroup named after the app (an AC name, so it never
 collides with it).

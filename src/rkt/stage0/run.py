@@ -106,7 +106,7 @@ def run_prepared(
             pod.held and pod.state is PodState.PREPARING
         ):
             raise PodError(f"pod {pod.uuid} is not prepared", hint=f"it is {pod.state}")
-        flavor = _flavor(pod)
+        flavor = interface.read_flavor(pod.path)  # a FlavorError (PodError) if unreadable
         default = flavor == DEFAULT
         update = None
         if flags is not None and default:
@@ -245,11 +245,6 @@ def _register(pod: Pod, socket: str) -> None:
     from rkt.stage0.registration import register
 
     register(pod.path, pod.uuid, socket)
-
-
-def _flavor(pod: Pod) -> str:
-    """The flavor the pod was prepared for (a FlavorError, a PodError, if unreadable)."""
-    return interface.read_flavor(pod.path)
 
 
 def _has_networks(pod: Pod) -> bool:

@@ -136,13 +136,15 @@ def read_options(pod_dir: str | os.PathLike[str]) -> Options | None:
     if data is None:
         return None
     try:
-        version = jsondoc.loads(data).get("version")
+        # Parsed once, by the reader that bounds what a damaged file can do (its depth).
+        document = jsondoc.loads(data)
+        version = document.get("version")
     except (ValueError, AttributeError) as err:
         raise OptionsError(f"{layout.OPTIONS} is not a JSON object: {err}") from err
     if version != OPTIONS_VERSION:
         raise OptionsError(f"{layout.OPTIONS}: expected an object with version {OPTIONS_VERSION}")
     try:
-        return msgspec.json.decode(data, type=Options)
+        return msgspec.convert(document, type=Options)
     except msgspec.ValidationError as err:
         raise OptionsError(f"{layout.OPTIONS}: {err}") from err
 

@@ -142,13 +142,11 @@ def _place_cgroups(plan: PodPlan, pod_dir: str, first: int) -> cgroup.PodCgroups
         if any(apps.values()):
             raise cgroup.CgroupError(errno.ENODEV, f"no cgroups to enforce limits: {err}") from err
         return None
-    uuid = os.path.basename(pod_dir.rstrip("/"))
-    record = os.path.join(pod_dir, layout.CGROUP_RECORD)
+    from rkt.linux.placement import place_pod  # with the D-Bus client: only when placing
     from rkt.stage1.executor.machine import cgroup_names
 
-    names = cgroup_names(uuid)
-    from rkt.linux.placement import place_pod  # with the D-Bus client: only when placing
-
+    names = cgroup_names(os.path.basename(pod_dir.rstrip("/")))
+    record = os.path.join(pod_dir, layout.CGROUP_RECORD)
     placed = place_pod(host, names, first, created=lambda pod: cgroup.save(pod, record))
     made = cgroup.finish_pod(placed, plan.limits, apps)
     cgroup.save(made, record)
@@ -267,9 +265,8 @@ class Start:
             os.close(self.placed.write)
             if os.read(self.placed.read, 1) != b"1":
                 os._exit(FAILURE)  # the caller could not place the pod's cgroups: it says why
-            self.cgroups = cgroup.load(
-                os.path.join(self.pod_dir, layout.CGROUP_RECORD)
-            )  # placed meanwhile, by the caller
+            # Placed meanwhile, by the caller.
+            self.cgroups = cgroup.load(os.path.join(self.pod_dir, layout.CGROUP_RECORD))
             _make_namespaces(self.plan, self.netns, self.kernel, self._wait_for_id_maps)
             pid = os.fork()
             if pid == 0:
