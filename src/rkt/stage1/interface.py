@@ -138,10 +138,11 @@ def read_options(pod_dir: str | os.PathLike[str]) -> Options | None:
     try:
         # Parsed once, by the reader that bounds what a damaged file can do (its depth).
         document = jsondoc.loads(data)
-        version = document.get("version")
-    except (ValueError, AttributeError) as err:
-        raise OptionsError(f"{layout.OPTIONS} is not a JSON object: {err}") from err
-    if version != OPTIONS_VERSION:
+    except ValueError as err:
+        raise OptionsError(f"{layout.OPTIONS} is not JSON: {err}") from err
+    if not isinstance(document, dict):
+        raise OptionsError(f"{layout.OPTIONS} is not a JSON object")
+    if document.get("version") != OPTIONS_VERSION:
         raise OptionsError(f"{layout.OPTIONS}: expected an object with version {OPTIONS_VERSION}")
     try:
         return msgspec.convert(document, type=Options)
