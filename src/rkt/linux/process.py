@@ -15,6 +15,7 @@ import errno
 import fcntl
 import os
 import signal
+import time
 from collections.abc import Iterable
 
 from rkt.linux.syscall import check, libc, syscall_number
@@ -182,6 +183,9 @@ def _fd_limit() -> int:
 MFD_EXEC = 0x0010
 #: Every seal: the copy can never be written, grown, shrunk or unsealed (memfd_create(2)).
 _SEALS = 0x0001 | 0x0002 | 0x0004 | 0x0008  # F_SEAL_SEAL, _SHRINK, _GROW, _WRITE
+#: F_SEAL_WRITE fails with EBUSY while a page of the file still has an extra reference (the
+#: copy's own pages, briefly, on a loaded host); the kernel waits a little, we try again.
+_SEAL_ATTEMPTS = 5
 
 
 def sealed_copy(path: str, name: str) -> int:
@@ -208,8 +212,19 @@ def sealed_copy(path: str, name: str) -> int:
                 offset += sent
         finally:
             os.close(source)
-        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
+        _add_seals(fd)
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def _add_seals(fd: int) -> None:
+    for attempt in range(_SEAL_ATTEMPTS):
+        try:
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
+            return
+        except OSError as err:
+            if err.errno != errno.EBUSY or attempt == _SEAL_ATTEMPTS - 1:
+                raise
+        time.sleep(0.01 * 2**attempt)
